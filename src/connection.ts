@@ -1,0 +1,243 @@
+import { connect, type Socket } from 'node:net'
+import type { Logger } from 'pino'
+import { formatAddress } from './address.js'
+import type { Config } from './config.js'
+import { MainConnectError, MainConnectTimeoutError, ShutdownError } from './errors.js'
+import type { Metrics, MirrorFate } from './metrics.js'
+import { Mirror } from './mirror.js'
+import type { MirrorHealth } from './mirror-health.js'
+
+function noop (): void {}
+
+/** How the client/main session ended. */
+export type SessionEnd = 'closed' | 'client-error' | 'main-error' | 'main-refused' | 'main-timeout' | 'shutdown'
+
+/**
+ * One client connection. Owns the client socket, the main socket, its mirrors and the main connect timer; fans each
+ * client chunk out to main and the mirrors; relays main's bytes back; and tears everything down exactly once.
+ *
+ * Backpressure is only ever between client and main: `main.write() === false` pauses the client and main's
+ * 'drain' resumes it; the same the other way. Mirrors never pause anything (see {@link Mirror}).
+ * Both sockets are `allowHalfOpen`: a FIN is forwarded with `.end()` and the other direction keeps flowing.
+ */
+export class Connection {
+  readonly id: number
+  private readonly startedAt = process.hrtime.bigint()
+  private readonly client: Socket
+  private readonly main: Socket
+  private readonly clientName: string
+  private readonly mirrors: Mirror[] = []
+  private readonly skipped: string[] = []
+  private readonly finishedMirrors: Array<{ name: string; fate: MirrorFate; bytes: number }> = []
+  private connectTimer: NodeJS.Timeout | undefined
+  private mainConnected = false
+  private clientClosed = false
+  private mainClosed = false
+  private sessionEnd: SessionEnd | undefined
+  private sessionError: Error | undefined
+  private sessionDurationMs = 0
+  private done = false
+  private bytesClientToMain = 0
+  private bytesMainToClient = 0
+  private _log: Logger | undefined
+
+  constructor (
+    id: number,
+    client: Socket,
+    private readonly config: Config,
+    healths: readonly MirrorHealth[],
+    private readonly metrics: Metrics,
+    private readonly rootLog: Logger,
+    private readonly onClose: (conn: Connection) => void,
+  ) {
+    this.id = id
+    this.client = client
+    this.clientName = `${client.remoteAddress ?? '?'}:${client.remotePort ?? '?'}`
+    metrics.connectionsActive++
+    metrics.connectionsTotal++
+    client.setNoDelay(true)
+    client.on('data', this.clientOnData)
+    client.on('end', this.clientOnEnd)
+    client.on('error', this.clientOnError)
+    client.on('close', this.clientOnClose)
+    client.on('drain', this.clientOnDrain)
+
+    // Mirrors connect in parallel with main. Until they are connected, client bytes wait in their bounded queues.
+    const now = Date.now()
+    const mirrorSettings = {
+      maxQueueBytes: config.mirrorBuffer,
+      writeTimeout: config.mirrorWriteTimeout,
+      connectTimeout: config.mirrorConnectTimeout,
+    }
+    for (let i = 0; i < config.mirrors.length; i++) {
+      const address = config.mirrors[i]!
+      const health = healths[i]!
+      const counters = metrics.mirror(health.name)
+      if (health.shouldSkip(now)) {
+        counters.fates.skipped++
+        this.skipped.push(health.name)
+        continue
+      }
+      this.mirrors.push(new Mirror(address, mirrorSettings, counters, health, this.log, this.mirrorOnDone))
+    }
+
+    const main = connect({ host: config.main.host, port: config.main.port, allowHalfOpen: true, noDelay: true })
+    this.main = main
+    main.on('connect', this.mainOnConnect)
+    main.on('data', this.mainOnData)
+    main.on('end', this.mainOnEnd)
+    main.on('error', this.mainOnError)
+    main.on('close', this.mainOnClose)
+    main.on('drain', this.mainOnDrain)
+    this.connectTimer = setTimeout(this.connectTimerOnTimeout, config.connectTimeout)
+  }
+
+  /** Child logger with the connection id and client address, made on first use: most connections log once. */
+  private get log (): Logger {
+    this._log ??= this.rootLog.child({ conn: this.id, client: this.clientName })
+    return this._log
+  }
+
+  /** Shutdown deadline passed: destroy everything of this connection now. */
+  destroy (err: Error = new ShutdownError('shutdown deadline passed with the connection still open')): void {
+    this.fail('shutdown', err)
+  }
+
+  // ---- client -> main and mirrors -----------------------------------------------------------------------------
+
+  private readonly clientOnData = (chunk: Buffer): void => {
+    this.bytesClientToMain += chunk.length
+    this.metrics.bytesClientToMain += chunk.length
+    const mirrors = this.mirrors
+    for (let i = 0; i < mirrors.length; i++) mirrors[i]!.write(chunk)
+    if (!this.main.write(chunk)) this.client.pause()
+  }
+
+  private readonly mainOnDrain = (): void => {
+    if (this.sessionEnd === undefined) this.client.resume()
+  }
+
+  private readonly clientOnEnd = (): void => {
+    // Client FIN: forward it to main (after queued bytes) and to every mirror; main's replies keep flowing back.
+    this.main.end()
+    const mirrors = this.mirrors
+    for (let i = 0; i < mirrors.length; i++) mirrors[i]!.end()
+  }
+
+  private readonly clientOnError = (err: Error): void => {
+    this.fail('client-error', err)
+  }
+
+  // A socket closes without error only once it has both received and sent FIN (autoDestroy), which means the other
+  // socket has been given both FINs too and closes by itself once its queue is flushed. Errors go through fail().
+  private readonly clientOnClose = (): void => {
+    this.clientClosed = true
+    this.maybeSessionClosed()
+  }
+
+  // ---- main -> client -------------------------------------------------------------------------------------------
+
+  private readonly mainOnConnect = (): void => {
+    clearTimeout(this.connectTimer)
+    this.connectTimer = undefined
+    this.mainConnected = true
+    // The server accepted with pauseOnConnect: start reading the client only now that main can take its bytes.
+    this.client.resume()
+  }
+
+  private readonly mainOnData = (chunk: Buffer): void => {
+    this.bytesMainToClient += chunk.length
+    this.metrics.bytesMainToClient += chunk.length
+    if (!this.client.write(chunk)) this.main.pause()
+  }
+
+  private readonly clientOnDrain = (): void => {
+    if (this.sessionEnd === undefined) this.main.resume()
+  }
+
+  private readonly mainOnEnd = (): void => {
+    // Main FIN: the client gets FIN after every byte main sent.
+    this.client.end()
+  }
+
+  private readonly mainOnError = (err: Error): void => {
+    if (!this.mainConnected) {
+      this.metrics.mainConnectFailures++
+      this.fail('main-refused', new MainConnectError(`main ${formatAddress(this.config.main)}: connect failed`, { cause: err }))
+      return
+    }
+    this.fail('main-error', err)
+  }
+
+  private readonly mainOnClose = (): void => {
+    this.mainClosed = true
+    this.maybeSessionClosed()
+  }
+
+  private readonly connectTimerOnTimeout = (): void => {
+    this.connectTimer = undefined
+    this.metrics.mainConnectTimeouts++
+    this.fail('main-timeout', new MainConnectTimeoutError(`main ${formatAddress(this.config.main)}: no connect within ${this.config.connectTimeout}ms`))
+  }
+
+  // ---- teardown ----------------------------------------------------------------------------------------------
+
+  private readonly mirrorOnDone = (mirror: Mirror): void => {
+    const i = this.mirrors.indexOf(mirror)
+    if (i >= 0) this.mirrors.splice(i, 1)
+    this.finishedMirrors.push({ name: mirror.name, fate: mirror.fate ?? 'aborted', bytes: mirror.bytes })
+    this.maybeDone()
+  }
+
+  /** Both client and main sockets are closed normally: the session is over; mirrors may still be flushing. */
+  private maybeSessionClosed (): void {
+    if (!this.clientClosed || !this.mainClosed) return
+    if (this.sessionEnd === undefined) this.endSession('closed')
+    this.maybeDone()
+  }
+
+  private endSession (how: SessionEnd, err?: Error): void {
+    this.sessionEnd = how
+    this.sessionError = err
+    this.sessionDurationMs = Number(process.hrtime.bigint() - this.startedAt) / 1e6
+    clearTimeout(this.connectTimer)
+    this.connectTimer = undefined
+  }
+
+  /** Client or main failed (or shutdown): destroy both sockets and every mirror. Idempotent. */
+  private fail (how: SessionEnd, err: Error): void {
+    if (this.sessionEnd === undefined) this.endSession(how, err)
+    else if (how !== 'shutdown') return
+    for (const s of [this.client, this.main]) {
+      s.on('error', noop)
+      if (s.destroyed) continue
+      // Propagate a failure as a reset, like the TCP peer we stand in for would; a refused main looks refused.
+      if (how !== 'shutdown' && !s.connecting && typeof s.resetAndDestroy === 'function') s.resetAndDestroy()
+      else s.destroy()
+    }
+    for (const m of [...this.mirrors]) m.abort()
+    this.clientClosed ||= this.client.destroyed
+    this.mainClosed ||= this.main.destroyed
+  }
+
+  private maybeDone (): void {
+    if (this.done || this.sessionEnd === undefined || this.mirrors.length > 0) return
+    if (!this.client.destroyed || !this.main.destroyed) return
+    this.done = true
+    this.metrics.connectionsActive--
+    const mirrors: Record<string, { fate: MirrorFate; bytes: number }> = {}
+    for (const m of this.finishedMirrors) mirrors[m.name] = { fate: m.fate, bytes: m.bytes }
+    for (const name of this.skipped) mirrors[name] = { fate: 'skipped', bytes: 0 }
+    const line = {
+      end: this.sessionEnd,
+      durationMs: Math.round(this.sessionDurationMs * 1000) / 1000,
+      bytesClientToMain: this.bytesClientToMain,
+      bytesMainToClient: this.bytesMainToClient,
+      mirrors,
+      err: this.sessionError,
+    }
+    if (this.sessionEnd === 'closed' || this.sessionEnd === 'client-error') this.log.info(line, 'connection closed')
+    else this.log.warn(line, 'connection closed')
+    this.onClose(this)
+  }
+}

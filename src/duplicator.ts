@@ -1,0 +1,170 @@
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import type { Logger } from 'pino'
+import { formatAddress, type Address } from './address.js'
+import { normalizeConfig, type Config, type DuplicatorOptions } from './config.js'
+import { Connection } from './connection.js'
+import { ListenError } from './errors.js'
+import { silentLogger } from './logger.js'
+import { Metrics, type MetricsSnapshot } from './metrics.js'
+import { MirrorHealth } from './mirror-health.js'
+
+export interface CreateDuplicatorOptions extends DuplicatorOptions {
+  /** pino logger; default silent. Per-connection child loggers carry `conn` and `client`. */
+  logger?: Logger
+}
+
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: 'address already in use',
+  EACCES: 'permission denied',
+  EADDRNOTAVAIL: 'address not available on this host',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host name lookup failed',
+}
+
+/**
+ * A TCP duplicator: owns the listening server and the Set of live connections.
+ * Create it with {@link createDuplicator}.
+ */
+export class Duplicator {
+  readonly config: Config
+  private readonly log: Logger
+  private readonly metricsStore = new Metrics()
+  private readonly healths: MirrorHealth[]
+  private readonly connections = new Set<Connection>()
+  private readonly server: Server
+  private nextId = 1
+  private closing: Promise<void> | undefined
+  private shutdownTimer: NodeJS.Timeout | undefined
+  private bound: Address | undefined
+
+  constructor (options: CreateDuplicatorOptions) {
+    this.config = normalizeConfig(options)
+    this.log = options.logger ?? silentLogger()
+    this.healths = this.config.mirrors.map((m) => {
+      const name = formatAddress(m)
+      return new MirrorHealth(name, this.config.retryDelay, this.metricsStore.mirror(name), this.log)
+    })
+    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, this.serverOnConnection)
+    this.server.on('error', this.serverOnError)
+  }
+
+  /** Starts accepting. Resolves with the bound address; rejects with {@link ListenError}. */
+  listen (): Promise<Address> {
+    const { host, port } = this.config.listen
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        this.server.removeListener('listening', onListening)
+        const why = LISTEN_ERRORS[err.code ?? ''] ?? err.message
+        reject(new ListenError(`cannot listen on ${formatAddress(this.config.listen)}: ${why}`, { cause: err }))
+      }
+      const onListening = (): void => {
+        this.server.removeListener('error', onError)
+        const a = this.server.address() as AddressInfo
+        this.bound = Object.freeze({ host: a.address, port: a.port })
+        this.log.info({
+          listen: formatAddress(this.bound),
+          main: formatAddress(this.config.main),
+          mirrors: this.config.mirrors.map(formatAddress),
+          mirrorBuffer: this.config.mirrorBuffer,
+        }, 'listening')
+        resolve(this.bound)
+      }
+      this.server.once('error', onError)
+      this.server.once('listening', onListening)
+      this.server.listen({ host, port })
+    })
+  }
+
+  /** The bound address once listening. */
+  address (): Address | undefined {
+    return this.bound
+  }
+
+  /** A copy of the live counters. */
+  metrics (): MetricsSnapshot {
+    return this.metricsStore.snapshot()
+  }
+
+  /** Number of open connections (client sessions plus mirrors still flushing). */
+  get connectionCount (): number {
+    return this.connections.size
+  }
+
+  /**
+   * Stops accepting at once; open connections get `shutdownTimeout` to finish, then the rest are destroyed.
+   * Resolves when every connection is gone. Calling it again returns the same promise.
+   * @param deadlineMs overrides `shutdownTimeout` (0 destroys everything at once).
+   */
+  close (deadlineMs: number = this.config.shutdownTimeout): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      const open = this.connections.size
+      if (this.bound !== undefined) this.log.info({ open, deadlineMs }, 'shutting down: no longer accepting')
+      const serverClosed = new Promise<void>((r) => this.server.close(() => r()))
+      const drained = new Promise<void>((r) => {
+        this.drainResolve = r
+        this.checkDrained()
+      })
+      if (open > 0) {
+        this.shutdownTimer = setTimeout(this.shutdownTimerOnTimeout, deadlineMs)
+      }
+      void Promise.all([serverClosed, drained]).then(() => {
+        clearTimeout(this.shutdownTimer)
+        this.shutdownTimer = undefined
+        if (this.bound !== undefined) this.log.info('closed')
+        resolve()
+      })
+    })
+    return this.closing
+  }
+
+  /** Destroys every open connection now (the shutdown deadline, or a second signal). */
+  destroyAll (): void {
+    const n = this.connections.size
+    if (n > 0) this.log.warn({ destroyed: n }, 'destroying connections still open')
+    for (const c of [...this.connections]) c.destroy()
+  }
+
+  private drainResolve: (() => void) | undefined
+
+  private checkDrained (): void {
+    if (this.drainResolve !== undefined && this.connections.size === 0) {
+      const r = this.drainResolve
+      this.drainResolve = undefined
+      r()
+    }
+  }
+
+  private readonly shutdownTimerOnTimeout = (): void => {
+    this.shutdownTimer = undefined
+    this.destroyAll()
+  }
+
+  private readonly serverOnConnection = (socket: Socket): void => {
+    if (this.closing !== undefined) {
+      socket.destroy()
+      return
+    }
+    const conn = new Connection(this.nextId++, socket, this.config, this.healths, this.metricsStore, this.log, this.connectionOnClose)
+    this.connections.add(conn)
+  }
+
+  private readonly connectionOnClose = (conn: Connection): void => {
+    this.connections.delete(conn)
+    this.checkDrained()
+  }
+
+  private readonly serverOnError = (err: Error): void => {
+    // After listening, accept errors (EMFILE, ...) are logged; the server keeps going.
+    if (this.bound !== undefined) this.log.error({ err }, 'accept failed')
+  }
+}
+
+/**
+ * Creates a duplicator. Validates the options at once (throws {@link ConfigError}); call `listen()` to start.
+ * @example
+ * const dup = createDuplicator({ listen: ':8080', main: ':8081', mirrors: [':8082'] })
+ * const { port } = await dup.listen()
+ */
+export function createDuplicator (options: CreateDuplicatorOptions): Duplicator {
+  return new Duplicator(options)
+}

@@ -1,0 +1,33 @@
+import { ConfigError } from './errors.js'
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/**
+ * Parses `"500ms"`, `"20s"`, `"1m"`, `"1.5s"`, `"1h"` or a plain number of milliseconds into milliseconds.
+ * Throws {@link ConfigError} naming `flag` when it does not parse or is negative.
+ */
+export function parseDuration (input: string | number, flag: string): number {
+  if (typeof input === 'number') {
+    if (!Number.isFinite(input) || input < 0) throw new ConfigError(`${flag}: duration ${input} must be a non-negative number of milliseconds`, flag)
+    return input
+  }
+  const text = String(input).trim()
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text)
+  if (m === null) throw new ConfigError(`${flag}: "${text}" is not a duration; use e.g. 500ms, 20s, 1m`, flag)
+  const value = Number(m[1])
+  const unit = UNITS[m[2] ?? 'ms'] ?? 1
+  return Math.round(value * unit)
+}
+
+/** Parses a byte size: `"4194304"`, `"64KiB"`, `"4MiB"`, `"1GiB"`, `"4MB"`, `"512k"`. */
+export function parseBytes (input: string | number, flag: string): number {
+  if (typeof input === 'number') {
+    if (!Number.isInteger(input) || input < 0) throw new ConfigError(`${flag}: size ${input} must be a non-negative integer number of bytes`, flag)
+    return input
+  }
+  const text = String(input).trim()
+  const m = /^(\d+(?:\.\d+)?)\s*([kKmMgG]?)(i?[bB])?$/.exec(text)
+  if (m === null) throw new ConfigError(`${flag}: "${text}" is not a size; use e.g. 4194304, 512KiB, 4MiB`, flag)
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? '').toLowerCase() as '' | 'k' | 'm' | 'g']
+  return Math.round(Number(m[1]) * mult)
+}

@@ -1,0 +1,103 @@
+/**
+ * Every error tcptee creates is a {@link TcpteeError} with a stable `code`.
+ * Match on `err.code`, not on the class: codes are part of the public API and listed in the README.
+ */
+
+/** The stable error codes, in one place. */
+export const ErrorCodes = {
+  CONFIG: 'TCPTEE_ERR_CONFIG',
+  LISTEN: 'TCPTEE_ERR_LISTEN',
+  MAIN_CONNECT: 'TCPTEE_ERR_MAIN_CONNECT',
+  MAIN_CONNECT_TIMEOUT: 'TCPTEE_ERR_MAIN_CONNECT_TIMEOUT',
+  MIRROR_CONNECT: 'TCPTEE_ERR_MIRROR_CONNECT',
+  MIRROR_CONNECT_TIMEOUT: 'TCPTEE_ERR_MIRROR_CONNECT_TIMEOUT',
+  MIRROR_OVERFLOW: 'TCPTEE_ERR_MIRROR_OVERFLOW',
+  MIRROR_WRITE_TIMEOUT: 'TCPTEE_ERR_MIRROR_WRITE_TIMEOUT',
+  SHUTDOWN: 'TCPTEE_ERR_SHUTDOWN',
+} as const
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
+
+/** Base class: carries a stable `code` and keeps the low-level error as `cause`. */
+export class TcpteeError extends Error {
+  override name = 'TcpteeError'
+  readonly code: ErrorCode
+  constructor (code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+  }
+}
+
+/** A flag, environment variable or option is missing or does not parse. `flag` names it. */
+export class ConfigError extends TcpteeError {
+  override name = 'ConfigError'
+  readonly flag: string | undefined
+  constructor (message: string, flag?: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.CONFIG, message, options)
+    this.flag = flag
+  }
+}
+
+/** The listen address is in use, not permitted or does not exist. */
+export class ListenError extends TcpteeError {
+  override name = 'ListenError'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.LISTEN, message, options)
+  }
+}
+
+/** The main server refused, reset or could not be resolved while connecting. */
+export class MainConnectError extends TcpteeError {
+  override name = 'MainConnectError'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.MAIN_CONNECT, message, options)
+  }
+}
+
+/** The main server did not accept within `connectTimeout`. */
+export class MainConnectTimeoutError extends TcpteeError {
+  override name = 'MainConnectTimeoutError'
+  constructor (message: string) {
+    super(ErrorCodes.MAIN_CONNECT_TIMEOUT, message)
+  }
+}
+
+/** A mirror refused, reset or could not be resolved while connecting. */
+export class MirrorConnectError extends TcpteeError {
+  override name = 'MirrorConnectError'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.MIRROR_CONNECT, message, options)
+  }
+}
+
+/** A mirror did not accept within `mirrorConnectTimeout`. */
+export class MirrorConnectTimeoutError extends TcpteeError {
+  override name = 'MirrorConnectTimeoutError'
+  constructor (message: string) {
+    super(ErrorCodes.MIRROR_CONNECT_TIMEOUT, message)
+  }
+}
+
+/** A mirror connection's write queue would have exceeded `mirrorBuffer` bytes: that mirror connection was cut off. */
+export class MirrorOverflowError extends TcpteeError {
+  override name = 'MirrorOverflowError'
+  constructor (message: string) {
+    super(ErrorCodes.MIRROR_OVERFLOW, message)
+  }
+}
+
+/** A mirror connection had queued bytes but made no write progress for `mirrorWriteTimeout`: it was cut off. */
+export class MirrorWriteTimeoutError extends TcpteeError {
+  override name = 'MirrorWriteTimeoutError'
+  constructor (message: string) {
+    super(ErrorCodes.MIRROR_WRITE_TIMEOUT, message)
+  }
+}
+
+/** The connection was still open when the shutdown deadline passed and was destroyed. */
+export class ShutdownError extends TcpteeError {
+  override name = 'ShutdownError'
+  constructor (message: string) {
+    super(ErrorCodes.SHUTDOWN, message)
+  }
+}

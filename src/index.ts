@@ -1,0 +1,7 @@
+export { createDuplicator, Duplicator, type CreateDuplicatorOptions } from './duplicator.js'
+export { normalizeConfig, DEFAULTS, type Config, type DuplicatorOptions } from './config.js'
+export { parseAddress, formatAddress, type Address } from './address.js'
+export { parseDuration, parseBytes } from './duration.js'
+export { createLogger, silentLogger, type LoggerOptions, type Logger } from './logger.js'
+export type { MetricsSnapshot, MirrorCounters, MirrorFate } from './metrics.js'
+export * from './errors.js'

@@ -1,0 +1,72 @@
+/**
+ * Plain counters and gauges, updated by connections, read with snapshot(). No I/O here: the CLI logs them,
+ * tests assert on them, an exporter can publish them.
+ */
+
+/** Why a mirror connection ended (or never started). */
+export type MirrorFate =
+  | 'ok' // every byte the client sent was delivered and the connection closed cleanly
+  | 'skipped' // the mirror was in its retry delay after a failed connect: no connection was made
+  | 'refused' // connect failed (ECONNREFUSED, EHOSTUNREACH, DNS, ...)
+  | 'connect-timeout' // no accept within the mirror connect timeout
+  | 'overflow' // its write queue would have exceeded the mirror buffer: cut off
+  | 'write-timeout' // bytes queued and no write progress for the mirror write timeout: cut off
+  | 'reset' // the mirror reset or errored mid-stream
+  | 'closed' // the mirror closed its side and was gone before the stream was delivered
+  | 'aborted' // the client or main side failed, or shutdown's deadline passed: torn down with the connection
+
+export interface MirrorCounters {
+  /** `up`, or `down` while new connections skip it during the retry delay. */
+  state: 'up' | 'down'
+  /** Open mirror connections. */
+  active: number
+  /** Mirror connections attempted. */
+  connects: number
+  /** Bytes accepted for this mirror (queued or sent). */
+  bytesSent: number
+  /** Mirror connections per fate. */
+  fates: Record<MirrorFate, number>
+}
+
+export interface MetricsSnapshot {
+  connections: { active: number; total: number }
+  bytes: { clientToMain: number; mainToClient: number }
+  main: { connectFailures: number; connectTimeouts: number }
+  mirrors: Record<string, MirrorCounters>
+}
+
+function emptyFates (): Record<MirrorFate, number> {
+  return { ok: 0, skipped: 0, refused: 0, 'connect-timeout': 0, overflow: 0, 'write-timeout': 0, reset: 0, closed: 0, aborted: 0 }
+}
+
+/** Live counters of one duplicator. Fields are public for cheap increments on the data path. */
+export class Metrics {
+  connectionsActive = 0
+  connectionsTotal = 0
+  bytesClientToMain = 0
+  bytesMainToClient = 0
+  mainConnectFailures = 0
+  mainConnectTimeouts = 0
+  readonly mirrors = new Map<string, MirrorCounters>()
+
+  mirror (name: string): MirrorCounters {
+    let m = this.mirrors.get(name)
+    if (m === undefined) {
+      m = { state: 'up', active: 0, connects: 0, bytesSent: 0, fates: emptyFates() }
+      this.mirrors.set(name, m)
+    }
+    return m
+  }
+
+  /** A deep copy, safe to keep and compare. */
+  snapshot (): MetricsSnapshot {
+    const mirrors: Record<string, MirrorCounters> = {}
+    for (const [name, m] of this.mirrors) mirrors[name] = { ...m, fates: { ...m.fates } }
+    return {
+      connections: { active: this.connectionsActive, total: this.connectionsTotal },
+      bytes: { clientToMain: this.bytesClientToMain, mainToClient: this.bytesMainToClient },
+      main: { connectFailures: this.mainConnectFailures, connectTimeouts: this.mainConnectTimeouts },
+      mirrors,
+    }
+  }
+}

@@ -1,0 +1,187 @@
+import { connect, type Socket } from 'node:net'
+import type { Logger } from 'pino'
+import { formatAddress, type Address } from './address.js'
+import {
+  MirrorConnectError,
+  MirrorConnectTimeoutError,
+  MirrorOverflowError,
+  MirrorWriteTimeoutError,
+  type TcpteeError,
+} from './errors.js'
+import type { MirrorCounters, MirrorFate } from './metrics.js'
+import type { MirrorHealth } from './mirror-health.js'
+
+function noop (): void {}
+
+export interface MirrorSettings {
+  readonly maxQueueBytes: number
+  readonly writeTimeout: number
+  readonly connectTimeout: number
+}
+
+/**
+ * One mirror connection of one client connection. It owns its socket and its two timers (connect, write progress),
+ * and ends exactly once, calling `onDone(fate)`.
+ *
+ * It never pushes back on the client: `write()` queues into the socket and, when the queue would pass
+ * `maxQueueBytes`, cuts the whole connection off instead of dropping the chunk, so a mirror never sees a stream
+ * with a hole in it. Its replies are read and discarded so that the mirror server never blocks on us.
+ */
+export class Mirror {
+  readonly name: string
+  /** Bytes accepted from the client for this mirror (queued or delivered). */
+  bytes = 0
+  fate: MirrorFate | undefined
+  private socket: Socket | undefined
+  private connectTimer: NodeJS.Timeout | undefined
+  private progressTimer: NodeJS.Timeout | undefined
+  /** `bytes - writableLength` when the progress timer was last armed or checked: bytes handed to the kernel. */
+  private flushedAtCheck = 0
+  private ending = false
+
+  constructor (
+    address: Address,
+    private readonly settings: MirrorSettings,
+    private readonly counters: MirrorCounters,
+    private readonly health: MirrorHealth,
+    private readonly log: Logger,
+    private readonly onDone: (mirror: Mirror) => void,
+  ) {
+    this.name = formatAddress(address)
+    counters.connects++
+    counters.active++
+    const socket = connect({ host: address.host, port: address.port, allowHalfOpen: true, noDelay: true })
+    this.socket = socket
+    socket.on('connect', this.socketOnConnect)
+    socket.on('error', this.socketOnError)
+    socket.on('end', this.socketOnEnd)
+    socket.on('close', this.socketOnClose)
+    socket.on('finish', this.socketOnFinish)
+    // Replies are read and thrown away: a 'data'-less flowing socket drops what it reads.
+    socket.resume()
+    this.connectTimer = setTimeout(this.connectTimerOnTimeout, settings.connectTimeout)
+  }
+
+  /** Queues a copy of the client's chunk. Never blocks and never signals backpressure. */
+  write (chunk: Buffer): void {
+    const socket = this.socket
+    if (socket === undefined || this.ending) return
+    if (socket.writableLength + chunk.length > this.settings.maxQueueBytes) {
+      this.cutOff('overflow', new MirrorOverflowError(
+        `mirror ${this.name}: write queue would exceed ${this.settings.maxQueueBytes} bytes (${socket.writableLength} queued, chunk of ${chunk.length})`))
+      return
+    }
+    this.bytes += chunk.length
+    this.counters.bytesSent += chunk.length
+    socket.write(chunk)
+    if (this.progressTimer === undefined && socket.writableLength > 0) this.armProgressTimer()
+  }
+
+  /** The client sent FIN: deliver what is queued, then FIN. The progress timer bounds how long that may take. */
+  end (): void {
+    const socket = this.socket
+    if (socket === undefined || this.ending) return
+    this.ending = true
+    socket.end()
+    if (this.progressTimer === undefined) this.armProgressTimer()
+  }
+
+  /** Tears the mirror connection down now (client/main failure, shutdown). Safe to call more than once. */
+  abort (): void {
+    this.finish(this.fate ?? 'aborted')
+  }
+
+  private armProgressTimer (): void {
+    const socket = this.socket
+    if (socket === undefined) return
+    this.flushedAtCheck = this.bytes - socket.writableLength
+    this.progressTimer = setTimeout(this.progressTimerOnTimeout, this.settings.writeTimeout)
+  }
+
+  private readonly progressTimerOnTimeout = (): void => {
+    const socket = this.socket
+    if (socket === undefined) return
+    const flushed = this.bytes - socket.writableLength
+    const idle = socket.writableLength === 0 && !this.ending
+    if (idle) {
+      this.progressTimer = undefined
+      return
+    }
+    if (flushed > this.flushedAtCheck) {
+      this.flushedAtCheck = flushed
+      this.progressTimer?.refresh()
+      return
+    }
+    if (this.ending && socket.writableFinished) {
+      // Everything was delivered and our FIN sent; the mirror did not close its side in time. That is not a failure.
+      this.finish('ok')
+      return
+    }
+    this.cutOff('write-timeout', new MirrorWriteTimeoutError(
+      `mirror ${this.name}: no write progress for ${this.settings.writeTimeout}ms with ${socket.writableLength} bytes queued`))
+  }
+
+  private readonly connectTimerOnTimeout = (): void => {
+    this.connectTimer = undefined
+    this.health.connectFailed(new MirrorConnectTimeoutError(`mirror ${this.name}: no connect within ${this.settings.connectTimeout}ms`), Date.now())
+    this.finish('connect-timeout')
+  }
+
+  private readonly socketOnConnect = (): void => {
+    clearTimeout(this.connectTimer)
+    this.connectTimer = undefined
+    this.health.connected()
+  }
+
+  private readonly socketOnError = (err: Error): void => {
+    if (this.connectTimer !== undefined) {
+      // Still connecting: the mirror refused or could not be reached.
+      clearTimeout(this.connectTimer)
+      this.connectTimer = undefined
+      this.health.connectFailed(new MirrorConnectError(`mirror ${this.name}: connect failed`, { cause: err }), Date.now())
+      this.finish('refused')
+      return
+    }
+    this.cutOff('reset', err)
+  }
+
+  private readonly socketOnEnd = (): void => {
+    // The mirror closed its sending side. With allowHalfOpen we keep writing: it may still be reading.
+  }
+
+  private readonly socketOnFinish = (): void => {
+    // Our FIN is out and every byte delivered. Wait for the mirror's close, bounded by the progress timer.
+  }
+
+  private readonly socketOnClose = (): void => {
+    const socket = this.socket
+    if (socket === undefined) return
+    if (this.ending && socket.writableFinished) this.finish('ok')
+    else this.finish('closed')
+  }
+
+  private cutOff (fate: MirrorFate, err: Error | TcpteeError): void {
+    if (this.fate !== undefined) return
+    this.log.warn({ mirror: this.name, fate, err, bytes: this.bytes }, 'mirror connection cut off; main and other mirrors go on')
+    this.finish(fate)
+  }
+
+  private finish (fate: MirrorFate): void {
+    if (this.fate !== undefined) return
+    this.fate = fate
+    clearTimeout(this.connectTimer)
+    clearTimeout(this.progressTimer)
+    this.connectTimer = undefined
+    this.progressTimer = undefined
+    const socket = this.socket
+    this.socket = undefined
+    if (socket !== undefined) {
+      socket.removeListener('error', this.socketOnError)
+      socket.on('error', noop)
+      socket.destroy()
+    }
+    this.counters.active--
+    this.counters.fates[fate]++
+    this.onDone(this)
+  }
+}

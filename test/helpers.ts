@@ -1,0 +1,222 @@
+import type { Test } from 'tap'
+import { createDuplicator, type CreateDuplicatorOptions, type Duplicator } from '../src/index.js'
+import { createHash, type Hash } from 'node:crypto'
+import { once } from 'node:events'
+import { readdirSync } from 'node:fs'
+import { createServer, connect, type Server, type Socket } from 'node:net'
+import { Writable } from 'node:stream'
+import { pino, type Logger } from 'pino'
+
+type T = Test
+
+/** What a test peer server does with each accepted connection. */
+export type PeerMode =
+  | 'echo' // writes every byte back, ends when the client ends
+  | 'record' // reads and hashes, ends when the client ends
+  | 'junk' // reads and hashes like record, and answers every chunk with 'JUNK' (a mirror whose replies must not leak)
+  | 'stall' // accepts and never reads
+
+export interface PeerConn {
+  readonly socket: Socket
+  readonly hash: Hash
+  bytes: number
+  /** Kept only with `keep: true`. */
+  readonly chunks: Buffer[]
+  /** Resolves when the peer saw the client's FIN (or the socket closed). */
+  readonly ended: Promise<void>
+  /** Resolves on 'close'. */
+  readonly closed: Promise<void>
+  sawEnd: boolean
+  sawError: Error | undefined
+  digest (): string
+}
+
+export interface Peer {
+  readonly host: string
+  readonly port: number
+  readonly address: { host: string; port: number }
+  readonly conns: PeerConn[]
+  readonly server: Server
+  /** Resolves with the n-th accepted connection (0-based), now or when it arrives. */
+  conn (n: number): Promise<PeerConn>
+  close (): Promise<void>
+}
+
+/** A real TCP server on 127.0.0.1:0 that closes itself and all its sockets at teardown. */
+export async function startPeer (t: T, mode: PeerMode, opts: { keep?: boolean; onConnection?: (c: PeerConn) => void } = {}): Promise<Peer> {
+  const conns: PeerConn[] = []
+  const waiters: Array<{ n: number; resolve: (c: PeerConn) => void }> = []
+  const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    socket.on('error', () => {})
+    const hash = createHash('sha256')
+    const pc: PeerConn = {
+      socket,
+      hash,
+      bytes: 0,
+      chunks: [],
+      ended: undefined as unknown as Promise<void>,
+      closed: once(socket, 'close').then(() => undefined),
+      sawEnd: false,
+      sawError: undefined,
+      digest: () => hash.copy().digest('hex'),
+    }
+    socket.on('error', (e) => { pc.sawError = e })
+    ;(pc as { ended: Promise<void> }).ended = new Promise<void>((resolve) => {
+      socket.once('end', () => { pc.sawEnd = true; resolve() })
+      socket.once('close', () => resolve())
+    })
+    if (mode === 'stall') {
+      socket.pause()
+    } else {
+      socket.on('data', (chunk: Buffer) => {
+        pc.bytes += chunk.length
+        hash.update(chunk)
+        if (opts.keep === true) pc.chunks.push(chunk)
+        if (mode === 'echo') {
+          if (!socket.write(chunk)) {
+            socket.pause()
+            socket.once('drain', () => socket.resume())
+          }
+        } else if (mode === 'junk') socket.write('JUNK')
+      })
+      socket.on('end', () => socket.end())
+    }
+    conns.push(pc)
+    opts.onConnection?.(pc)
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      const w = waiters[i]!
+      if (conns[w.n] !== undefined) {
+        waiters.splice(i, 1)
+        w.resolve(conns[w.n]!)
+      }
+    }
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const port = (server.address() as { port: number }).port
+  const close = async (): Promise<void> => {
+    for (const c of conns) c.socket.destroy()
+    if (server.listening) await new Promise<void>((r) => server.close(() => r()))
+  }
+  t.teardown(close)
+  return {
+    host: '127.0.0.1',
+    port,
+    address: { host: '127.0.0.1', port },
+    conns,
+    server,
+    conn: (n) => conns[n] !== undefined ? Promise.resolve(conns[n]) : new Promise((resolve) => waiters.push({ n, resolve })),
+    close,
+  }
+}
+
+/** A port that was free a moment ago (listen on 0, read it, close). */
+export async function freePort (): Promise<number> {
+  const s = createServer()
+  s.listen(0, '127.0.0.1')
+  await once(s, 'listening')
+  const port = (s.address() as { port: number }).port
+  await new Promise<void>((r) => s.close(() => r()))
+  return port
+}
+
+/** A client socket to 127.0.0.1:port with allowHalfOpen, destroyed at teardown. Collects and hashes what it receives. */
+export function client (t: T, port: number, opts: { paused?: boolean } = {}) {
+  const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true, noDelay: true })
+  socket.on('error', () => {})
+  t.teardown(() => { socket.destroy() })
+  const hash = createHash('sha256')
+  const state = {
+    socket,
+    bytes: 0,
+    chunks: [] as Buffer[],
+    error: undefined as Error | undefined,
+    sawEnd: false,
+    connected: once(socket, 'connect').then(() => undefined),
+    ended: undefined as unknown as Promise<void>,
+    closed: once(socket, 'close').then(() => undefined),
+    digest: () => hash.copy().digest('hex'),
+    text: () => Buffer.concat(state.chunks).toString(),
+  }
+  socket.on('error', (e) => { state.error = e })
+  state.ended = new Promise<void>((resolve) => {
+    socket.once('end', () => { state.sawEnd = true; resolve() })
+    socket.once('close', () => resolve())
+  })
+  socket.on('data', (c: Buffer) => { state.bytes += c.length; hash.update(c); if (state.bytes <= 1 << 20) state.chunks.push(c) })
+  if (opts.paused === true) socket.pause()
+  return state
+}
+
+export function sha256 (b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex')
+}
+
+/** Deterministic pseudo-random bytes (so a reordering or a gap changes the hash). */
+export function pattern (size: number, seed = 1): Buffer {
+  const b = Buffer.allocUnsafe(size)
+  let x = seed >>> 0 || 1
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0
+    b[i] = x & 0xff
+  }
+  return b
+}
+
+/** A pino logger whose lines are parsed into `lines`, for asserting on what is logged. */
+export function captureLogger (): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = []
+  const stream = new Writable({
+    write (chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>)
+      cb()
+    },
+  })
+  return { logger: pino({ level: 'debug' }, stream), lines }
+}
+
+/**
+ * Waits until `cond()` holds, checking on every turn of the event loop's timer phase (5 ms) up to `timeoutMs`.
+ * For state that has no event of its own (a counter reaching a value); not a sleep: it returns as soon as it holds.
+ */
+export async function waitFor (cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+/** Open file descriptors of this process. */
+export function fdCount (): number {
+  return readdirSync('/proc/self/fd').length
+}
+
+/** Active handles and timers of this process, by type (TCPWRAP, TCPSERVERWRAP, Timeout, ...). */
+export function resources (): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const r of process.getActiveResourcesInfo()) out[r] = (out[r] ?? 0) + 1
+  return out
+}
+
+/** Writes `data` in `chunkSize` pieces honouring backpressure, then ends. */
+export async function writeAll (socket: Socket, data: Buffer, chunkSize = 64 * 1024, end = true): Promise<void> {
+  for (let off = 0; off < data.length; off += chunkSize) {
+    if (!socket.write(data.subarray(off, off + chunkSize))) await once(socket, 'drain')
+  }
+  if (end) socket.end()
+}
+
+/** Starts an in-process duplicator on 127.0.0.1:0 in front of `main` and `mirrors`; closed (deadline 0) at teardown. */
+export async function startDup (
+  t: T,
+  main: { host: string; port: number } | Peer,
+  mirrors: Array<{ host: string; port: number } | Peer>,
+  opts: Omit<CreateDuplicatorOptions, 'main' | 'mirrors'> = {},
+): Promise<{ dup: Duplicator; port: number }> {
+  const addr = (p: { host: string; port: number }) => ({ host: p.host, port: p.port })
+  const dup = createDuplicator({ listen: '127.0.0.1:0', main: addr(main), mirrors: mirrors.map(addr), ...opts })
+  const { port } = await dup.listen()
+  t.teardown(() => dup.close(0))
+  return { dup, port }
+}
