@@ -12,7 +12,7 @@ export type MirrorFate =
   | 'overflow' // its write queue would have exceeded the mirror buffer: cut off
   | 'write-timeout' // bytes queued and no write progress for the mirror write timeout: cut off
   | 'reset' // the mirror reset or errored mid-stream
-  | 'closed' // the mirror closed its side and was gone before the stream was delivered
+  | 'closed' // the mirror hung up (FIN) before the client did, e.g. it rejected the client's auth; or closed mid-stream
   | 'aborted' // the client or main side failed, or shutdown's deadline passed: torn down with the connection
 
 export interface MirrorCounters {

@@ -38,6 +38,8 @@ export class Mirror {
   /** `bytes - writableLength` when the progress timer was last armed or checked: bytes handed to the kernel. */
   private flushedAtCheck = 0
   private ending = false
+  /** The mirror sent FIN before the client did: it stopped talking mid-session (e.g. it rejected the client's auth). */
+  private peerEndedFirst = false
 
   constructor (
     address: Address,
@@ -114,7 +116,7 @@ export class Mirror {
     }
     if (this.ending && socket.writableFinished) {
       // Everything was delivered and our FIN sent; the mirror did not close its side in time. That is not a failure.
-      this.finish('ok')
+      this.finish(this.peerEndedFirst ? 'closed' : 'ok')
       return
     }
     this.cutOff('write-timeout', new MirrorWriteTimeoutError(
@@ -146,7 +148,9 @@ export class Mirror {
   }
 
   private readonly socketOnEnd = (): void => {
-    // The mirror closed its sending side. With allowHalfOpen we keep writing: it may still be reading.
+    // The mirror closed its sending side. With allowHalfOpen we keep writing: it may still be reading. But a mirror
+    // that hangs up before the client does usually refused the session, so the fate says 'closed', not 'ok'.
+    if (!this.ending) this.peerEndedFirst = true
   }
 
   private readonly socketOnFinish = (): void => {
@@ -156,7 +160,7 @@ export class Mirror {
   private readonly socketOnClose = (): void => {
     const socket = this.socket
     if (socket === undefined) return
-    if (this.ending && socket.writableFinished) this.finish('ok')
+    if (this.ending && socket.writableFinished && !this.peerEndedFirst) this.finish('ok')
     else this.finish('closed')
   }
 

@@ -55,7 +55,7 @@ export async function startPeer (t: T, mode: PeerMode, opts: { keep?: boolean; o
       bytes: 0,
       chunks: [],
       ended: undefined as unknown as Promise<void>,
-      closed: once(socket, 'close').then(() => undefined),
+      closed: new Promise<void>((resolve) => socket.once('close', () => resolve())),
       sawEnd: false,
       sawError: undefined,
       digest: () => hash.copy().digest('hex'),
@@ -132,9 +132,12 @@ export function client (t: T, port: number, opts: { paused?: boolean } = {}) {
     chunks: [] as Buffer[],
     error: undefined as Error | undefined,
     sawEnd: false,
-    connected: once(socket, 'connect').then(() => undefined),
+    connected: new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve())
+      socket.once('close', () => reject(new Error('closed before connecting')))
+    }),
     ended: undefined as unknown as Promise<void>,
-    closed: once(socket, 'close').then(() => undefined),
+    closed: new Promise<void>((resolve) => socket.once('close', () => resolve())),
     digest: () => hash.copy().digest('hex'),
     text: () => Buffer.concat(state.chunks).toString(),
   }
@@ -219,4 +222,30 @@ export async function startDup (
   const { port } = await dup.listen()
   t.teardown(() => dup.close(0))
   return { dup, port }
+}
+
+/**
+ * A loopback port whose accept queue is full, so new connects hang in SYN-SENT (Linux drops SYNs to a full queue):
+ * the only way to make a connect time out on loopback. A python3 child listens with backlog 0 and fills the queue
+ * itself; it is killed at teardown.
+ */
+export async function startBlackhole (t: T): Promise<{ host: string; port: number }> {
+  const { spawn } = await import('node:child_process')
+  const py = [
+    'import socket, sys, time',
+    's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)',
+    'port = s.getsockname()[1]; fill = []',
+    'for i in range(4):',
+    '    c = socket.socket(); c.setblocking(False)',
+    '    try: c.connect(("127.0.0.1", port))',
+    '    except BlockingIOError: pass',
+    '    fill.append(c)',
+    'time.sleep(0.2)',
+    'print(port, flush=True)',
+    'sys.stdin.read()',
+  ].join('\n')
+  const child = spawn('python3', ['-c', py], { stdio: ['pipe', 'pipe', 'inherit'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  const [line] = await once(child.stdout, 'data') as [Buffer]
+  return { host: '127.0.0.1', port: Number(line.toString().trim()) }
 }
