@@ -47,7 +47,9 @@ export async function parseCli (argv: readonly string[] = hideBin(process.argv))
       if (err !== undefined && err !== null) throw err
       const unknown = /^Unknown arguments?: (.*)$/.exec(msg)
       if (unknown !== null) throw new ConfigError(`unknown flag: ${unknown[1]!.split(', ').map((f) => (f.length === 1 ? '-' : '--') + f).join(', ')}`)
-      throw new ConfigError(msg, undefined)
+      const invalid = /Argument: ([\w-]+), Given: ("[^"]*"|\S+), Choices: (.*)$/m.exec(msg)
+      if (invalid !== null) throw new ConfigError(`--${invalid[1]!}: ${invalid[2]!} is not one of ${invalid[3]!.replaceAll('"', '')}`, `--${invalid[1]!}`)
+      throw new ConfigError(msg.replace(/\s*\n\s*/g, ' '), undefined)
     })
   const a = await parser.parse()
   if (a['help'] === true || a['version'] === true) {
