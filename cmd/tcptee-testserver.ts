@@ -14,7 +14,7 @@ const TOOL = 'tcptee-testserver'
 const argv = yargs(hideBin(process.argv))
   .scriptName(TOOL)
   .usage('$0 [-l :11000] [--sink | --stall] [--quiet]')
-  .option('l', { alias: 'listen', type: 'string', default: ':11000', describe: 'listen address: :port, port, host:port or [v6]:port (port 0 = any free port)' })
+  .option('l', { alias: 'listen', type: 'string', requiresArg: true, default: ':11000', describe: 'listen address: :port, port, host:port or [v6]:port (port 0 = any free port)' })
   .option('sink', { type: 'boolean', default: false, describe: 'read and discard, never reply (FIN answered with FIN)' })
   .option('stall', { type: 'boolean', default: false, describe: 'accept and never read' })
   .option('q', { alias: 'quiet', type: 'boolean', default: false, describe: 'no per-second stats' })

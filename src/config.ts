@@ -12,8 +12,21 @@ export interface DuplicatorOptions {
   listen?: Address | string
   /** The production server. Its replies, and only its replies, go back to the client. */
   main: Address | string
-  /** Shadow servers: each gets a copy of every client byte; their replies are discarded. */
+  /**
+   * Shadow servers: each gets a copy of every client byte; their replies are discarded.
+   * A string entry may end in `@<percent>%` to sample that mirror at its own rate (`"10.0.0.5:6379@25%"`).
+   */
   mirrors?: ReadonlyArray<Address | string>
+  /** Mirrors that came from the config file (same syntax as `mirrors`): listed with origin `config`, replaced on reload. */
+  fileMirrors?: ReadonlyArray<Address | string>
+  /** Percentage of client connections mirrored (0-100, float), unless a mirror has its own `@n%`. Default 100. */
+  percent?: number | string
+  /** Seed for the sampling decisions: the same seed gives the same decisions for the same order of connections. */
+  seed?: number | string
+  /** A mirror failing continuously for this long is given up: removed if it was added at run time. Default 30m. */
+  failAfter?: number | string
+  /** This many consecutive mirror connections cut off (overflow, write timeout) put the mirror into backoff. Default 3. */
+  cutOffThreshold?: number | string
   /** Bound of each mirror connection's write queue in bytes. Default 4 MiB. */
   mirrorBuffer?: number | string
   /** A mirror connection with queued bytes and no write progress for this long is cut off. Default 5s. */
@@ -33,12 +46,28 @@ export interface Config {
   readonly listen: Address
   readonly main: Address
   readonly mirrors: readonly Address[]
+  /** The same mirrors with their origin and own sampling percentage, if any. */
+  readonly mirrorSpecs: readonly MirrorSpec[]
+  readonly percent: number
+  readonly seed: number | undefined
+  readonly failAfter: number
+  readonly cutOffThreshold: number
   readonly mirrorBuffer: number
   readonly mirrorWriteTimeout: number
   readonly mirrorConnectTimeout: number
   readonly retryDelay: number
   readonly connectTimeout: number
   readonly shutdownTimeout: number
+}
+
+/** Where a mirror target came from. */
+export type MirrorOrigin = 'command-line' | 'config' | 'runtime'
+
+/** One mirror target as configured. `percent` overrides the global sampling percentage for this mirror. */
+export interface MirrorSpec {
+  readonly address: Address
+  readonly percent: number | undefined
+  readonly origin: MirrorOrigin
 }
 
 export const DEFAULTS = Object.freeze({
@@ -50,6 +79,9 @@ export const DEFAULTS = Object.freeze({
   retryDelay: 20_000,
   connectTimeout: 5_000,
   shutdownTimeout: 10_000,
+  percent: 100,
+  failAfter: 30 * 60_000,
+  cutOffThreshold: 3,
 })
 
 /** Flag names used in error messages, so a library user and a CLI user both see which option is wrong. */
@@ -63,7 +95,30 @@ const FLAG = {
   retryDelay: '--retry-delay',
   connectTimeout: '--connect-timeout',
   shutdownTimeout: '--shutdown-timeout',
+  percent: '--percent',
+  seed: '--seed',
+  failAfter: '--fail-after',
+  cutOffThreshold: '--cutoff-threshold',
 } as const
+
+/** Parses a sampling percentage: `25`, `"25"`, `"25%"`, `"0.5"`; 0 to 100. */
+export function parsePercent (v: number | string, flag: string): number {
+  const text = String(v).trim()
+  const n = /^\d+(\.\d+)?%?$/.test(text) ? Number(text.replace('%', '')) : Number.NaN
+  if (!Number.isFinite(n) || n < 0 || n > 100) throw new ConfigError(`${flag}: "${text}" is not a percentage between 0 and 100`, flag)
+  return n
+}
+
+/**
+ * Parses one mirror entry: an address, optionally followed by `@<percent>%` (`"host:6379@25%"`).
+ * `@` cannot appear in a host name or port, so it does not clash with comma-separated lists.
+ */
+export function parseMirrorSpec (text: string, origin: MirrorOrigin, flag: string = FLAG.mirrors): MirrorSpec {
+  const at = text.lastIndexOf('@')
+  const address = parseAddress(at < 0 ? text : text.slice(0, at), flag, DEFAULTS.targetHost, false)
+  const percent = at < 0 ? undefined : parsePercent(text.slice(at + 1), `${flag} (${text})`)
+  return Object.freeze({ address, percent, origin })
+}
 
 function toAddress (v: Address | string | undefined, flag: string, defaultHost: string, allowZero: boolean): Address {
   if (v === undefined) throw new ConfigError(`${flag} is required`, flag)
@@ -87,16 +142,36 @@ export function normalizeConfig (opts: DuplicatorOptions): Config {
   const listen = toAddress(opts.listen ?? `127.0.0.1:0`, FLAG.listen, DEFAULTS.listenHost, true)
   const main = toAddress(opts.main, FLAG.main, DEFAULTS.targetHost, false)
   const mirrors: Address[] = []
+  const mirrorSpecs: MirrorSpec[] = []
   const seen = new Set<string>()
-  for (const entry of opts.mirrors ?? []) {
-    const parts = typeof entry === 'string' ? entry.split(',').map((s) => s.trim()).filter((s) => s !== '') : [entry]
-    for (const part of parts) {
-      const m = toAddress(part, FLAG.mirrors, DEFAULTS.targetHost, false)
-      const key = formatAddress(m)
-      if (key === formatAddress(main)) throw new ConfigError(`${FLAG.mirrors}: ${key} is also the main server (${FLAG.main})`, FLAG.mirrors)
-      if (seen.has(key)) throw new ConfigError(`${FLAG.mirrors}: ${key} is given twice`, FLAG.mirrors)
-      seen.add(key)
-      mirrors.push(m)
+  const lists: Array<[ReadonlyArray<Address | string>, MirrorOrigin]> = [[opts.mirrors ?? [], 'command-line'], [opts.fileMirrors ?? [], 'config']]
+  for (const [list, origin] of lists) {
+    for (const entry of list) {
+      const parts = typeof entry === 'string' ? entry.split(',').map((s) => s.trim()).filter((s) => s !== '') : [entry]
+      for (const part of parts) {
+        const spec = typeof part === 'string'
+          ? parseMirrorSpec(part, origin)
+          : { address: toAddress(part, FLAG.mirrors, DEFAULTS.targetHost, false), percent: undefined, origin }
+        const m = spec.address
+        const key = formatAddress(m)
+        if (key === formatAddress(main)) throw new ConfigError(`${FLAG.mirrors}: ${key} is also the main server (${FLAG.main})`, FLAG.mirrors)
+        if (seen.has(key)) throw new ConfigError(`${FLAG.mirrors}: ${key} is given twice`, FLAG.mirrors)
+        seen.add(key)
+        mirrors.push(m)
+        mirrorSpecs.push(Object.freeze(spec))
+      }
+    }
+  }
+  let seed: number | undefined
+  if (opts.seed !== undefined) {
+    seed = Number(opts.seed)
+    if (!Number.isSafeInteger(seed) || String(opts.seed).trim() === '') throw new ConfigError(`${FLAG.seed}: "${String(opts.seed)}" is not an integer`, FLAG.seed)
+  }
+  let cutOffThreshold = DEFAULTS.cutOffThreshold
+  if (opts.cutOffThreshold !== undefined) {
+    cutOffThreshold = Number(opts.cutOffThreshold)
+    if (!Number.isInteger(cutOffThreshold) || cutOffThreshold < 1) {
+      throw new ConfigError(`${FLAG.cutOffThreshold}: "${String(opts.cutOffThreshold)}" is not an integer of at least 1`, FLAG.cutOffThreshold)
     }
   }
   let mirrorBuffer = DEFAULTS.mirrorBuffer
@@ -108,6 +183,11 @@ export function normalizeConfig (opts: DuplicatorOptions): Config {
     listen,
     main,
     mirrors: Object.freeze(mirrors),
+    mirrorSpecs: Object.freeze(mirrorSpecs),
+    percent: opts.percent === undefined ? DEFAULTS.percent : parsePercent(opts.percent, FLAG.percent),
+    seed,
+    failAfter: positiveDuration(opts.failAfter, 'failAfter', DEFAULTS.failAfter),
+    cutOffThreshold,
     mirrorBuffer,
     mirrorWriteTimeout: positiveDuration(opts.mirrorWriteTimeout, 'mirrorWriteTimeout', DEFAULTS.mirrorWriteTimeout),
     mirrorConnectTimeout: positiveDuration(opts.mirrorConnectTimeout, 'mirrorConnectTimeout', DEFAULTS.mirrorConnectTimeout),

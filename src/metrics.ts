@@ -14,10 +14,16 @@ export type MirrorFate =
   | 'reset' // the mirror reset or errored mid-stream
   | 'closed' // the mirror hung up (FIN) before the client did, e.g. it rejected the client's auth; or closed mid-stream
   | 'aborted' // the client or main side failed, or shutdown's deadline passed: torn down with the connection
+  | 'removed' // the mirror was removed at run time: the connection was ended cleanly (FIN after the queued bytes)
+
+/** Health of a mirror target: `up`; `backing-off` (new connections skip it until a probe succeeds); `removed`. */
+export type MirrorState = 'up' | 'backing-off' | 'removed'
 
 export interface MirrorCounters {
-  /** `up`, or `down` while new connections skip it during the retry delay. */
-  state: 'up' | 'down'
+  /** See {@link MirrorState}. */
+  state: MirrorState
+  /** Client connections that sampling (`--percent`) left out for this mirror. */
+  unsampled: number
   /** Open mirror connections. */
   active: number
   /** Mirror connections attempted. */
@@ -33,10 +39,22 @@ export interface MetricsSnapshot {
   bytes: { clientToMain: number; mainToClient: number }
   main: { connectFailures: number; connectTimeouts: number }
   mirrors: Record<string, MirrorCounters>
+  /** Client connection lifetimes (accept to last socket closed), in seconds. */
+  durations: DurationHistogram
+}
+
+/** Upper bounds (seconds) of the connection duration histogram buckets; the last bucket is +Inf. */
+export const DURATION_BUCKETS: readonly number[] = Object.freeze([0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300, 1800, 3600])
+
+/** A Prometheus-style histogram as plain numbers: `counts[i]` is the number of observations <= `DURATION_BUCKETS[i]` (not cumulative); the last slot is +Inf. */
+export interface DurationHistogram {
+  counts: number[]
+  sum: number
+  count: number
 }
 
 function emptyFates (): Record<MirrorFate, number> {
-  return { ok: 0, skipped: 0, refused: 0, 'connect-timeout': 0, overflow: 0, 'write-timeout': 0, reset: 0, closed: 0, aborted: 0 }
+  return { ok: 0, skipped: 0, refused: 0, 'connect-timeout': 0, overflow: 0, 'write-timeout': 0, reset: 0, closed: 0, aborted: 0, removed: 0 }
 }
 
 /** Live counters of one duplicator. Fields are public for cheap increments on the data path. */
@@ -48,11 +66,21 @@ export class Metrics {
   mainConnectFailures = 0
   mainConnectTimeouts = 0
   readonly mirrors = new Map<string, MirrorCounters>()
+  readonly durations: DurationHistogram = { counts: new Array<number>(DURATION_BUCKETS.length + 1).fill(0), sum: 0, count: 0 }
+
+  /** Records one finished client connection (once per connection, never per chunk). */
+  observeDuration (seconds: number): void {
+    let i = 0
+    while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]!) i++
+    this.durations.counts[i]!++
+    this.durations.sum += seconds
+    this.durations.count++
+  }
 
   mirror (name: string): MirrorCounters {
     let m = this.mirrors.get(name)
     if (m === undefined) {
-      m = { state: 'up', active: 0, connects: 0, bytesSent: 0, fates: emptyFates() }
+      m = { state: 'up', unsampled: 0, active: 0, connects: 0, bytesSent: 0, fates: emptyFates() }
       this.mirrors.set(name, m)
     }
     return m
@@ -67,6 +95,7 @@ export class Metrics {
       bytes: { clientToMain: this.bytesClientToMain, mainToClient: this.bytesMainToClient },
       main: { connectFailures: this.mainConnectFailures, connectTimeouts: this.mainConnectTimeouts },
       mirrors,
+      durations: { counts: [...this.durations.counts], sum: this.durations.sum, count: this.durations.count },
     }
   }
 }
