@@ -1,12 +1,27 @@
+import { availableParallelism } from 'node:os'
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import { ConfigError } from '../src/errors.js'
 import { DEFAULTS, type DuplicatorOptions } from '../src/config.js'
+import { loadConfigFile } from '../src/config-file.js'
 
 export interface CliOptions extends DuplicatorOptions {
+  /** Worker processes (1: no cluster). */
+  workers: number
   logLevel: string
   logFormat: 'json' | 'pretty'
+  /** `--admin`: where to serve the admin HTTP endpoint; off when undefined. */
+  admin: string | undefined
+  /** `--admin-auth-file`: file holding `user:password` for the admin endpoint's basic auth. */
+  adminAuthFile: string | undefined
+  /** `--config`: the config file, re-read on SIGHUP. */
+  config: string | undefined
 }
+
+/** Keys a config file may hold: the long option names. */
+const FILE_KEYS = ['listen', 'forward', 'main', 'mirror', 'mirror-connect-timeout', 'retry-delay', 'mirror-write-timeout', 'mirror-buffer',
+  'connect-timeout', 'shutdown-timeout', 'workers', 'percent', 'seed', 'fail-after', 'cutoff-threshold', 'admin', 'admin-auth-file',
+  'log-level', 'log-format', 'diff', 'diff-window', 'diff-ignore-header', 'diff-log']
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
@@ -20,6 +35,9 @@ export function rewriteLegacyFlags (argv: readonly string[]): string[] {
 
 /** Turns argv and the environment into CLI options; throws ConfigError (with the flag) on bad input. */
 export async function parseCli (argv: readonly string[] = hideBin(process.argv)): Promise<CliOptions> {
+  // The file's values, when --config (or TCPTEE_CONFIG) names one: needed to tell which mirrors came from it.
+  let fileValues: Record<string, unknown> | undefined
+  let fileError: ConfigError | undefined
   const parser = yargs(rewriteLegacyFlags(argv))
     .scriptName('tcptee')
     .usage('$0 -l <listen> -f <main> [-m <mirror>...]\n\nDuplicate TCP traffic: every client byte goes to main and to each mirror; only main answers the client.')
@@ -33,6 +51,27 @@ export async function parseCli (argv: readonly string[] = hideBin(process.argv))
     .option('mirror-buffer', { type: 'string', default: '4MiB', describe: 'bound of each mirror connection\'s write queue (bytes, KiB, MiB)' })
     .option('connect-timeout', { type: 'string', default: `${DEFAULTS.connectTimeout / 1000}s`, describe: 'main connect timeout; the client is closed when it passes' })
     .option('shutdown-timeout', { type: 'string', default: `${DEFAULTS.shutdownTimeout / 1000}s`, describe: 'on SIGINT/SIGTERM, how long open connections may finish' })
+    .option('workers', { type: 'string', default: '1', describe: 'worker processes sharing the listen port (node:cluster); a number or "auto" (one per CPU)' })
+    .option('percent', { alias: 'p', type: 'string', describe: 'percentage of client connections mirrored (0-100, default 100); per mirror: -m host:port@25%' })
+    .option('seed', { type: 'string', describe: 'seed for the sampling decisions (reproducible runs)' })
+    .option('fail-after', { type: 'string', describe: 'a mirror failing continuously this long is removed if added at run time (default 30m)' })
+    .option('cutoff-threshold', { type: 'string', describe: `consecutive mirror connections cut off (overflow, write timeout) before the mirror backs off (default ${DEFAULTS.cutOffThreshold})` })
+    .option('admin', { type: 'string', describe: 'serve the admin HTTP endpoint (mirrors, metrics, healthz) on this address, e.g. 127.0.0.1:9900' })
+    .option('admin-auth-file', { type: 'string', describe: 'file with user:password: basic auth for the admin endpoint' })
+    .option('diff', { type: 'string', choices: ['bytes', 'redis', 'http'], describe: 'compare each mirror\'s replies with main\'s: outcome per mirror in the close log line and the counters' })
+    .option('diff-window', { type: 'string', describe: 'bytes of not-yet-matched replies held per mirror connection before the comparison is abandoned (default 4MiB)' })
+    .option('diff-ignore-header', { type: 'string', array: true, describe: 'with --diff http: response headers not compared; repeat or comma-separate (date,server,x-request-id)' })
+    .option('diff-log', { type: 'string', describe: 'append one JSON line per divergence to this file (rate-limited)' })
+    .config('config', 'YAML or JSON file with the same keys as the long flags; flags and TCPTEE_* override it; re-read on SIGHUP', (file: string) => {
+      try {
+        fileValues = loadConfigFile(file, FILE_KEYS)
+      } catch (err) {
+        // yargs wraps errors thrown here in its own; keep ours (code, flag) for the one-line message and exit 2.
+        fileError = err as ConfigError
+        throw err
+      }
+      return fileValues
+    })
     .option('log-level', { type: 'string', default: 'info', choices: LOG_LEVELS, describe: 'log level' })
     .option('log-format', { type: 'string', default: 'json', choices: ['json', 'pretty'], describe: 'json lines, or human-readable' })
     .example('$0 -l :8080 -f :8081 -m :8082 -m :8083', 'goduplicator-compatible')
@@ -44,6 +83,7 @@ export async function parseCli (argv: readonly string[] = hideBin(process.argv))
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .exitProcess(false)
     .fail((msg, err) => {
+      if (fileError !== undefined) throw fileError
       if (err !== undefined && err !== null) throw err
       const unknown = /^Unknown arguments?: (.*)$/.exec(msg)
       if (unknown !== null) throw new ConfigError(`unknown flag: ${unknown[1]!.split(', ').map((f) => (f.length === 1 ? '-' : '--') + f).join(', ')}`)
@@ -61,19 +101,43 @@ export async function parseCli (argv: readonly string[] = hideBin(process.argv))
     if (Array.isArray(v)) throw new ConfigError(`${flag} given ${v.length} times; give it once`, flag)
     return String(v)
   }
+  const optional = (key: string): string | undefined => (a[key] === undefined ? undefined : single(a[key], `--${key}`))
+  // A mirror list from the command line or environment replaces the file's; otherwise the file's list is used, with origin "config".
+  const mirrorList = (a.mirror ?? []).map(String)
+  const fileMirrorList = fileValues?.['mirror'] as string[] | undefined
+  const fromFile = fileMirrorList !== undefined && JSON.stringify(fileMirrorList) === JSON.stringify(mirrorList)
   return {
     listen: single(a.listen, '--listen'),
     main: single(a.forward, '--forward'),
-    mirrors: (a.mirror ?? []).map(String),
+    mirrors: fromFile ? [] : mirrorList,
+    fileMirrors: fromFile ? mirrorList : [],
+    percent: optional('percent'),
+    seed: optional('seed'),
+    failAfter: optional('fail-after'),
+    cutOffThreshold: optional('cutoff-threshold'),
+    admin: optional('admin'),
+    adminAuthFile: optional('admin-auth-file'),
+    config: optional('config'),
+    diff: optional('diff'),
+    diffWindow: optional('diff-window'),
+    diffIgnoreHeaders: a['diff-ignore-header'] === undefined ? undefined : (a['diff-ignore-header'] as unknown[]).map(String),
+    diffLog: optional('diff-log'),
     mirrorConnectTimeout: single(a['mirror-connect-timeout'], '--mirror-connect-timeout'),
     retryDelay: single(a['retry-delay'], '--retry-delay'),
     mirrorWriteTimeout: single(a['mirror-write-timeout'], '--mirror-write-timeout'),
     mirrorBuffer: single(a['mirror-buffer'], '--mirror-buffer'),
     connectTimeout: single(a['connect-timeout'], '--connect-timeout'),
     shutdownTimeout: single(a['shutdown-timeout'], '--shutdown-timeout'),
+    workers: parseWorkers(single(a['workers'], '--workers')),
     logLevel: single(a['log-level'], '--log-level'),
     logFormat: single(a['log-format'], '--log-format') === 'pretty' ? 'pretty' : 'json',
   }
+}
+
+function parseWorkers (v: string): number {
+  if (v === 'auto') return availableParallelism()
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 256) throw new ConfigError(`--workers: "${v}" is not a number of workers (1-256) or auto`, '--workers')
+  return Number(v)
 }
 
 /** Thrown after yargs printed --help or --version: exit 0, nothing else to do. */

@@ -19,6 +19,7 @@ const argv = yargs(hideBin(process.argv))
   .option('s', { alias: 'size', type: 'number', requiresArg: true, default: 1024, describe: 'line size in bytes, including the newline' })
   .option('d', { alias: 'duration', type: 'string', requiresArg: true, describe: 'run time, e.g. 500ms, 10s, 1m (default: until Ctrl-C); with --bulk, the time limit' })
   .option('bulk', { type: 'string', requiresArg: true, describe: 'bulk mode: send this many bytes per connection (e.g. 1GiB) to a sink, then FIN; report MB/s' })
+  .option('warmup', { type: 'string', requiresArg: true, describe: 'ping-pong: run this long before measuring (not counted)' })
   .option('grace', { type: 'string', requiresArg: true, default: '2s', describe: 'after the duration, how long to wait for echoes in flight' })
   .option('stall-timeout', { type: 'string', requiresArg: true, describe: 'bulk: give up when no byte leaves the socket buffers for this long' })
   .option('json', { type: 'boolean', default: false, describe: 'print the summary as one JSON object on stdout' })
@@ -34,6 +35,7 @@ const parallel = positiveInt(TOOL, '-p', argv.p, 100_000)
 const size = positiveInt(TOOL, '-s', argv.s, 64 * 1024 * 1024)
 const durationMs = argv.d === undefined ? Number.POSITIVE_INFINITY : flagValue(TOOL, '--duration', argv.d, parseDuration)
 const bulkBytes = argv.bulk === undefined ? 0 : flagValue(TOOL, '--bulk', argv.bulk, parseSize)
+const warmupMs = argv.warmup === undefined ? 0 : flagValue(TOOL, '--warmup', argv.warmup, parseDuration)
 const graceMs = flagValue(TOOL, '--grace', argv.grace, parseDuration)
 const stallTimeoutMs = argv['stall-timeout'] === undefined ? 0 : flagValue(TOOL, '--stall-timeout', argv['stall-timeout'], parseDuration)
 
@@ -52,6 +54,7 @@ const summary = runLoad({
   durationMs,
   bulkBytes,
   graceMs,
+  warmupMs,
   stallTimeoutMs,
   signal: controller.signal,
   onTick: argv.q

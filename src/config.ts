@@ -1,13 +1,15 @@
 import { type Address, formatAddress, parseAddress } from './address.js'
 import { parseBytes, parseDuration } from './duration.js'
 import { ConfigError } from './errors.js'
+import { normalizeDiff, type DiffOptions } from './diff/diff-config.js'
+import type { DiffConfig } from './diff/outcome.js'
 
 /**
  * Options accepted by {@link createDuplicator} and by the CLI. Addresses may be given as strings
  * (`":8080"`, `"host:8080"`, `"[::1]:8080"`) or `{ host, port }`; durations as milliseconds or strings
  * (`"500ms"`, `"20s"`, `"1m"`); sizes as bytes or strings (`"4MiB"`).
  */
-export interface DuplicatorOptions {
+export interface DuplicatorOptions extends DiffOptions {
   /** Where to accept clients. Default `127.0.0.1:0` (a free port; read it back from `listen()`). */
   listen?: Address | string
   /** The production server. Its replies, and only its replies, go back to the client. */
@@ -43,6 +45,8 @@ export interface DuplicatorOptions {
 
 /** The validated, normalised, frozen form of {@link DuplicatorOptions}. All durations in ms, sizes in bytes. */
 export interface Config {
+  /** Reply comparison (`--diff`); undefined when off. */
+  readonly diff?: DiffConfig | undefined
   readonly listen: Address
   readonly main: Address
   readonly mirrors: readonly Address[]
@@ -167,7 +171,7 @@ export function normalizeConfig (opts: DuplicatorOptions): Config {
     seed = Number(opts.seed)
     if (!Number.isSafeInteger(seed) || String(opts.seed).trim() === '') throw new ConfigError(`${FLAG.seed}: "${String(opts.seed)}" is not an integer`, FLAG.seed)
   }
-  let cutOffThreshold = DEFAULTS.cutOffThreshold
+  let cutOffThreshold: number = DEFAULTS.cutOffThreshold
   if (opts.cutOffThreshold !== undefined) {
     cutOffThreshold = Number(opts.cutOffThreshold)
     if (!Number.isInteger(cutOffThreshold) || cutOffThreshold < 1) {
@@ -194,5 +198,6 @@ export function normalizeConfig (opts: DuplicatorOptions): Config {
     retryDelay: positiveDuration(opts.retryDelay, 'retryDelay', DEFAULTS.retryDelay),
     connectTimeout: positiveDuration(opts.connectTimeout, 'connectTimeout', DEFAULTS.connectTimeout),
     shutdownTimeout: positiveDuration(opts.shutdownTimeout, 'shutdownTimeout', DEFAULTS.shutdownTimeout),
+    diff: normalizeDiff(opts),
   })
 }

@@ -5,7 +5,9 @@ import type { Config } from './config.js'
 import { MainConnectError, MainConnectTimeoutError, ShutdownError } from './errors.js'
 import type { Metrics, MirrorFate } from './metrics.js'
 import { Mirror } from './mirror.js'
-import type { MirrorHealth } from './mirror-health.js'
+import { DiffSession } from './diff/session.js'
+import type { DiffResult } from './diff/outcome.js'
+import type { MirrorPlan } from './mirror-set.js'
 
 function noop (): void {}
 
@@ -27,7 +29,9 @@ export class Connection {
   private readonly main: Socket
   private readonly clientName: string
   private readonly mirrors: Mirror[] = []
-  private readonly skipped: string[] = []
+  /** Reply comparison (`--diff`); undefined when off, and then the data path does not touch it. */
+  private readonly diff: DiffSession | undefined
+  private readonly skipped: readonly string[]
   private readonly finishedMirrors: Array<{ name: string; fate: MirrorFate; bytes: number }> = []
   private connectTimer: NodeJS.Timeout | undefined
   private mainConnected = false
@@ -36,6 +40,10 @@ export class Connection {
   private sessionEnd: SessionEnd | undefined
   private sessionError: Error | undefined
   private sessionDurationMs = 0
+  /** How long the client/main session lasted, in ms (0 until it ended). */
+  get durationMs (): number {
+    return this.sessionDurationMs
+  }
   private done = false
   private bytesClientToMain = 0
   private bytesMainToClient = 0
@@ -45,7 +53,8 @@ export class Connection {
     id: number,
     client: Socket,
     private readonly config: Config,
-    healths: readonly MirrorHealth[],
+    /** The mirrors this connection uses, decided (sampling, health) by the duplicator when it was accepted. */
+    plan: MirrorPlan,
     private readonly metrics: Metrics,
     private readonly rootLog: Logger,
     private readonly onClose: (conn: Connection) => void,
@@ -63,23 +72,18 @@ export class Connection {
     client.on('drain', this.clientOnDrain)
 
     // Mirrors connect in parallel with main. Until they are connected, client bytes wait in their bounded queues.
-    const now = Date.now()
     const mirrorSettings = {
       maxQueueBytes: config.mirrorBuffer,
       writeTimeout: config.mirrorWriteTimeout,
       connectTimeout: config.mirrorConnectTimeout,
     }
-    for (let i = 0; i < config.mirrors.length; i++) {
-      const address = config.mirrors[i]!
-      const health = healths[i]!
-      const counters = metrics.mirror(health.name)
-      if (health.shouldSkip(now)) {
-        counters.fates.skipped++
-        this.skipped.push(health.name)
-        continue
-      }
-      this.mirrors.push(new Mirror(address, mirrorSettings, counters, health, this.log, this.mirrorOnDone))
+    this.diff = config.diff === undefined ? undefined : new DiffSession(config.diff, id, this.clientName, rootLog)
+    for (const target of plan.use) {
+      const replies = this.diff?.attach(formatAddress(target.address), target.counters.diff)
+      this.mirrors.push(new Mirror(target.address, mirrorSettings, target.counters, target.health, this.log, this.mirrorOnDone, replies))
     }
+    this.skipped = plan.skipped
+    if (this.diff !== undefined) for (const name of plan.skipped) this.diff.skip(name, metrics.mirror(name).diff, 'mirror skipped: backing off')
 
     const main = connect({ host: config.main.host, port: config.main.port, allowHalfOpen: true, noDelay: true })
     this.main = main
@@ -111,6 +115,7 @@ export class Connection {
     const mirrors = this.mirrors
     for (let i = 0; i < mirrors.length; i++) mirrors[i]!.write(chunk)
     if (!this.main.write(chunk)) this.client.pause()
+    if (this.diff !== undefined) this.diff.client(chunk)
   }
 
   private readonly mainOnDrain = (): void => {
@@ -149,6 +154,8 @@ export class Connection {
     this.bytesMainToClient += chunk.length
     this.metrics.bytesMainToClient += chunk.length
     if (!this.client.write(chunk)) this.main.pause()
+    // After the write: the client has its bytes before any comparing. The comparer keeps a reference, no copy.
+    if (this.diff !== undefined) this.diff.main(chunk)
   }
 
   private readonly clientOnDrain = (): void => {
@@ -158,6 +165,7 @@ export class Connection {
   private readonly mainOnEnd = (): void => {
     // Main FIN: the client gets FIN after every byte main sent.
     this.client.end()
+    if (this.diff !== undefined) this.diff.mainEnd()
   }
 
   private readonly mainOnError = (err: Error): void => {
@@ -225,9 +233,15 @@ export class Connection {
     if (!this.client.destroyed || !this.main.destroyed) return
     this.done = true
     this.metrics.connectionsActive--
-    const mirrors: Record<string, { fate: MirrorFate; bytes: number }> = {}
+    const mirrors: Record<string, { fate: MirrorFate; bytes: number; diff?: DiffResult }> = {}
     for (const m of this.finishedMirrors) mirrors[m.name] = { fate: m.fate, bytes: m.bytes }
     for (const name of this.skipped) mirrors[name] = { fate: 'skipped', bytes: 0 }
+    if (this.diff !== undefined) {
+      for (const [name, result] of Object.entries(this.diff.finish())) {
+        const m = mirrors[name]
+        if (m !== undefined) m.diff = result
+      }
+    }
     const line = {
       end: this.sessionEnd,
       durationMs: Math.round(this.sessionDurationMs * 1000) / 1000,

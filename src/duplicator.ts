@@ -1,12 +1,12 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { formatAddress, type Address } from './address.js'
-import { normalizeConfig, type Config, type DuplicatorOptions } from './config.js'
+import { normalizeConfig, type Config, type DuplicatorOptions, type MirrorSpec, parseMirrorSpec, parsePercent } from './config.js'
 import { Connection } from './connection.js'
-import { ListenError } from './errors.js'
+import { ConfigError, ListenError } from './errors.js'
 import { silentLogger } from './logger.js'
 import { Metrics, type MetricsSnapshot } from './metrics.js'
-import { MirrorHealth } from './mirror-health.js'
+import { MirrorSet, type MirrorInfo } from './mirror-set.js'
 
 export interface CreateDuplicatorOptions extends DuplicatorOptions {
   /** pino logger; default silent. Per-connection child loggers carry `conn` and `client`. */
@@ -29,7 +29,7 @@ export class Duplicator {
   readonly config: Config
   private readonly log: Logger
   private readonly metricsStore = new Metrics()
-  private readonly healths: MirrorHealth[]
+  private readonly mirrorSet: MirrorSet
   private readonly connections = new Set<Connection>()
   private readonly server: Server
   private nextId = 1
@@ -40,10 +40,10 @@ export class Duplicator {
   constructor (options: CreateDuplicatorOptions) {
     this.config = normalizeConfig(options)
     this.log = options.logger ?? silentLogger()
-    this.healths = this.config.mirrors.map((m) => {
-      const name = formatAddress(m)
-      return new MirrorHealth(name, this.config.retryDelay, this.metricsStore.mirror(name), this.log)
-    })
+    const c = this.config
+    const health = { retryDelay: c.retryDelay, failAfter: c.failAfter, cutOffThreshold: c.cutOffThreshold }
+    this.mirrorSet = new MirrorSet(health, this.metricsStore, this.log, c.percent, c.seed)
+    for (const spec of c.mirrorSpecs) this.mirrorSet.add(spec)
     this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, this.serverOnConnection)
     this.server.on('error', this.serverOnError)
   }
@@ -83,6 +83,63 @@ export class Duplicator {
   /** A copy of the live counters. */
   metrics (): MetricsSnapshot {
     return this.metricsStore.snapshot()
+  }
+
+  /** Every mirror target, active and removed, with its origin, state, sampling and counters. */
+  listMirrors (): MirrorInfo[] {
+    return this.mirrorSet.list()
+  }
+
+  /** Validates a mirror address (and percentage) as addMirror would, without adding it; returns its canonical name. Throws ConfigError. */
+  checkMirror (address: Address | string, percent?: number | string): string {
+    return formatAddress(parseRuntimeMirror(address, percent, this.config).address)
+  }
+
+  /**
+   * Adds a mirror at run time (idempotent; for a mirror already present only `percent` changes). Connections
+   * accepted from now on mirror to it, from their first byte; open connections do not. Throws ConfigError on a bad
+   * address or percentage, or when the address is the main server. Returns whether it was new.
+   */
+  addMirror (address: Address | string, percent?: number | string): boolean {
+    const spec = parseRuntimeMirror(address, percent, this.config)
+    return this.mirrorSet.add(spec)
+  }
+
+  /**
+   * Removes a mirror: connections accepted from now on do not mirror to it and its open mirror connections are
+   * ended cleanly (FIN after their queued bytes). Returns false when it was not an active mirror.
+   */
+  removeMirror (address: Address | string): boolean {
+    const spec = parseRuntimeMirror(address, undefined, this.config)
+    return this.mirrorSet.remove(formatAddress(spec.address), 'removed through the admin API')
+  }
+
+  /** The global sampling percentage (`--percent`); setting it applies to connections accepted from now on. */
+  get percent (): number {
+    return this.mirrorSet.percent
+  }
+
+  set percent (p: number) {
+    this.mirrorSet.percent = p
+  }
+
+  /**
+   * Applies a reloaded configuration: the command-line and config mirrors and the sampling percentages. Open client
+   * connections are untouched; mirrors added at run time stay. Options that need a restart (listen, main, timeouts,
+   * buffer sizes) are compared and returned by name when they differ, and are not applied. Throws ConfigError, and
+   * changes nothing, when the options do not validate.
+   */
+  reconfigure (options: DuplicatorOptions): { restartNeeded: string[] } {
+    const next = normalizeConfig(options)
+    const restartNeeded: string[] = []
+    const cur = this.config as unknown as Record<string, unknown>
+    const nxt = next as unknown as Record<string, unknown>
+    for (const key of ['listen', 'main', 'mirrorBuffer', 'mirrorWriteTimeout', 'mirrorConnectTimeout', 'retryDelay', 'connectTimeout', 'shutdownTimeout', 'seed', 'failAfter', 'cutOffThreshold']) {
+      if (JSON.stringify(cur[key]) !== JSON.stringify(nxt[key])) restartNeeded.push(key)
+    }
+    this.mirrorSet.sync(next.mirrorSpecs)
+    this.mirrorSet.percent = next.percent
+    return { restartNeeded }
   }
 
   /** Number of open connections (client sessions plus mirrors still flushing). */
@@ -144,12 +201,14 @@ export class Duplicator {
       socket.destroy()
       return
     }
-    const conn = new Connection(this.nextId++, socket, this.config, this.healths, this.metricsStore, this.log, this.connectionOnClose)
+    const plan = this.mirrorSet.plan(Date.now())
+    const conn = new Connection(this.nextId++, socket, this.config, plan, this.metricsStore, this.log, this.connectionOnClose)
     this.connections.add(conn)
   }
 
   private readonly connectionOnClose = (conn: Connection): void => {
     this.connections.delete(conn)
+    this.metricsStore.observeDuration(conn.durationMs / 1000)
     this.checkDrained()
   }
 
@@ -157,6 +216,16 @@ export class Duplicator {
     // After listening, accept errors (EMFILE, ...) are logged; the server keeps going.
     if (this.bound !== undefined) this.log.error({ err }, 'accept failed')
   }
+}
+
+function parseRuntimeMirror (address: Address | string, percent: number | string | undefined, config: Config): MirrorSpec {
+  const text = typeof address === 'string' ? address : formatAddress(address)
+  let spec = parseMirrorSpec(text, 'runtime', 'mirror')
+  if (percent !== undefined) spec = { ...spec, percent: parsePercent(percent, 'percent') }
+  if (formatAddress(spec.address) === formatAddress(config.main)) {
+    throw new ConfigError(`mirror: ${formatAddress(spec.address)} is the main server`, 'mirror')
+  }
+  return spec
 }
 
 /**

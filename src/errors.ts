@@ -14,6 +14,7 @@ export const ErrorCodes = {
   MIRROR_OVERFLOW: 'TCPTEE_ERR_MIRROR_OVERFLOW',
   MIRROR_WRITE_TIMEOUT: 'TCPTEE_ERR_MIRROR_WRITE_TIMEOUT',
   SHUTDOWN: 'TCPTEE_ERR_SHUTDOWN',
+  ADMIN_LISTEN: 'TCPTEE_ERR_ADMIN_LISTEN',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
@@ -99,5 +100,13 @@ export class ShutdownError extends TcpteeError {
   override name = 'ShutdownError'
   constructor (message: string) {
     super(ErrorCodes.SHUTDOWN, message)
+  }
+}
+
+/** The admin HTTP endpoint (`--admin`) could not listen. */
+export class AdminListenError extends TcpteeError {
+  override name = 'AdminListenError'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.ADMIN_LISTEN, message, options)
   }
 }

@@ -3,6 +3,8 @@
  * tests assert on them, an exporter can publish them.
  */
 
+import { copyDiffCounters, emptyDiffCounters, type DiffCounters } from './diff/outcome.js'
+
 /** Why a mirror connection ended (or never started). */
 export type MirrorFate =
   | 'ok' // every byte the client sent was delivered and the connection closed cleanly
@@ -32,6 +34,8 @@ export interface MirrorCounters {
   bytesSent: number
   /** Mirror connections per fate. */
   fates: Record<MirrorFate, number>
+  /** Reply comparison (`--diff`): outcomes per mirror connection, replies compared/diverged. All zero without it. */
+  diff: DiffCounters
 }
 
 export interface MetricsSnapshot {
@@ -80,7 +84,7 @@ export class Metrics {
   mirror (name: string): MirrorCounters {
     let m = this.mirrors.get(name)
     if (m === undefined) {
-      m = { state: 'up', unsampled: 0, active: 0, connects: 0, bytesSent: 0, fates: emptyFates() }
+      m = { state: 'up', unsampled: 0, active: 0, connects: 0, bytesSent: 0, fates: emptyFates(), diff: emptyDiffCounters() }
       this.mirrors.set(name, m)
     }
     return m
@@ -89,7 +93,7 @@ export class Metrics {
   /** A deep copy, safe to keep and compare. */
   snapshot (): MetricsSnapshot {
     const mirrors: Record<string, MirrorCounters> = {}
-    for (const [name, m] of this.mirrors) mirrors[name] = { ...m, fates: { ...m.fates } }
+    for (const [name, m] of this.mirrors) mirrors[name] = { ...m, fates: { ...m.fates }, diff: copyDiffCounters(m.diff) }
     return {
       connections: { active: this.connectionsActive, total: this.connectionsTotal },
       bytes: { clientToMain: this.bytesClientToMain, mainToClient: this.bytesMainToClient },

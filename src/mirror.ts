@@ -10,6 +10,7 @@ import {
 } from './errors.js'
 import type { MirrorCounters, MirrorFate } from './metrics.js'
 import type { MirrorHealth } from './mirror-health.js'
+import type { ReplySink } from './diff/comparer.js'
 
 function noop (): void {}
 
@@ -40,6 +41,7 @@ export class Mirror {
   private ending = false
   /** The mirror sent FIN before the client did: it stopped talking mid-session (e.g. it rejected the client's auth). */
   private peerEndedFirst = false
+  private retired = false
 
   constructor (
     address: Address,
@@ -48,10 +50,13 @@ export class Mirror {
     private readonly health: MirrorHealth,
     private readonly log: Logger,
     private readonly onDone: (mirror: Mirror) => void,
+    /** With `--diff`: gets the mirror's replies instead of them being discarded. */
+    private readonly replies?: ReplySink,
   ) {
     this.name = formatAddress(address)
     counters.connects++
     counters.active++
+    health.opened(this)
     const socket = connect({ host: address.host, port: address.port, allowHalfOpen: true, noDelay: true })
     this.socket = socket
     socket.on('connect', this.socketOnConnect)
@@ -59,8 +64,10 @@ export class Mirror {
     socket.on('end', this.socketOnEnd)
     socket.on('close', this.socketOnClose)
     socket.on('finish', this.socketOnFinish)
-    // Replies are read and thrown away: a 'data'-less flowing socket drops what it reads.
-    socket.resume()
+    // Replies are read and thrown away: a 'data'-less flowing socket drops what it reads. With --diff they go to the
+    // comparer, which never pauses the socket either: a mirror must never block on us.
+    if (replies === undefined) socket.resume()
+    else socket.on('data', replies.onData)
     this.connectTimer = setTimeout(this.connectTimerOnTimeout, settings.connectTimeout)
   }
 
@@ -86,6 +93,12 @@ export class Mirror {
     this.ending = true
     socket.end()
     if (this.progressTimer === undefined) this.armProgressTimer()
+  }
+
+  /** The mirror was removed at run time: end cleanly (FIN after the queued bytes); the fate becomes `removed`. */
+  retire (): void {
+    this.retired = true
+    this.end()
   }
 
   /** Tears the mirror connection down now (client/main failure, shutdown). Safe to call more than once. */
@@ -132,7 +145,7 @@ export class Mirror {
   private readonly socketOnConnect = (): void => {
     clearTimeout(this.connectTimer)
     this.connectTimer = undefined
-    this.health.connected()
+    this.health.connected(this)
   }
 
   private readonly socketOnError = (err: Error): void => {
@@ -151,6 +164,7 @@ export class Mirror {
     // The mirror closed its sending side. With allowHalfOpen we keep writing: it may still be reading. But a mirror
     // that hangs up before the client does usually refused the session, so the fate says 'closed', not 'ok'.
     if (!this.ending) this.peerEndedFirst = true
+    this.replies?.onEnd()
   }
 
   private readonly socketOnFinish = (): void => {
@@ -166,13 +180,14 @@ export class Mirror {
 
   private cutOff (fate: MirrorFate, err: Error | TcpteeError): void {
     if (this.fate !== undefined) return
+    this.health.failed(err, Date.now())
     this.log.warn({ mirror: this.name, fate, err, bytes: this.bytes }, 'mirror connection cut off; main and other mirrors go on')
     this.finish(fate)
   }
 
   private finish (fate: MirrorFate): void {
     if (this.fate !== undefined) return
-    this.fate = fate
+    this.fate = this.retired && (fate === 'ok' || fate === 'closed') ? 'removed' : fate
     clearTimeout(this.connectTimer)
     clearTimeout(this.progressTimer)
     this.connectTimer = undefined
@@ -185,7 +200,9 @@ export class Mirror {
       socket.destroy()
     }
     this.counters.active--
-    this.counters.fates[fate]++
+    this.counters.fates[this.fate]++
+    this.health.closed(this)
+    this.replies?.onDone(this.fate)
     this.onDone(this)
   }
 }

@@ -78,7 +78,7 @@ t.test('a refused mirror: the session goes on, new connections skip it for the r
   t.equal(await roundTrip('first'), 'first', 'first session works with the mirror refusing')
   await waitFor(() => dup.metrics().mirrors[name]!.fates.refused === 1, 2000, 'refused')
   const downAt = Date.now()
-  t.equal(dup.metrics().mirrors[name]!.state, 'down')
+  t.equal(dup.metrics().mirrors[name]!.state, 'backing-off')
   t.equal(await roundTrip('second'), 'second', 'second session works')
   t.equal(dup.metrics().mirrors[name]!.fates.skipped, 1, 'second connection skipped the mirror (retry delay)')
   t.equal(dup.metrics().mirrors[name]!.connects, 1, 'no connect was attempted for it')

@@ -47,12 +47,13 @@ export class Histogram {
 
   /**
    * The value at quantile q (0 < q <= 1), µs: the middle of the bucket that
-   * holds the ceil(q * count)-th smallest value, never above the exact max.
-   * 0 when empty.
+   * holds the ceil(q * count)-th smallest value, never above the exact max;
+   * the exact max for the largest rank. 0 when empty.
    */
   quantile (q: number): number {
     if (this.#count === 0) return 0
     const rank = Math.max(1, Math.ceil(q * this.#count))
+    if (rank >= this.#count) return this.#max
     let seen = 0
     for (let i = 0; i < BUCKETS; i++) {
       seen += this.#counts[i]!

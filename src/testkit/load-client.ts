@@ -45,6 +45,12 @@ export interface LoadOptions {
    * buffers for this long. Default 0 = only the durationMs limit applies.
    */
   stallTimeoutMs?: number
+  /**
+   * Ping-pong: run this long first without measuring (connection set-up, JIT
+   * warm-up of every process on the path), then measure for durationMs.
+   * Errors during warm-up still count. Default 0.
+   */
+  warmupMs?: number
   /** Delay before replacing a failed connection (ping-pong). Default 100. */
   reconnectDelayMs?: number
   /** Called once per second while running. */
@@ -101,6 +107,8 @@ export interface LoadSummary {
   parallel: number
   size: number
   durationMs: number
+  /** Unmeasured warm-up before the window, ms (0 in bulk mode). */
+  warmupMs: number
   /** Measurement window actually used for the rates, ms. */
   elapsedMs: number
   /** Completed request/echo round trips (including those during the grace period). */
@@ -150,10 +158,11 @@ class LoadRun {
   readonly onTick: ((tick: LoadTick) => void) | undefined
   readonly signal: AbortSignal | undefined
 
-  readonly histogram = new Histogram()
+  readonly warmupMs: number
+  histogram = new Histogram()
   readonly errorsByKind: ErrorsByKind = { connect: 0, mismatch: 0, closed: 0, socket: 0, unanswered: 0 }
-  readonly startedAt = performance.now()
-  readonly cpuStart = process.cpuUsage()
+  startedAt = performance.now()
+  cpuStart = process.cpuUsage()
   running = true
   stoppedAt = 0
   requests = 0
@@ -185,6 +194,7 @@ class LoadRun {
     this.graceMs = opts.graceMs ?? 2000
     this.stallTimeoutMs = opts.stallTimeoutMs ?? 0
     this.reconnectDelayMs = opts.reconnectDelayMs ?? 100
+    this.warmupMs = opts.bulkBytes !== undefined && opts.bulkBytes > 0 ? 0 : (opts.warmupMs ?? 0)
     this.onTick = opts.onTick
     this.signal = opts.signal
     this.done = new Promise((resolve) => { this.#resolve = resolve })
@@ -200,9 +210,21 @@ class LoadRun {
     }
     this.#lastProgressAt = this.startedAt
     this.#tickTimer = setInterval(this.#onTickTimer, 1000)
-    if (Number.isFinite(this.durationMs)) this.#deadlineTimer = setTimeout(this.stop, this.durationMs)
+    if (this.warmupMs > 0) this.#deadlineTimer = setTimeout(this.#onWarmupTimer, this.warmupMs)
+    else if (Number.isFinite(this.durationMs)) this.#deadlineTimer = setTimeout(this.stop, this.durationMs)
     this.signal?.addEventListener('abort', this.stop)
     if (this.signal?.aborted === true) this.stop()
+  }
+
+  /** Warm-up over: forget what was measured so far and start the window. */
+  readonly #onWarmupTimer = (): void => {
+    this.histogram = new Histogram()
+    this.requests = 0
+    this.requestsInWindow = 0
+    this.#tickRequests = 0
+    this.startedAt = performance.now()
+    this.cpuStart = process.cpuUsage()
+    this.#deadlineTimer = Number.isFinite(this.durationMs) ? setTimeout(this.stop, this.durationMs) : null
   }
 
   error (kind: ErrorKind): void {
@@ -331,6 +353,7 @@ class LoadRun {
       parallel: this.parallel,
       size: this.size,
       durationMs: this.durationMs,
+      warmupMs: this.warmupMs,
       elapsedMs: Math.round(elapsedMs),
       requests: this.requests,
       reqPerSec: elapsedMs > 0 && !this.isBulk ? Math.round(this.requestsInWindow / elapsedMs * 1000) : 0,

@@ -1,0 +1,124 @@
+// Child processes for the benchmark: spawn, wait until ready (a printed line
+// or a port that accepts), bound every wait, and kill what we started.
+import net from 'node:net'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+
+/** A spawned process and the output it printed (kept for error messages). */
+export interface Proc {
+  name: string
+  child: ChildProcess
+  pid: number
+  stdout: string
+  stderr: string
+  /** Resolves with the exit code (null when killed by a signal). */
+  exited: Promise<number | null>
+  /** Set once the process has exited. */
+  exitCode: number | null | undefined
+}
+
+const MAX_KEEP = 64 * 1024
+
+/** Spawn without a shell so the pid is the real process. */
+export function start (name: string, command: string, args: string[]): Proc {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc: Proc = {
+    name,
+    child,
+    pid: child.pid ?? -1,
+    stdout: '',
+    stderr: '',
+    exited: Promise.resolve(null),
+    exitCode: undefined
+  }
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => { if (proc.stdout.length < MAX_KEEP) proc.stdout += s })
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => { if (proc.stderr.length < MAX_KEEP) proc.stderr += s })
+  proc.exited = new Promise((resolve) => {
+    child.on('error', (err) => { proc.stderr += `spawn error: ${err.message}\n`; proc.exitCode = -1; resolve(-1) })
+    child.on('exit', (code) => { proc.exitCode = code; resolve(code) })
+  })
+  return proc
+}
+
+function describe (proc: Proc): string {
+  const tail = (proc.stderr + proc.stdout).trim().split('\n').slice(-3).join(' | ')
+  return `${proc.name} (pid ${proc.pid})${tail === '' ? '' : `: ${tail}`}`
+}
+
+/**
+ * Resolve with the first stdout line matching `re`; reject if the process
+ * exits first or `timeoutMs` passes.
+ */
+export async function waitForLine (proc: Proc, re: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
+  const out = proc.child.stdout!
+  return await new Promise((resolve, reject) => {
+    const check = (): void => {
+      const m = re.exec(proc.stdout)
+      if (m !== null) { cleanup(); resolve(m) }
+    }
+    const onExit = (): void => { cleanup(); reject(new Error(`exited before ready: ${describe(proc)}`)) }
+    const timer = setTimeout(() => { cleanup(); reject(new Error(`not ready after ${timeoutMs} ms: ${describe(proc)}`)) }, timeoutMs)
+    const cleanup = (): void => {
+      clearTimeout(timer)
+      out.off('data', check)
+      proc.child.off('exit', onExit)
+      proc.child.off('error', onExit)
+    }
+    out.on('data', check)
+    proc.child.on('exit', onExit)
+    proc.child.on('error', onExit)
+    check()
+  })
+}
+
+async function canConnect (port: number): Promise<boolean> {
+  const socket = net.connect({ port, host: '127.0.0.1' })
+  try {
+    await once(socket, 'connect')
+    return true
+  } catch {
+    return false
+  } finally {
+    socket.destroy()
+  }
+}
+
+/** Poll a TCP connect to the port until it succeeds; fail if the process exits or on timeout. */
+export async function waitForPort (proc: Proc, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== undefined) throw new Error(`exited before listening: ${describe(proc)}`)
+    if (await canConnect(port)) return
+    await new Promise((resolve) => { setTimeout(resolve, 20) })
+  }
+  throw new Error(`port ${port} not accepting after ${timeoutMs} ms: ${describe(proc)}`)
+}
+
+/**
+ * n distinct ports that were free a moment ago: all n are bound at once (so
+ * they cannot repeat), then released. Call it after the test servers are
+ * listening, so none of their ports can come back.
+ */
+export async function freePorts (n: number): Promise<number[]> {
+  const servers = Array.from({ length: n }, () => net.createServer().listen(0, '127.0.0.1'))
+  await Promise.all(servers.map(async (s) => await once(s, 'listening')))
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port)
+  await Promise.all(servers.map(async (s) => { s.close(); await once(s, 'close') }))
+  return ports
+}
+
+/** SIGKILL (the benchmark needs no graceful shutdown) and wait for the exit. */
+export async function kill (proc: Proc): Promise<void> {
+  if (proc.exitCode !== undefined) return
+  proc.child.kill('SIGKILL')
+  await proc.exited
+}
+
+/** Wait for exit; SIGKILL after timeoutMs. Resolves true if it had to kill. */
+export async function waitOrKill (proc: Proc, timeoutMs: number): Promise<boolean> {
+  let killed = false
+  const timer = setTimeout(() => { killed = true; proc.child.kill('SIGKILL') }, timeoutMs)
+  await proc.exited
+  clearTimeout(timer)
+  return killed
+}

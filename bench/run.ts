@@ -1,0 +1,318 @@
+// tcptee benchmark: `npm run bench [-- --quick | --smoke] [--rounds N] [--only a,b]
+//   [--peer name='cmd -l :{listen} -f :{main} -m :{mirror}'] [--tcptee-args "--workers 2"]`
+//
+// Per scenario, every setup's processes (test servers, proxy) start once and
+// serve all its rounds; each client run is a fresh process. Each is a separate
+// `node` on loopback so CPU is attributable. Rounds are interleaved
+// (A B C A B C ...) and each setup reports the median over its rounds.
+// Every wait is bounded: a proxy that stalls costs its time limit, never a hang.
+// Results: a markdown table per scenario on stdout, JSON in
+// bench/results/<timestamp>.json and bench/results/latest.json.
+import os from 'node:os'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import yargs from 'yargs'
+import { hideBin } from 'yargs/helpers'
+import type { LoadSummary } from '../src/testkit/load-client.js'
+import { parseDuration, parseSize } from '../src/testkit/parse.js'
+import { start, waitForLine, waitForPort, freePorts, kill, waitOrKill, type Proc } from './child.js'
+import { processTree, treeCpuSeconds, cpuSeconds, peakRssKiB } from './procfs.js'
+import { setups as allSetups, scenarios as allScenarios, TIMINGS, type Setup, type Scenario, type Timing, type MirrorKind } from './setups.js'
+import { aggregate, table, type RunRecord, type RunStatus, type SetupResult } from './report.js'
+
+const dist = fileURLToPath(new URL('..', import.meta.url)) // dist/
+const repo = fileURLToPath(new URL('../..', import.meta.url))
+const bin = {
+  server: join(dist, 'cmd', 'tcptee-testserver.js'),
+  client: join(dist, 'cmd', 'tcptee-testclient.js'),
+  tcptee: join(dist, 'cmd', 'tcptee.js'),
+  naive: join(dist, 'bench', 'naive-duplicator.js')
+}
+const READY_MS = 10_000
+
+function fail (message: string): never {
+  process.stderr.write(`bench: ${message}\n`)
+  process.exit(2)
+}
+
+const argv = yargs(hideBin(process.argv))
+  .scriptName('npm run bench --')
+  .option('quick', { type: 'boolean', default: false, describe: 'short runs (under a minute)' })
+  .option('smoke', { type: 'boolean', default: false, describe: 'shortest runs, 1 round, 16 MiB bulk (for the test suite)' })
+  .option('rounds', { type: 'number', requiresArg: true, describe: 'rounds per setup (median reported)' })
+  .option('only', { type: 'string', array: true, requiresArg: true, describe: 'setup names to run (comma-separated or repeated); direct is always kept' })
+  .option('scenario', { type: 'string', array: true, requiresArg: true, describe: 'scenarios to run: pingpong-10, pingpong-100, bulk' })
+  .option('peer', { type: 'string', array: true, requiresArg: true, describe: 'name=\'command template\' with {listen} {main} {mirror} ports' })
+  .option('tcptee-args', { type: 'string', requiresArg: true, default: '', describe: 'extra arguments for tcptee, e.g. "--workers 2"' })
+  .option('duration', { type: 'string', requiresArg: true, describe: 'ping-pong run time per round (overrides the mode)' })
+  .option('bulk', { type: 'string', requiresArg: true, describe: 'bulk bytes per run (overrides the mode), e.g. 512MiB' })
+  .option('out-dir', { type: 'string', requiresArg: true, describe: 'where the JSON goes (default bench/results)' })
+  .strict()
+  .help()
+  .version(false)
+  .fail((msg: string | null, err: Error | null) => { fail(msg ?? err?.message ?? 'invalid arguments') })
+  .parseSync()
+
+const mode = argv.smoke ? 'smoke' : argv.quick ? 'quick' : 'full'
+const timing: Timing = { ...TIMINGS[mode] }
+if (argv.rounds !== undefined) {
+  if (!Number.isInteger(argv.rounds) || argv.rounds < 1) fail('--rounds: must be a positive integer')
+  timing.rounds = argv.rounds
+}
+try {
+  if (argv.duration !== undefined) timing.pingPongMs = parseDuration(argv.duration)
+  if (argv.bulk !== undefined) timing.bulkBytes = parseSize(argv.bulk)
+} catch (err) {
+  fail((err as Error).message)
+}
+
+const peers: Array<[string, string]> = (argv.peer ?? []).map((spec) => {
+  const eq = spec.indexOf('=')
+  if (eq < 1) fail(`--peer: expected name='command template', got "${spec}"`)
+  const template = spec.slice(eq + 1)
+  if (!template.includes('{listen}') || !template.includes('{main}') || !template.includes('{mirror}')) {
+    fail(`--peer ${spec.slice(0, eq)}: the template needs {listen}, {main} and {mirror}`)
+  }
+  return [spec.slice(0, eq), template]
+})
+const tcpteeArgs = splitCommand(argv['tcptee-args'])
+
+let setups = allSetups(peers)
+if (argv.only !== undefined) {
+  const wanted = new Set(argv.only.flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== ''))
+  const unknown = [...wanted].filter((n) => !setups.some((s) => s.name === n))
+  if (unknown.length > 0) fail(`--only: unknown setup ${unknown.join(', ')} (known: ${setups.map((s) => s.name).join(', ')})`)
+  setups = setups.filter((s) => s.name === 'direct' || wanted.has(s.name))
+}
+let scenarios = allScenarios(timing)
+if (argv.scenario !== undefined) {
+  const wanted = new Set(argv.scenario.flatMap((s) => s.split(',')).map((s) => s.trim()))
+  const unknown = [...wanted].filter((n) => !scenarios.some((s) => s.name === n))
+  if (unknown.length > 0) fail(`--scenario: unknown ${unknown.join(', ')} (known: ${scenarios.map((s) => s.name).join(', ')})`)
+  scenarios = scenarios.filter((s) => wanted.has(s.name))
+}
+
+/** Split a command line on whitespace, honouring '...' and "..." quotes. */
+function splitCommand (text: string): string[] {
+  const out: string[] = []
+  const re = /"([^"]*)"|'([^']*)'|(\S+)/g
+  for (const m of text.matchAll(re)) out.push(m[1] ?? m[2] ?? m[3] ?? '')
+  return out
+}
+
+interface Server { proc: Proc, port: number }
+
+async function startServer (name: string, serverMode: 'echo' | 'sink' | 'stall'): Promise<Server> {
+  const args = [bin.server, '-l', '127.0.0.1:0', '-q']
+  if (serverMode !== 'echo') args.push(`--${serverMode}`)
+  const proc = start(name, process.execPath, args)
+  const m = await waitForLine(proc, /listening on [^\s]+:(\d+)/, READY_MS)
+  return { proc, port: Number(m[1]) }
+}
+
+function proxyCommand (setup: Setup, listen: number, main: number, mirrors: number[]): [string, string[]] {
+  switch (setup.proxy) {
+    case 'tcptee':
+      return [process.execPath, [bin.tcptee, '-l', `127.0.0.1:${listen}`, '-f', `127.0.0.1:${main}`,
+        ...mirrors.flatMap((p) => ['-m', `127.0.0.1:${p}`]), '--log-level', 'warn', ...tcpteeArgs]]
+    case 'naive':
+      return [process.execPath, [bin.naive, '-l', String(listen), '-f', String(main), '-m', String(mirrors[0])]]
+    case 'peer': {
+      const words = splitCommand(setup.template!.replaceAll('{listen}', String(listen))
+        .replaceAll('{main}', String(main)).replaceAll('{mirror}', String(mirrors[0])))
+      return [words[0]!, words.slice(1)]
+    }
+    case 'none':
+      throw new Error('no proxy for direct')
+  }
+}
+
+/** The processes of one setup, kept for every round of one scenario. */
+interface Running {
+  setup: Setup
+  procs: Proc[]
+  main: Server
+  proxy: Proc | null
+  /** Where the client connects. */
+  target: number
+}
+
+/** Start the test servers and the proxy of one setup; resolves when all accept. */
+async function startSetup (setup: Setup, scenario: Scenario): Promise<Running> {
+  const procs: Proc[] = []
+  const isBulk = scenario.bulkBytes !== undefined
+  try {
+    const mirrorMode = (k: MirrorKind): 'echo' | 'sink' | 'stall' => k === 'stall' ? 'stall' : isBulk ? 'sink' : 'echo'
+    const [main, ...servers] = await Promise.all([
+      startServer('main', isBulk ? 'sink' : 'echo').then((s) => { procs.push(s.proc); return s }),
+      ...setup.mirrors.map(async (k, i) => k === 'refused'
+        ? null
+        : await startServer(`mirror${i}`, mirrorMode(k)).then((s) => { procs.push(s.proc); return s }))
+    ])
+    // The proxy's port and the refused mirror's port (where nobody listens).
+    const [listen, refused] = await freePorts(2)
+    const mirrorPorts = servers.map((s) => s?.port ?? refused!)
+    let proxy: Proc | null = null
+    if (setup.proxy !== 'none') {
+      const [cmd, args] = proxyCommand(setup, listen!, main!.port, mirrorPorts)
+      proxy = start(setup.proxy, cmd, args)
+      procs.push(proxy)
+      await waitForPort(proxy, listen!, READY_MS)
+    }
+    return { setup, procs, main: main!, proxy, target: proxy === null ? main!.port : listen! }
+  } catch (err) {
+    await Promise.all(procs.map(kill))
+    throw err
+  }
+}
+
+/** One measured client run against a started setup. */
+async function measure (running: Running, scenario: Scenario, roundNo: number): Promise<RunRecord> {
+  const { setup, main, proxy } = running
+  const isBulk = scenario.bulkBytes !== undefined
+  const record: RunRecord = {
+    scenario: scenario.name, setup: setup.name, round: roundNo, status: 'failed', note: null,
+    client: null, wallSec: 0, proxy: null, mainServerCpuSec: 0
+  }
+  const proxyPids = proxy === null ? [] : processTree(proxy.pid)
+  const proxyCpu0 = treeCpuSeconds(proxyPids)
+  const mainCpu0 = cpuSeconds(main.proc.pid)
+  const t0 = performance.now()
+
+  const clientArgs = [bin.client, '-a', `127.0.0.1:${running.target}`, '-p', String(scenario.parallel), '-s', String(scenario.size),
+    '--duration', `${scenario.durationMs}ms`, '--grace', `${timing.graceMs}ms`, '--json', '-q']
+  if (isBulk) clientArgs.push('--bulk', String(scenario.bulkBytes), '--stall-timeout', `${timing.stallTimeoutMs}ms`)
+  else clientArgs.push('--warmup', `${timing.warmupMs}ms`)
+  const client = start('client', process.execPath, clientArgs)
+  // The client bounds itself; this is the backstop if it cannot.
+  const killed = await waitOrKill(client, timing.warmupMs + scenario.durationMs + timing.graceMs + 10_000)
+
+  record.wallSec = (performance.now() - t0) / 1000
+  record.mainServerCpuSec = cpuSeconds(main.proc.pid) - mainCpu0
+  if (proxy !== null) {
+    const pids = [...new Set([...proxyPids, ...processTree(proxy.pid)])]
+    record.proxy = {
+      pids,
+      cpuSec: Number((treeCpuSeconds(pids) - proxyCpu0).toFixed(3)),
+      peakRssKiB: pids.reduce((n, pid) => n + peakRssKiB(pid), 0)
+    }
+    if (proxy.exitCode !== undefined) record.note = `proxy exited with ${proxy.exitCode}`
+  }
+  if (killed) {
+    record.status = 'stalled'
+    record.note = 'client killed at the time limit'
+    return record
+  }
+  try {
+    record.client = JSON.parse(client.stdout) as LoadSummary
+  } catch {
+    record.note = `no client summary: ${client.stderr.trim().split('\n').pop() ?? ''}`
+    return record
+  }
+  const c = record.client
+  let status: RunStatus = 'ok'
+  if (c.bulk?.stalled === true || c.errorsByKind.unanswered > 0) status = 'stalled'
+  else if (c.errors > 0) status = 'errors'
+  record.status = status
+  return record
+}
+
+function throughputOf (r: RunRecord): number {
+  return r.client === null ? 0 : r.client.bulk !== null ? r.client.bulk.mbPerSec : r.client.reqPerSec
+}
+
+const startedAt = new Date()
+const haveTcptee = await import('node:fs').then((fs) => fs.existsSync(bin.tcptee))
+const skipped: string[] = []
+if (!haveTcptee) {
+  skipped.push(...setups.filter((s) => s.proxy === 'tcptee').map((s) => s.name))
+  setups = setups.filter((s) => s.proxy !== 'tcptee')
+  process.stderr.write(`bench: ${bin.tcptee} not built; skipping ${skipped.join(', ')}\n`)
+}
+
+process.stderr.write(`bench: ${mode} mode, ${timing.rounds} round(s), ${setups.length} setups x ${scenarios.length} scenarios\n`)
+const runs: RunRecord[] = []
+function log (rec: RunRecord, unit: string): void {
+  process.stderr.write(`  ${rec.scenario} round ${rec.round} ${rec.setup}: ${rec.status} ${throughputOf(rec)} ${unit}` +
+    `${rec.client !== null && rec.client.errors > 0 ? `, ${rec.client.errors} errors` : ''}${rec.note === null ? '' : ` (${rec.note})`}\n`)
+}
+for (const scenario of scenarios) {
+  const unit = scenario.bulkBytes !== undefined ? 'MB/s' : 'req/s'
+  // Every setup's processes stay up for all rounds of the scenario (idle ones
+  // use no CPU), so rounds can interleave without paying for process starts.
+  const started = await Promise.all(setups.map(async (setup) => {
+    try {
+      return await startSetup(setup, scenario)
+    } catch (err) {
+      return { setup, error: (err as Error).message }
+    }
+  }))
+  try {
+    for (let r = 1; r <= timing.rounds; r++) {
+      for (const s of started) {
+        const rec: RunRecord = 'error' in s
+          ? { scenario: scenario.name, setup: s.setup.name, round: r, status: 'failed', note: s.error, client: null, wallSec: 0, proxy: null, mainServerCpuSec: 0 }
+          : await measure(s, scenario, r)
+        runs.push(rec)
+        log(rec, unit)
+      }
+    }
+  } finally {
+    await Promise.all(started.flatMap((s) => 'error' in s ? [] : s.procs.map(kill)))
+  }
+}
+
+const results: SetupResult[] = []
+for (const scenario of scenarios) {
+  const ofScenario = runs.filter((r) => r.scenario === scenario.name)
+  const direct = aggregate(ofScenario.filter((r) => r.setup === 'direct'), null)
+  const directThroughput = direct.reqPerSec ?? direct.mbPerSec
+  for (const setup of setups) results.push(aggregate(ofScenario.filter((r) => r.setup === setup.name), directThroughput))
+}
+
+const cpus = os.cpus()
+const report = {
+  meta: {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    mode,
+    argv: process.argv.slice(2),
+    node: process.version,
+    platform: `${os.type()} ${os.release()} ${os.arch()}`,
+    cpus: `${cpus.length} x ${cpus[0]?.model ?? 'unknown'}`,
+    memoryGiB: Number((os.totalmem() / 1024 ** 3).toFixed(1)),
+    timing,
+    tcpteeArgs,
+    peers: Object.fromEntries(peers),
+    skipped,
+    notes: [
+      'Every process is a separate `node` (or peer binary) on 127.0.0.1; all share this machine\'s CPUs.',
+      'Ping-pong: the client warms up (timing.warmupMs, not measured) before each measured run.',
+      'Throughput: median over rounds; a run whose client was killed counts as 0.',
+      'Bulk MB/s counts bytes main confirmed by its FIN after reading everything, over the time to that FIN.',
+      'Proxy CPU: utime+stime of the proxy process tree from /proc, read before the client starts and after it exits; utilisation divides it by the client\'s warm-up + measured window (the proxy idles while the client process starts).',
+      'Client CPU: process.cpuUsage() reported by the client for its run (excludes node start-up).',
+      'Proxy peak RSS: VmHWM summed over the proxy process tree; the proxy serves every round of a scenario, so this is its peak so far.',
+      'Per scenario, every setup\'s servers and proxy are started once and serve all rounds; each client run is a new process.'
+    ]
+  },
+  scenarios,
+  results,
+  runs
+}
+
+const outDir = argv['out-dir'] ?? join(repo, 'bench', 'results')
+mkdirSync(outDir, { recursive: true })
+const stamp = startedAt.toISOString().replace(/[:.]/g, '-')
+const json = JSON.stringify(report, null, 2) + '\n'
+writeFileSync(join(outDir, `${stamp}.json`), json)
+writeFileSync(join(outDir, 'latest.json'), json)
+
+const lines = [`# tcptee bench (${mode}, ${timing.rounds} round(s), median) — ${report.meta.cpus}, node ${process.version}`, '']
+for (const scenario of scenarios) {
+  lines.push(`## ${scenario.name}: ${scenario.description}`, '', table(results.filter((r) => r.scenario === scenario.name)), '')
+}
+if (skipped.length > 0) lines.push(`Skipped (dist/cmd/tcptee.js not built): ${skipped.join(', ')}`, '')
+lines.push(`JSON: ${join(outDir, `${stamp}.json`)}`)
+process.stdout.write(lines.join('\n') + '\n')

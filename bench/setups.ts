@@ -1,0 +1,76 @@
+// What the benchmark compares (setups) and the workloads it runs (scenarios).
+
+/** What stands behind one mirror address. In bulk scenarios 'echo' mirrors become sinks. */
+export type MirrorKind = 'echo' | 'stall' | 'refused'
+
+export interface Setup {
+  name: string
+  /** none: the client talks to main directly (the ceiling). */
+  proxy: 'none' | 'tcptee' | 'naive' | 'peer'
+  mirrors: MirrorKind[]
+  /** For proxy 'peer': command template with {listen}, {main}, {mirror}. */
+  template?: string
+}
+
+export interface Scenario {
+  name: string
+  description: string
+  parallel: number
+  size: number
+  /** Ping-pong: run time. Bulk: the client's time limit. */
+  durationMs: number
+  /** Bulk only: bytes per connection. */
+  bulkBytes?: number
+}
+
+/** The built-in setups, then two per peer (one echoing mirror, one stalled mirror). */
+export function setups (peers: Array<[string, string]>): Setup[] {
+  const list: Setup[] = [
+    { name: 'direct', proxy: 'none', mirrors: [] },
+    { name: 'tcptee-1-mirror', proxy: 'tcptee', mirrors: ['echo'] },
+    { name: 'tcptee-2-mirrors', proxy: 'tcptee', mirrors: ['echo', 'echo'] },
+    { name: 'tcptee-stalled-mirror', proxy: 'tcptee', mirrors: ['stall'] },
+    { name: 'tcptee-refused-mirror', proxy: 'tcptee', mirrors: ['refused'] },
+    { name: 'naive-1-mirror', proxy: 'naive', mirrors: ['echo'] },
+    { name: 'naive-stalled-mirror', proxy: 'naive', mirrors: ['stall'] }
+  ]
+  for (const [name, template] of peers) {
+    list.push({ name: `${name}-1-mirror`, proxy: 'peer', mirrors: ['echo'], template })
+    list.push({ name: `${name}-stalled-mirror`, proxy: 'peer', mirrors: ['stall'], template })
+  }
+  return list
+}
+
+export interface Timing {
+  rounds: number
+  pingPongMs: number
+  bulkBytes: number
+  bulkLimitMs: number
+  /** Client --grace: how long in-flight echoes may take after the run. */
+  graceMs: number
+  /** Client --stall-timeout for bulk runs. */
+  stallTimeoutMs: number
+  /** Client --warmup for ping-pong runs (not measured). */
+  warmupMs: number
+}
+
+export const TIMINGS: Record<'full' | 'quick' | 'smoke', Timing> = {
+  full: { rounds: 3, pingPongMs: 5000, bulkBytes: 1024 ** 3, bulkLimitMs: 30_000, graceMs: 2000, stallTimeoutMs: 3000, warmupMs: 1000 },
+  quick: { rounds: 3, pingPongMs: 350, bulkBytes: 128 * 1024 ** 2, bulkLimitMs: 5000, graceMs: 500, stallTimeoutMs: 1000, warmupMs: 150 },
+  smoke: { rounds: 1, pingPongMs: 300, bulkBytes: 16 * 1024 ** 2, bulkLimitMs: 3000, graceMs: 500, stallTimeoutMs: 1000, warmupMs: 200 }
+}
+
+export function scenarios (timing: Timing): Scenario[] {
+  return [
+    { name: 'pingpong-10', description: 'ping-pong, 1 KiB lines, 10 connections', parallel: 10, size: 1024, durationMs: timing.pingPongMs },
+    { name: 'pingpong-100', description: 'ping-pong, 1 KiB lines, 100 connections', parallel: 100, size: 1024, durationMs: timing.pingPongMs },
+    {
+      name: 'bulk',
+      description: `bulk upload, ${(timing.bulkBytes / 1024 ** 2).toFixed(0)} MiB on 1 connection, main and mirrors are sinks`,
+      parallel: 1,
+      size: 1024,
+      durationMs: timing.bulkLimitMs,
+      bulkBytes: timing.bulkBytes
+    }
+  ]
+}

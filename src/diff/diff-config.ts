@@ -1,0 +1,66 @@
+import { parseBytes } from '../duration.js'
+import { ConfigError } from '../errors.js'
+import { DIFF_KINDS, type DiffConfig, type DiffKind } from './outcome.js'
+
+/**
+ * Default `--diff-window`: 4 MiB per mirror connection, the same as the default mirror queue bound. A mirror is
+ * allowed to be up to `--mirror-buffer` behind on the client's bytes before it is cut off, and its replies lag
+ * main's by about as much (plus socket buffers), so a smaller window would abandon comparisons on mirrors that are
+ * keeping up. It must also hold the largest single reply (a reply is compared whole). The memory is only used
+ * while a mirror lags, and the worst case (connections x mirrors x window) is the same as the mirror queue's.
+ */
+export const DEFAULT_DIFF_WINDOW = 4 * 1024 * 1024
+const MIN_DIFF_WINDOW = 1024
+const MAX_DIFF_WINDOW = 1024 * 1024 * 1024
+
+/** The `--diff*` options of {@link DuplicatorOptions}. */
+export interface DiffOptions {
+  /** Compare each mirror's replies with main's: `bytes`, `redis` or `http`. Off by default. */
+  diff?: DiffKind | string
+  /** Bytes of not-yet-matched replies held per mirror connection before the comparison is abandoned. Default 4 MiB. */
+  diffWindow?: number | string
+  /** http: response headers not compared (`"date,server"` or a list). Case-insensitive. */
+  diffIgnoreHeaders?: string | readonly string[]
+  /** Append one JSON line per divergence to this file (rate-limited). */
+  diffLog?: string
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
+/** Validates the `--diff*` options; undefined when comparing is off. Throws {@link ConfigError} naming the flag. */
+export function normalizeDiff (opts: DiffOptions): DiffConfig | undefined {
+  if (opts.diff === undefined) {
+    for (const [key, flag] of [['diffWindow', '--diff-window'], ['diffIgnoreHeaders', '--diff-ignore-header'], ['diffLog', '--diff-log']] as const) {
+      if (opts[key] !== undefined) throw new ConfigError(`${flag} needs --diff bytes|redis|http`, flag)
+    }
+    return undefined
+  }
+  const kind = String(opts.diff).trim()
+  if (!(DIFF_KINDS as readonly string[]).includes(kind)) {
+    throw new ConfigError(`--diff: "${kind}" is not a comparer; use ${DIFF_KINDS.join(', ')}`, '--diff')
+  }
+  let window = DEFAULT_DIFF_WINDOW
+  if (opts.diffWindow !== undefined) {
+    window = parseBytes(opts.diffWindow, '--diff-window')
+    if (window < MIN_DIFF_WINDOW || window > MAX_DIFF_WINDOW) {
+      throw new ConfigError(`--diff-window: ${window} bytes is out of range (1KiB to 1GiB)`, '--diff-window')
+    }
+  }
+  const ignoreHeaders: string[] = []
+  if (opts.diffIgnoreHeaders !== undefined) {
+    if (kind !== 'http') throw new ConfigError('--diff-ignore-header only applies to --diff http', '--diff-ignore-header')
+    const list = typeof opts.diffIgnoreHeaders === 'string' ? [opts.diffIgnoreHeaders] : opts.diffIgnoreHeaders
+    for (const entry of list) {
+      for (const name of String(entry).split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+        if (!TOKEN.test(name)) throw new ConfigError(`--diff-ignore-header: "${name}" is not a header name`, '--diff-ignore-header')
+        ignoreHeaders.push(name.toLowerCase())
+      }
+    }
+  }
+  let log: string | undefined
+  if (opts.diffLog !== undefined) {
+    log = String(opts.diffLog)
+    if (log.trim() === '') throw new ConfigError('--diff-log: the file name is empty', '--diff-log')
+  }
+  return Object.freeze({ kind: kind as DiffKind, window, ignoreHeaders: Object.freeze(ignoreHeaders), log })
+}

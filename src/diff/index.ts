@@ -1,0 +1,35 @@
+import { BytesComparer } from './bytes-comparer.js'
+import type { Comparer, ComparerHost } from './comparer.js'
+import { FramedComparer } from './framed-comparer.js'
+import { httpProtocol } from './http-protocol.js'
+import type { DiffConfig, DiffKind } from './outcome.js'
+import { redisProtocol } from './redis-protocol.js'
+
+export type { Comparer, ComparerHost, ReplySink } from './comparer.js'
+export type { FramedProtocol, FramedPair, ReplyParser, Reply } from './framed-comparer.js'
+export * from './outcome.js'
+
+/**
+ * The comparer registry: `--diff <kind>` -> a factory of one comparer per mirror connection.
+ * Adding a protocol (mysql, postgres) is one FramedProtocol and one line here.
+ */
+const FACTORIES: Record<DiffKind, (settings: DiffConfig) => (host: ComparerHost) => Comparer> = {
+  bytes: () => (host) => new BytesComparer(host),
+  redis: () => (host) => new FramedComparer(redisProtocol, host),
+  http: (settings) => {
+    const protocol = httpProtocol(settings.ignoreHeaders)
+    return (host) => new FramedComparer(protocol, host)
+  },
+}
+
+const factories = new WeakMap<DiffConfig, (host: ComparerHost) => Comparer>()
+
+/** Creates the comparer for one mirror connection. */
+export function createComparer (settings: DiffConfig, host: ComparerHost): Comparer {
+  let f = factories.get(settings)
+  if (f === undefined) {
+    f = FACTORIES[settings.kind](settings)
+    factories.set(settings, f)
+  }
+  return f(host)
+}

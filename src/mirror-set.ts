@@ -1,0 +1,219 @@
+import type { Logger } from 'pino'
+import { formatAddress, type Address } from './address.js'
+import type { MirrorOrigin, MirrorSpec } from './config.js'
+import type { Metrics, MirrorCounters, MirrorState } from './metrics.js'
+import { MirrorHealth, type HealthSettings } from './mirror-health.js'
+import { createSampler, sampled, type Sampler } from './sampling.js'
+
+/** One mirror target of the running duplicator. */
+export class MirrorTarget {
+  readonly name: string
+  constructor (
+    readonly address: Address,
+    public origin: MirrorOrigin,
+    /** This mirror's own sampling percentage; undefined follows the global `--percent`. */
+    public percent: number | undefined,
+    readonly counters: MirrorCounters,
+    readonly health: MirrorHealth,
+  ) {
+    this.name = formatAddress(address)
+  }
+}
+
+/** The mirrors one new client connection uses, decided once when it is accepted. */
+export interface MirrorPlan {
+  /** Targets to open a mirror connection to. */
+  readonly use: readonly MirrorTarget[]
+  /** Targets skipped because they are backing off (their `skipped` fate is already counted). */
+  readonly skipped: readonly string[]
+}
+
+/** What `GET /mirrors` shows for each mirror. */
+export interface MirrorInfo {
+  address: string
+  origin: MirrorOrigin
+  state: MirrorState
+  /** Effective sampling percentage. */
+  percent: number
+  /** The mirror's own percentage, or null when it follows the global one. */
+  percentOverride: number | null
+  activeConnections: number
+  connections: number
+  bytesSent: number
+  overflows: number
+  writeTimeouts: number
+  connectFailures: number
+  skipped: number
+  unsampled: number
+  lastError: { message: string; at: string } | null
+}
+
+const EMPTY_PLAN: MirrorPlan = Object.freeze({ use: Object.freeze([]), skipped: Object.freeze([]) })
+
+/**
+ * The runtime mirror set: targets with their origin, sampling percentage and health. Connections take a
+ * {@link MirrorPlan} from it once, when accepted, so adding or removing a target never changes an open connection's
+ * mirrors (except that a removed target's open mirror connections are ended cleanly).
+ */
+export class MirrorSet {
+  /** Active targets in the order they were added; replaced (never mutated) so plan() can iterate without copying. */
+  private active: readonly MirrorTarget[] = []
+  /** Removed targets, kept so that `GET /mirrors` still reports them until they are added again. */
+  private readonly removed = new Map<string, MirrorTarget>()
+  private sampler: Sampler
+  /** Whether any active target samples below 100%: the draw is skipped otherwise. */
+  private drawNeeded = false
+
+  constructor (
+    private readonly settings: HealthSettings,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    private globalPercent: number,
+    seed?: number,
+  ) {
+    this.sampler = createSampler(seed)
+  }
+
+  /** The global sampling percentage. */
+  get percent (): number {
+    return this.globalPercent
+  }
+
+  set percent (p: number) {
+    if (p !== this.globalPercent) this.log.info({ from: this.globalPercent, to: p }, 'sampling percentage changed')
+    this.globalPercent = p
+    this.recompute()
+  }
+
+  /** Decides which mirrors a new client connection uses: one sampling draw, then each target's health. */
+  plan (now: number): MirrorPlan {
+    const targets = this.active
+    if (targets.length === 0) return EMPTY_PLAN
+    const u = this.drawNeeded ? this.sampler.draw() : 0
+    let use: MirrorTarget[] | undefined
+    let skipped: string[] | undefined
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[i]!
+      if (!sampled(u, t.percent ?? this.globalPercent)) {
+        t.counters.unsampled++
+        continue
+      }
+      if (t.health.pick(now) === 'skip') {
+        t.counters.fates.skipped++
+        ;(skipped ??= []).push(t.name)
+        continue
+      }
+      ;(use ??= []).push(t)
+    }
+    if (use === undefined && skipped === undefined) return EMPTY_PLAN
+    return { use: use ?? EMPTY_PLAN.use, skipped: skipped ?? EMPTY_PLAN.skipped }
+  }
+
+  /** The active target with this name. */
+  get (name: string): MirrorTarget | undefined {
+    return this.active.find((t) => t.name === name)
+  }
+
+  /**
+   * Adds a target; idempotent. For a target that is already active only the percentage changes (when given) and the
+   * origin stays. Returns whether it was new.
+   */
+  add (spec: MirrorSpec): boolean {
+    const name = formatAddress(spec.address)
+    const existing = this.get(name)
+    if (existing !== undefined) {
+      if (spec.percent !== undefined && spec.percent !== existing.percent) {
+        this.log.info({ mirror: name, from: existing.percent ?? null, to: spec.percent }, 'mirror sampling percentage changed')
+        existing.percent = spec.percent
+        this.recompute()
+      }
+      return false
+    }
+    this.removed.delete(name)
+    const counters = this.metrics.mirror(name)
+    const health = new MirrorHealth(name, this.settings, counters, this.log, this.healthOnGiveUp)
+    const target = new MirrorTarget(spec.address, spec.origin, spec.percent, counters, health)
+    this.active = [...this.active, target]
+    this.recompute()
+    if (spec.origin === 'runtime') this.log.info({ mirror: name, percent: spec.percent ?? null }, 'mirror added')
+    return true
+  }
+
+  /** Removes a target: new connections stop mirroring to it, its open mirror connections end cleanly. Returns whether it was active. */
+  remove (name: string, why: string): boolean {
+    const target = this.get(name)
+    if (target === undefined) return false
+    this.active = this.active.filter((t) => t !== target)
+    this.removed.set(name, target)
+    this.recompute()
+    target.health.remove(why)
+    return true
+  }
+
+  /**
+   * Makes the command-line and config targets match `specs` (a reloaded configuration): removes those no longer
+   * listed, adds the new ones, updates percentages. Targets added at run time are left alone, unless the file now
+   * lists them, in which case the file owns them.
+   */
+  sync (specs: readonly MirrorSpec[]): void {
+    const wanted = new Map(specs.map((s) => [formatAddress(s.address), s]))
+    for (const t of this.active) {
+      if (t.origin !== 'runtime' && !wanted.has(t.name)) this.remove(t.name, 'no longer in the configuration')
+    }
+    for (const [name, spec] of wanted) {
+      const t = this.get(name)
+      if (t === undefined) {
+        this.add(spec)
+        this.log.info({ mirror: name, origin: spec.origin, percent: spec.percent ?? null }, 'mirror added')
+        continue
+      }
+      t.origin = spec.origin
+      if (t.percent !== spec.percent) {
+        this.log.info({ mirror: name, from: t.percent ?? null, to: spec.percent ?? null }, 'mirror sampling percentage changed')
+        t.percent = spec.percent
+      }
+    }
+    this.recompute()
+  }
+
+  /** Every target, active first, then removed ones. */
+  list (): MirrorInfo[] {
+    return [...this.active, ...this.removed.values()].map((t) => this.info(t))
+  }
+
+  private info (t: MirrorTarget): MirrorInfo {
+    const c = t.counters
+    const err = t.health.lastError
+    return {
+      address: t.name,
+      origin: t.origin,
+      state: c.state,
+      percent: t.percent ?? this.globalPercent,
+      percentOverride: t.percent ?? null,
+      activeConnections: c.active,
+      connections: c.connects,
+      bytesSent: c.bytesSent,
+      overflows: c.fates.overflow,
+      writeTimeouts: c.fates['write-timeout'],
+      connectFailures: c.fates.refused + c.fates['connect-timeout'],
+      skipped: c.fates.skipped,
+      unsampled: c.unsampled,
+      lastError: err === undefined ? null : { message: err.message, at: new Date(err.at).toISOString() },
+    }
+  }
+
+  private recompute (): void {
+    this.drawNeeded = this.active.some((t) => (t.percent ?? this.globalPercent) < 100)
+  }
+
+  private readonly healthOnGiveUp = (health: MirrorHealth): void => {
+    const t = this.get(health.name)
+    if (t === undefined) return
+    const failAfterMs = this.settings.failAfter
+    if (t.origin === 'runtime') {
+      this.remove(t.name, `failing for at least ${failAfterMs}ms (--fail-after)`)
+    } else {
+      this.log.warn({ mirror: t.name, origin: t.origin, failAfterMs }, 'mirror failing past --fail-after; kept in backoff because it is configured, not added at run time')
+    }
+  }
+}

@@ -1,0 +1,102 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client'
+import { DURATION_BUCKETS, type MetricsSnapshot, type MirrorFate, type MirrorState } from './metrics.js'
+
+const STATES: readonly MirrorState[] = ['up', 'backing-off', 'removed']
+
+/**
+ * A prom-client registry that reads tcptee's plain counters at scrape time: nothing on the data path calls
+ * prom-client. `render()` takes one snapshot from `source` (one duplicator, or several workers summed) and every
+ * metric's collect() reads from it. Process and Node.js default metrics come from prom-client.
+ */
+export class PrometheusExporter {
+  readonly registry = new Registry()
+  private snap: MetricsSnapshot | undefined
+
+  constructor (private readonly source: () => MetricsSnapshot | Promise<MetricsSnapshot>, opts: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry]
+    const read = (): MetricsSnapshot | undefined => this.snap
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry })
+
+    const gauge = (name: string, help: string, labelNames: string[], fill: (g: Gauge, s: MetricsSnapshot) => void): void => {
+      new Gauge({ name, help, labelNames, registers, collect () { this.reset(); const s = read(); if (s !== undefined) fill(this, s) } })
+    }
+    const counter = (name: string, help: string, labelNames: string[], fill: (c: Counter, s: MetricsSnapshot) => void): void => {
+      new Counter({ name, help, labelNames, registers, collect () { this.reset(); const s = read(); if (s !== undefined) fill(this, s) } })
+    }
+    const perMirror = (fill: (c: Counter, mirror: string, m: MetricsSnapshot['mirrors'][string]) => void) =>
+      (c: Counter, s: MetricsSnapshot): void => { for (const [mirror, m] of Object.entries(s.mirrors)) fill(c, mirror, m) }
+
+    gauge('tcptee_connections_active', 'Client connections open now (including those whose mirrors are still flushing).', [],
+      (g, s) => g.set(s.connections.active))
+    counter('tcptee_connections_total', 'Client connections accepted.', [], (c, s) => c.inc(s.connections.total))
+    counter('tcptee_bytes_total', 'Bytes relayed between client and main, by direction.', ['direction'], (c, s) => {
+      c.inc({ direction: 'client_to_main' }, s.bytes.clientToMain)
+      c.inc({ direction: 'main_to_client' }, s.bytes.mainToClient)
+    })
+    counter('tcptee_main_connect_failures_total', 'Main connects that failed (refused, unreachable, DNS).', [], (c, s) => c.inc(s.main.connectFailures))
+    counter('tcptee_main_connect_timeouts_total', 'Main connects that timed out (--connect-timeout).', [], (c, s) => c.inc(s.main.connectTimeouts))
+    counter('tcptee_mirror_bytes_sent_total', 'Client bytes accepted for each mirror (queued or delivered).', ['mirror'],
+      perMirror((c, mirror, m) => c.inc({ mirror }, m.bytesSent)))
+    counter('tcptee_mirror_connections_total', 'Mirror connections attempted.', ['mirror'],
+      perMirror((c, mirror, m) => c.inc({ mirror }, m.connects)))
+    gauge('tcptee_mirror_connections_active', 'Mirror connections open now.', ['mirror'], (g, s) => {
+      for (const [mirror, m] of Object.entries(s.mirrors)) g.set({ mirror }, m.active)
+    })
+    counter('tcptee_mirror_overflows_total', 'Mirror connections cut off because their write queue would pass --mirror-buffer.', ['mirror'],
+      perMirror((c, mirror, m) => c.inc({ mirror }, m.fates.overflow)))
+    counter('tcptee_mirror_write_timeouts_total', 'Mirror connections cut off after --mirror-write-timeout without write progress.', ['mirror'],
+      perMirror((c, mirror, m) => c.inc({ mirror }, m.fates['write-timeout'])))
+    counter('tcptee_mirror_connect_failures_total', 'Mirror connects that failed or timed out.', ['mirror'],
+      perMirror((c, mirror, m) => c.inc({ mirror }, m.fates.refused + m.fates['connect-timeout'])))
+    counter('tcptee_mirror_connection_fates_total', 'Mirror connections by how they ended (ok, skipped, refused, overflow, ...).', ['mirror', 'fate'],
+      perMirror((c, mirror, m) => { for (const [fate, n] of Object.entries(m.fates) as Array<[MirrorFate, number]>) c.inc({ mirror, fate }, n) }))
+    counter('tcptee_mirror_unsampled_connections_total', 'Client connections not mirrored to this mirror because of sampling (--percent).', ['mirror'],
+      perMirror((c, mirror, m) => c.inc({ mirror }, m.unsampled)))
+    gauge('tcptee_mirror_state', 'Mirror health: 1 for the current state (up, backing-off, removed), 0 for the others.', ['mirror', 'state'], (g, s) => {
+      for (const [mirror, m] of Object.entries(s.mirrors)) for (const state of STATES) g.set({ mirror, state }, m.state === state ? 1 : 0)
+    })
+    this.registry.registerMetric(durationHistogram(read) as unknown as Metric)
+  }
+
+  get contentType (): string {
+    return this.registry.contentType
+  }
+
+  /** One scrape: a fresh snapshot, rendered in the Prometheus text format. */
+  async render (): Promise<string> {
+    this.snap = await this.source()
+    try {
+      return await this.registry.metrics()
+    } finally {
+      this.snap = undefined
+    }
+  }
+}
+
+/**
+ * The connection duration histogram, built from the plain bucket counts in Metrics. prom-client's Histogram can only
+ * observe values, not take counts, so this is a minimal object with the shape the registry reads (name, help, type, get).
+ */
+function durationHistogram (read: () => MetricsSnapshot | undefined) {
+  const name = 'tcptee_connection_duration_seconds'
+  return {
+    name,
+    help: 'Client session duration, from accept until both client and main sockets closed.',
+    type: 'histogram',
+    aggregator: 'sum',
+    async get () {
+      const s = read()
+      const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = []
+      if (s !== undefined) {
+        let cumulative = 0
+        for (let i = 0; i <= DURATION_BUCKETS.length; i++) {
+          cumulative += s.durations.counts[i] ?? 0
+          values.push({ metricName: `${name}_bucket`, labels: { le: i < DURATION_BUCKETS.length ? DURATION_BUCKETS[i]! : '+Inf' }, value: cumulative })
+        }
+        values.push({ metricName: `${name}_sum`, labels: {}, value: s.durations.sum })
+        values.push({ metricName: `${name}_count`, labels: {}, value: s.durations.count })
+      }
+      return { name, help: this.help, type: this.type, aggregator: this.aggregator, values }
+    },
+  }
+}

@@ -1,0 +1,208 @@
+// Pure unit tests of the incremental parsers and comparers behind --diff: RESP framing, HTTP/1.1 request and
+// response framing, and the bytes/framed comparers' outcomes and window bound. Every stream is also fed split at
+// every possible byte boundary, because TCP may cut a reply anywhere.
+import t from 'tap'
+import { BytesComparer } from '../src/diff/bytes-comparer.js'
+import type { ComparerHost } from '../src/diff/comparer.js'
+import { FramedComparer } from '../src/diff/framed-comparer.js'
+import { HttpRequestLog, HttpResponseParser, type HttpResponse } from '../src/diff/http-parser.js'
+import { httpProtocol } from '../src/diff/http-protocol.js'
+import { emptyDiffCounters, printable, type Divergence } from '../src/diff/outcome.js'
+import { redisProtocol } from '../src/diff/redis-protocol.js'
+import { RespParser, type RespReply } from '../src/diff/resp-parser.js'
+
+function respReplies (stream: Buffer, splits: number[]): string[] {
+  const p = new RespParser()
+  const out: string[] = []
+  let prev = 0
+  for (const at of [...splits, stream.length]) {
+    p.push(stream.subarray(prev, at), (r: RespReply) => out.push(Buffer.concat(r.pieces).toString('latin1')))
+    prev = at
+  }
+  if (!p.end()) out.push('(stream ended inside a reply)')
+  return out
+}
+
+t.test('RESP: every RESP2 and RESP3 type is framed into whole replies, whatever the chunking', async (t) => {
+  const replies = [
+    '+OK\r\n', '-ERR wrong\r\n', ':42\r\n', '$5\r\nhe\r\no\r\n', '$-1\r\n', '*-1\r\n', '*0\r\n',
+    '*3\r\n$3\r\nfoo\r\n:1\r\n*2\r\n+a\r\n$0\r\n\r\n',
+    '_\r\n', ',3.14\r\n', '#t\r\n', '(12345678901234567890\r\n', '!3\r\nbad\r\n', '=8\r\ntxt:abcd\r\n',
+    '%2\r\n+k1\r\n:1\r\n+k2\r\n*1\r\n:2\r\n', '~2\r\n+a\r\n+b\r\n', '>3\r\n+message\r\n+ch\r\n$2\r\nhi\r\n',
+    '|1\r\n+ttl\r\n:3600\r\n$3\r\nbar\r\n', '*2\r\n|1\r\n+a\r\n:1\r\n:5\r\n:6\r\n',
+  ]
+  const stream = Buffer.from(replies.join(''), 'latin1')
+  t.same(respReplies(stream, []), replies, 'one chunk')
+  for (let i = 1; i < stream.length; i++) {
+    const got = respReplies(stream, [i])
+    if (JSON.stringify(got) !== JSON.stringify(replies)) { t.fail(`split at ${i}`); return }
+  }
+  t.same(respReplies(stream, Array.from({ length: stream.length - 1 }, (_, i) => i + 1)), replies, 'one byte per chunk')
+})
+
+t.test('RESP: a partial reply is held and counted; garbage is a protocol error', async (t) => {
+  const p = new RespParser()
+  const out: RespReply[] = []
+  p.push(Buffer.from('$10\r\nabc'), (r) => out.push(r))
+  t.equal(out.length, 0)
+  t.equal(p.partial, 8)
+  t.equal(p.end(), false, 'EOF inside a reply is not clean')
+  t.throws(() => new RespParser().push(Buffer.from('hello\r\n'), () => {}), { name: 'DiffProtocolError' })
+  t.throws(() => new RespParser().push(Buffer.from('$abc\r\n'), () => {}), { name: 'DiffProtocolError' })
+})
+
+function responses (reqs: string, stream: string, splits: number[] = []): Array<{ status: number, body: string, request: string | undefined }> {
+  const log = new HttpRequestLog()
+  log.push(Buffer.from(reqs, 'latin1'))
+  const p = new HttpResponseParser(log)
+  const out: HttpResponse[] = []
+  const b = Buffer.from(stream, 'latin1')
+  let prev = 0
+  for (const at of [...splits, b.length]) {
+    p.push(b.subarray(prev, at), (r) => out.push(r))
+    prev = at
+  }
+  p.end((r) => out.push(r))
+  return out.map((r) => ({ status: r.status, body: Buffer.concat(r.body).toString('latin1'), request: r.request }))
+}
+
+t.test('HTTP: requests with bodies are skipped; responses framed by length, chunked, HEAD, 204, 304, 1xx and close', async (t) => {
+  const reqs = 'POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello' +
+    'PUT /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r\nabc\r\n0\r\nT: 1\r\n\r\n' +
+    'HEAD /c HTTP/1.1\r\n\r\n' +
+    'GET /d HTTP/1.1\r\n\r\n' +
+    'GET /e HTTP/1.1\r\nExpect: 100-continue\r\n\r\n' +
+    'GET /f HTTP/1.1\r\n\r\n' +
+    'GET /g HTTP/1.1\r\n\r\n'
+  const stream = 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc' +
+    'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwiki\r\n5;ext\r\npedia\r\n0\r\nX-Trailer: 1\r\n\r\n' +
+    'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n' +
+    'HTTP/1.1 204 No Content\r\n\r\n' +
+    'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n' +
+    'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n' +
+    'HTTP/1.1 200 OK\r\n\r\nuntil the server closes'
+  const want = [
+    { status: 200, body: 'abc', request: 'POST /a HTTP/1.1' },
+    { status: 200, body: 'wikipedia', request: 'PUT /b HTTP/1.1' },
+    { status: 200, body: '', request: 'HEAD /c HTTP/1.1' },
+    { status: 204, body: '', request: 'GET /d HTTP/1.1' },
+    { status: 304, body: '', request: 'GET /e HTTP/1.1' },
+    { status: 200, body: '', request: 'GET /f HTTP/1.1' },
+    { status: 200, body: 'until the server closes', request: 'GET /g HTTP/1.1' },
+  ]
+  t.same(responses(reqs, stream), want, 'one chunk')
+  for (let i = 1; i < stream.length; i++) {
+    const got = responses(reqs, stream, [i])
+    if (JSON.stringify(got) !== JSON.stringify(want)) { t.fail(`split at ${i}: ${JSON.stringify(got)}`); return }
+  }
+  t.pass('the same at every split point')
+})
+
+t.test('HTTP: 101 and non-HTTP streams are protocol errors', async (t) => {
+  const log = new HttpRequestLog()
+  log.push(Buffer.from('GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nbinary frames follow'))
+  t.throws(() => new HttpResponseParser(log).push(Buffer.from('HTTP/1.1 101 Switching Protocols\r\n\r\n'), () => {}), { name: 'DiffProtocolError' })
+  t.throws(() => new HttpResponseParser(new HttpRequestLog()).push(Buffer.from('SSH-2.0-OpenSSH\r\n\r\n'), () => {}), { name: 'DiffProtocolError' })
+  t.throws(() => new HttpRequestLog().push(Buffer.from('\x16\x03\x01 tls\r\n\r\n', 'latin1')), { name: 'DiffProtocolError' })
+})
+
+function host (window = 1 << 20): ComparerHost & { reports: Divergence[] } {
+  const reports: Divergence[] = []
+  return { window, counters: emptyDiffCounters(), report: (d) => reports.push(d), reports }
+}
+
+t.test('bytes comparer: match, first differing offset, short, long, and the window', async (t) => {
+  const data = Buffer.from('0123456789abcdefghij')
+  {
+    const h = host()
+    const c = new BytesComparer(h)
+    c.main(data.subarray(0, 7)); c.onData(data.subarray(0, 3)); c.onData(data.subarray(3)); c.main(data.subarray(7))
+    c.mainEnd(); c.onEnd()
+    t.match(c.finish(), { outcome: 'match', compared: 20 })
+    t.equal(h.counters.bytesHeld, 0, 'nothing held after a match')
+  }
+  {
+    const h = host()
+    const c = new BytesComparer(h)
+    const other = Buffer.from(data)
+    other[13] = 0x58 // 'X'
+    c.main(data); c.onData(other.subarray(0, 10)); c.onData(other.subarray(10))
+    c.mainEnd(); c.onEnd()
+    const r = c.finish()
+    t.equal(r.outcome, 'diverged')
+    t.equal(r.first?.offset, 13)
+    t.equal(r.first?.fromMain?.text, 'defghij')
+    t.equal(r.first?.fromMirror?.text, 'Xefghij')
+    t.equal(r.first?.fromMirror?.hex, Buffer.from('Xefghij').toString('hex'))
+    t.equal(h.reports.length, 1)
+  }
+  {
+    const c = new BytesComparer(host())
+    c.main(data); c.onData(data.subarray(0, 15)); c.onEnd(); c.mainEnd()
+    t.match(c.finish(), { outcome: 'mirror-short', first: { offset: 15, fromMain: { text: 'fghij' }, fromMirror: null } })
+  }
+  {
+    const c = new BytesComparer(host())
+    c.main(data.subarray(0, 15)); c.mainEnd(); c.onData(data)
+    t.match(c.finish(), { outcome: 'mirror-long', first: { offset: 15, fromMirror: { text: 'fghij' } } }, 'settled as soon as the mirror sent more than main did in all')
+  }
+  {
+    const h = host(1024)
+    const c = new BytesComparer(h)
+    for (let i = 0; i < 10; i++) c.main(Buffer.alloc(200, i))
+    t.equal(c.held, 0, 'the window was exceeded: everything dropped')
+    t.equal(h.counters.bytesHeld, 0)
+    c.onData(Buffer.alloc(200, 0)); c.onEnd(); c.mainEnd()
+    t.match(c.finish(), { outcome: 'incomplete', reason: /diff window \(1024 bytes\)/ })
+  }
+  {
+    const c = new BytesComparer(host())
+    c.main(data); c.onData(data.subarray(0, 5)); c.onDone('overflow')
+    t.match(c.finish(), { outcome: 'incomplete', reason: /overflow/ })
+    const d = new BytesComparer(host())
+    d.onDone('refused')
+    t.match(d.finish(), { outcome: 'not-compared' })
+  }
+})
+
+t.test('redis comparer: replies compared one by one, every divergence reported with its index', async (t) => {
+  const h = host()
+  const c = new FramedComparer(redisProtocol, h)
+  c.main(Buffer.from('+OK\r\n$3\r\nbar\r\n:1\r\n$3\r\nbaz\r\n'))
+  c.onData(Buffer.from('+OK\r\n$3\r\nBAR\r\n:1\r'))
+  c.onData(Buffer.from('\n$4\r\nbazz\r\n'))
+  c.mainEnd(); c.onEnd()
+  const r = c.finish()
+  t.match(r, { outcome: 'diverged', compared: 4, diverged: 2, first: { index: 1, fromMain: { text: '$3\\r\\nbar\\r\\n' }, fromMirror: { text: '$3\\r\\nBAR\\r\\n' } } })
+  t.same(h.reports.map((d) => d.index), [1, 3])
+  t.equal(h.counters.repliesCompared, 4)
+  t.equal(h.counters.repliesDiverged, 2)
+  const short = new FramedComparer(redisProtocol, host())
+  short.main(Buffer.from('+OK\r\n+OK\r\n')); short.onData(Buffer.from('+OK\r\n')); short.onEnd()
+  t.match(short.finish(), { outcome: 'mirror-short', first: { index: 1 } }, 'decided when the mirror ended with main ahead')
+})
+
+t.test('http comparer: status, headers (ignored ones skipped) and body; the request line is named', async (t) => {
+  const h = host()
+  const c = new FramedComparer(httpProtocol(['date']), h)
+  c.client(Buffer.from('GET /same HTTP/1.1\r\n\r\nGET /hdr HTTP/1.1\r\n\r\nGET /body HTTP/1.1\r\n\r\nGET /status HTTP/1.1\r\n\r\n'))
+  c.main(Buffer.from('HTTP/1.1 200 OK\r\nDate: 1\r\nContent-Length: 2\r\n\r\nhi' +
+    'HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 0\r\n\r\n' +
+    'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello' +
+    'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'))
+  c.onData(Buffer.from('HTTP/1.1 200 Fine\r\nTransfer-Encoding: chunked\r\nDate: 2\r\n\r\n2\r\nhi\r\n0\r\n\r\n' +
+    'HTTP/1.1 200 OK\r\nX-A: 2\r\nContent-Length: 0\r\n\r\n' +
+    'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhellO' +
+    'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n'))
+  c.mainEnd(); c.onEnd()
+  t.match(c.finish(), { outcome: 'diverged', compared: 4, diverged: 3 })
+  t.match(h.reports, [
+    { index: 1, request: 'GET /hdr HTTP/1.1', what: /header x-a/, fromMain: { text: 'x-a: 1' }, fromMirror: { text: 'x-a: 2' } },
+    { index: 2, request: 'GET /body HTTP/1.1', what: /body differs at byte 4/, fromMain: { text: 'hello' }, fromMirror: { text: 'hellO' } },
+    { index: 3, request: 'GET /status HTTP/1.1', what: /status 200 vs 404/ },
+  ])
+})
+
+t.test('printable escapes control bytes and keeps text readable', async (t) => {
+  t.equal(printable(Buffer.from('a\r\n\t\\\x00\xff', 'latin1')), 'a\\r\\n\\t\\\\\\x00\\xff')
+})
