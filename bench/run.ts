@@ -115,7 +115,7 @@ function proxyCommand (setup: Setup, listen: number, main: number, mirrors: numb
   switch (setup.proxy) {
     case 'tcptee':
       return [process.execPath, [bin.tcptee, '-l', `127.0.0.1:${listen}`, '-f', `127.0.0.1:${main}`,
-        ...mirrors.flatMap((p) => ['-m', `127.0.0.1:${p}`]), '--log-level', 'warn', ...tcpteeArgs]]
+        ...mirrors.flatMap((p) => ['-m', `127.0.0.1:${p}`]), '--log-level', 'warn', ...(setup.args ?? []), ...tcpteeArgs]]
     case 'naive':
       return [process.execPath, [bin.naive, '-l', String(listen), '-f', String(main), '-m', String(mirrors[0])]]
     case 'peer': {

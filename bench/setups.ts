@@ -10,6 +10,8 @@ export interface Setup {
   mirrors: MirrorKind[]
   /** For proxy 'peer': command template with {listen}, {main}, {mirror}. */
   template?: string
+  /** For proxy 'tcptee': extra flags of this setup (a variant), before --tcptee-args. */
+  args?: string[]
 }
 
 export interface Scenario {
@@ -31,6 +33,9 @@ export function setups (peers: Array<[string, string]>): Setup[] {
     { name: 'tcptee-2-mirrors', proxy: 'tcptee', mirrors: ['echo', 'echo'] },
     { name: 'tcptee-stalled-mirror', proxy: 'tcptee', mirrors: ['stall'] },
     { name: 'tcptee-refused-mirror', proxy: 'tcptee', mirrors: ['refused'] },
+    // Variants of the 1-mirror setup: what batching mirror writes buys, two worker processes, reply comparison on.
+    { name: 'tcptee-1-mirror-nobatch', proxy: 'tcptee', mirrors: ['echo'], args: ['--mirror-batch', '0'] },
+    { name: 'tcptee-1-mirror-2workers', proxy: 'tcptee', mirrors: ['echo'], args: ['--workers', '2'] },
     { name: 'naive-1-mirror', proxy: 'naive', mirrors: ['echo'] },
     { name: 'naive-stalled-mirror', proxy: 'naive', mirrors: ['stall'] }
   ]
@@ -55,7 +60,7 @@ export interface Timing {
 }
 
 export const TIMINGS: Record<'full' | 'quick' | 'smoke', Timing> = {
-  full: { rounds: 3, pingPongMs: 5000, bulkBytes: 1024 ** 3, bulkLimitMs: 30_000, graceMs: 2000, stallTimeoutMs: 3000, warmupMs: 1000 },
+  full: { rounds: 3, pingPongMs: 3000, bulkBytes: 1024 ** 3, bulkLimitMs: 30_000, graceMs: 2000, stallTimeoutMs: 3000, warmupMs: 1000 },
   quick: { rounds: 3, pingPongMs: 350, bulkBytes: 128 * 1024 ** 2, bulkLimitMs: 5000, graceMs: 500, stallTimeoutMs: 1000, warmupMs: 150 },
   smoke: { rounds: 1, pingPongMs: 300, bulkBytes: 16 * 1024 ** 2, bulkLimitMs: 3000, graceMs: 500, stallTimeoutMs: 1000, warmupMs: 200 }
 }

@@ -48,6 +48,7 @@ export async function parseCli (argv: readonly string[] = hideBin(process.argv))
     .option('mirror-connect-timeout', { alias: 't', type: 'string', default: `${DEFAULTS.mirrorConnectTimeout}ms`, describe: 'mirror connect timeout' })
     .option('retry-delay', { alias: 'd', type: 'string', default: `${DEFAULTS.retryDelay / 1000}s`, describe: 'after a failed mirror connect, skip that mirror for this long' })
     .option('mirror-write-timeout', { type: 'string', default: `${DEFAULTS.mirrorWriteTimeout / 1000}s`, describe: 'cut off a mirror connection with queued bytes and no write progress for this long (goduplicator: -wt)' })
+    .option('mirror-batch', { type: 'string', default: `${DEFAULTS.mirrorBatch}ms`, describe: 'mirror writes within this window go out as one writev (0: at once); mirrors may lag by this much' })
     .option('mirror-buffer', { type: 'string', default: '4MiB', describe: 'bound of each mirror connection\'s write queue (bytes, KiB, MiB)' })
     .option('connect-timeout', { type: 'string', default: `${DEFAULTS.connectTimeout / 1000}s`, describe: 'main connect timeout; the client is closed when it passes' })
     .option('shutdown-timeout', { type: 'string', default: `${DEFAULTS.shutdownTimeout / 1000}s`, describe: 'on SIGINT/SIGTERM, how long open connections may finish' })
@@ -125,6 +126,7 @@ export async function parseCli (argv: readonly string[] = hideBin(process.argv))
     mirrorConnectTimeout: single(a['mirror-connect-timeout'], '--mirror-connect-timeout'),
     retryDelay: single(a['retry-delay'], '--retry-delay'),
     mirrorWriteTimeout: single(a['mirror-write-timeout'], '--mirror-write-timeout'),
+    mirrorBatch: single(a['mirror-batch'], '--mirror-batch'),
     mirrorBuffer: single(a['mirror-buffer'], '--mirror-buffer'),
     connectTimeout: single(a['connect-timeout'], '--connect-timeout'),
     shutdownTimeout: single(a['shutdown-timeout'], '--shutdown-timeout'),

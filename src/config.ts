@@ -33,6 +33,11 @@ export interface DuplicatorOptions extends DiffOptions {
   mirrorBuffer?: number | string
   /** A mirror connection with queued bytes and no write progress for this long is cut off. Default 5s. */
   mirrorWriteTimeout?: number | string
+  /**
+   * Mirror writes within this window go out in one writev. Default 2ms; 0 writes at once. Mirror latency does not
+   * matter for shadowing, and every write syscall saved is CPU left for the main path.
+   */
+  mirrorBatch?: number | string
   /** Mirror connect timeout. Default 500ms (goduplicator's `-t`). */
   mirrorConnectTimeout?: number | string
   /** After a failed mirror connect, new clients skip that mirror for this long. Default 20s (goduplicator's `-d`). */
@@ -58,6 +63,7 @@ export interface Config {
   readonly cutOffThreshold: number
   readonly mirrorBuffer: number
   readonly mirrorWriteTimeout: number
+  readonly mirrorBatch: number
   readonly mirrorConnectTimeout: number
   readonly retryDelay: number
   readonly connectTimeout: number
@@ -79,6 +85,7 @@ export const DEFAULTS = Object.freeze({
   targetHost: '127.0.0.1',
   mirrorBuffer: 4 * 1024 * 1024,
   mirrorWriteTimeout: 5_000,
+  mirrorBatch: 2,
   mirrorConnectTimeout: 500,
   retryDelay: 20_000,
   connectTimeout: 5_000,
@@ -95,6 +102,7 @@ const FLAG = {
   mirrors: '--mirror',
   mirrorBuffer: '--mirror-buffer',
   mirrorWriteTimeout: '--mirror-write-timeout',
+  mirrorBatch: '--mirror-batch',
   mirrorConnectTimeout: '--mirror-connect-timeout',
   retryDelay: '--retry-delay',
   connectTimeout: '--connect-timeout',
@@ -129,6 +137,12 @@ function toAddress (v: Address | string | undefined, flag: string, defaultHost: 
   if (typeof v === 'string' || typeof v === 'number') return parseAddress(String(v), flag, defaultHost, allowZero)
   if (typeof v.host !== 'string' || !Number.isInteger(v.port)) throw new ConfigError(`${flag}: expected { host, port }`, flag)
   return parseAddress(formatAddress(v), flag, defaultHost, allowZero)
+}
+
+function batchWindow (v: number | string): number {
+  const ms = parseDuration(v, FLAG.mirrorBatch)
+  if (ms > 1000) throw new ConfigError(`${FLAG.mirrorBatch}: ${ms}ms is too long (at most 1s; 0 turns batching off)`, FLAG.mirrorBatch)
+  return ms
 }
 
 function positiveDuration (v: number | string | undefined, key: keyof typeof FLAG, def: number): number {
@@ -194,6 +208,7 @@ export function normalizeConfig (opts: DuplicatorOptions): Config {
     cutOffThreshold,
     mirrorBuffer,
     mirrorWriteTimeout: positiveDuration(opts.mirrorWriteTimeout, 'mirrorWriteTimeout', DEFAULTS.mirrorWriteTimeout),
+    mirrorBatch: opts.mirrorBatch === undefined ? DEFAULTS.mirrorBatch : batchWindow(opts.mirrorBatch),
     mirrorConnectTimeout: positiveDuration(opts.mirrorConnectTimeout, 'mirrorConnectTimeout', DEFAULTS.mirrorConnectTimeout),
     retryDelay: positiveDuration(opts.retryDelay, 'retryDelay', DEFAULTS.retryDelay),
     connectTimeout: positiveDuration(opts.connectTimeout, 'connectTimeout', DEFAULTS.connectTimeout),

@@ -8,6 +8,7 @@ import { Mirror } from './mirror.js'
 import { DiffSession } from './diff/session.js'
 import type { DiffResult } from './diff/outcome.js'
 import type { MirrorPlan } from './mirror-set.js'
+import type { WriteCoalescer } from './write-coalescer.js'
 
 function noop (): void {}
 
@@ -58,6 +59,7 @@ export class Connection {
     private readonly metrics: Metrics,
     private readonly rootLog: Logger,
     private readonly onClose: (conn: Connection) => void,
+    coalescer?: WriteCoalescer,
   ) {
     this.id = id
     this.client = client
@@ -76,6 +78,7 @@ export class Connection {
       maxQueueBytes: config.mirrorBuffer,
       writeTimeout: config.mirrorWriteTimeout,
       connectTimeout: config.mirrorConnectTimeout,
+      coalescer,
     }
     this.diff = config.diff === undefined ? undefined : new DiffSession(config.diff, id, this.clientName, rootLog)
     for (const target of plan.use) {

@@ -7,6 +7,7 @@ import { ConfigError, ListenError } from './errors.js'
 import { silentLogger } from './logger.js'
 import { Metrics, type MetricsSnapshot } from './metrics.js'
 import { MirrorSet, type MirrorInfo } from './mirror-set.js'
+import { WriteCoalescer } from './write-coalescer.js'
 
 export interface CreateDuplicatorOptions extends DuplicatorOptions {
   /** pino logger; default silent. Per-connection child loggers carry `conn` and `client`. */
@@ -32,6 +33,8 @@ export class Duplicator {
   private readonly mirrorSet: MirrorSet
   private readonly connections = new Set<Connection>()
   private readonly server: Server
+  /** Batches mirror writes (`mirrorBatch`); undefined when batching is off. */
+  private readonly coalescer: WriteCoalescer | undefined
   private nextId = 1
   private closing: Promise<void> | undefined
   private shutdownTimer: NodeJS.Timeout | undefined
@@ -39,6 +42,7 @@ export class Duplicator {
 
   constructor (options: CreateDuplicatorOptions) {
     this.config = normalizeConfig(options)
+    this.coalescer = this.config.mirrorBatch > 0 ? new WriteCoalescer(this.config.mirrorBatch) : undefined
     this.log = options.logger ?? silentLogger()
     const c = this.config
     const health = { retryDelay: c.retryDelay, failAfter: c.failAfter, cutOffThreshold: c.cutOffThreshold }
@@ -166,6 +170,7 @@ export class Duplicator {
       }
       void Promise.all([serverClosed, drained]).then(() => {
         clearTimeout(this.shutdownTimer)
+        this.coalescer?.close()
         this.shutdownTimer = undefined
         if (this.bound !== undefined) this.log.info('closed')
         resolve()
@@ -202,7 +207,7 @@ export class Duplicator {
       return
     }
     const plan = this.mirrorSet.plan(Date.now())
-    const conn = new Connection(this.nextId++, socket, this.config, plan, this.metricsStore, this.log, this.connectionOnClose)
+    const conn = new Connection(this.nextId++, socket, this.config, plan, this.metricsStore, this.log, this.connectionOnClose, this.coalescer)
     this.connections.add(conn)
   }
 

@@ -11,13 +11,20 @@ import {
 import type { MirrorCounters, MirrorFate } from './metrics.js'
 import type { MirrorHealth } from './mirror-health.js'
 import type { ReplySink } from './diff/comparer.js'
+import type { Coalesced, WriteCoalescer } from './write-coalescer.js'
 
 function noop (): void {}
+
+/** Without --diff, mirror replies are read into this one buffer and dropped: no allocation, no stream work per read. */
+const DISCARD = Buffer.allocUnsafe(64 * 1024)
+function discardReply (): boolean { return true }
 
 export interface MirrorSettings {
   readonly maxQueueBytes: number
   readonly writeTimeout: number
   readonly connectTimeout: number
+  /** Batches this mirror's writes into one writev per window (see {@link WriteCoalescer}); undefined: write at once. */
+  readonly coalescer?: WriteCoalescer | undefined
 }
 
 /**
@@ -28,7 +35,7 @@ export interface MirrorSettings {
  * `maxQueueBytes`, cuts the whole connection off instead of dropping the chunk, so a mirror never sees a stream
  * with a hole in it. Its replies are read and discarded so that the mirror server never blocks on us.
  */
-export class Mirror {
+export class Mirror implements Coalesced {
   readonly name: string
   /** Bytes accepted from the client for this mirror (queued or delivered). */
   bytes = 0
@@ -42,6 +49,7 @@ export class Mirror {
   /** The mirror sent FIN before the client did: it stopped talking mid-session (e.g. it rejected the client's auth). */
   private peerEndedFirst = false
   private retired = false
+  private corked = false
 
   constructor (
     address: Address,
@@ -57,17 +65,18 @@ export class Mirror {
     counters.connects++
     counters.active++
     health.opened(this)
-    const socket = connect({ host: address.host, port: address.port, allowHalfOpen: true, noDelay: true })
+    const socket = replies === undefined
+      ? connect({ host: address.host, port: address.port, allowHalfOpen: true, noDelay: true, onread: { buffer: DISCARD, callback: discardReply } })
+      : connect({ host: address.host, port: address.port, allowHalfOpen: true, noDelay: true })
     this.socket = socket
     socket.on('connect', this.socketOnConnect)
     socket.on('error', this.socketOnError)
     socket.on('end', this.socketOnEnd)
     socket.on('close', this.socketOnClose)
     socket.on('finish', this.socketOnFinish)
-    // Replies are read and thrown away: a 'data'-less flowing socket drops what it reads. With --diff they go to the
-    // comparer, which never pauses the socket either: a mirror must never block on us.
-    if (replies === undefined) socket.resume()
-    else socket.on('data', replies.onData)
+    // Replies are read and thrown away (onread above). With --diff they go to the comparer, which never pauses the
+    // socket either: a mirror must never block on us.
+    if (replies !== undefined) socket.on('data', replies.onData)
     this.connectTimer = setTimeout(this.connectTimerOnTimeout, settings.connectTimeout)
   }
 
@@ -82,8 +91,20 @@ export class Mirror {
     }
     this.bytes += chunk.length
     this.counters.bytesSent += chunk.length
+    const coalescer = this.settings.coalescer
+    if (coalescer !== undefined && !this.corked) {
+      this.corked = true
+      socket.cork()
+      coalescer.add(this)
+    }
     socket.write(chunk)
     if (this.progressTimer === undefined && socket.writableLength > 0) this.armProgressTimer()
+  }
+
+  /** The coalescer's window closed: one writev for everything written since the first write of the window. */
+  flush (): void {
+    this.corked = false
+    this.socket?.uncork()
   }
 
   /** The client sent FIN: deliver what is queued, then FIN. The progress timer bounds how long that may take. */
@@ -192,6 +213,7 @@ export class Mirror {
     clearTimeout(this.progressTimer)
     this.connectTimer = undefined
     this.progressTimer = undefined
+    this.settings.coalescer?.delete(this)
     const socket = this.socket
     this.socket = undefined
     if (socket !== undefined) {
