@@ -87,7 +87,15 @@ export async function parseCli (argv: readonly string[] = hideBin(process.argv))
       if (fileError !== undefined) throw fileError
       if (err !== undefined && err !== null) throw err
       const unknown = /^Unknown arguments?: (.*)$/.exec(msg)
-      if (unknown !== null) throw new ConfigError(`unknown flag: ${unknown[1]!.split(', ').map((f) => (f.length === 1 ? '-' : '--') + f).join(', ')}`)
+      if (unknown !== null) {
+        // yargs reports TCPTEE_FOO_BAR from the environment as the unknown argument fooBar: name the variable instead.
+        const names = unknown[1]!.split(', ').map((f) => {
+          const envName = `TCPTEE_${f.replace(/([A-Z])/g, '_$1').replaceAll('-', '_').toUpperCase()}`
+          if (process.env[envName] !== undefined) return `environment variable ${envName}`
+          return (f.length === 1 ? '-' : '--') + f
+        })
+        throw new ConfigError(`unknown flag: ${names.join(', ')}`)
+      }
       const invalid = /Argument: ([\w-]+), Given: ("[^"]*"|\S+), Choices: (.*)$/m.exec(msg)
       if (invalid !== null) throw new ConfigError(`--${invalid[1]!}: ${invalid[2]!} is not one of ${invalid[3]!.replaceAll('"', '')}`, `--${invalid[1]!}`)
       throw new ConfigError(msg.replace(/\s*\n\s*/g, ' '), undefined)

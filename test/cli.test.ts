@@ -69,8 +69,9 @@ t.test('bad input: one line that names the flag, a usage hint, exit 2', async (t
     [['-l', ':0', '-f', ':1', '--bogus'], /unknown flag: --bogus/],
     [['-l', ':0', '-f', ':1', '--log-level', 'loud'], /log-level/],
   ]
-  for (const [args, pattern] of cases) {
-    const r = await run(args)
+  const results = await Promise.all(cases.map(([args]) => run(args)))
+  for (const [i, [args, pattern]] of cases.entries()) {
+    const r = results[i]!
     t.equal(r.code, 2, `exit 2 for ${args.join(' ')}`)
     oneLine(t, r.stderr, pattern)
     t.equal(r.stdout, '', 'nothing on stdout')
@@ -138,6 +139,10 @@ t.test('every option can come from the environment', async (t) => {
   t.same(line['mirrors'], [`127.0.0.1:${mirror.port}`])
   child.kill('SIGTERM')
   t.equal((await once(child, 'exit'))[0], 0)
+  // A misspelt variable is an error that names the variable, not a flag the user never typed.
+  const r = await run(['-l', ':0', '-f', ':1'], { TCPTEE_MIROR: ':2' })
+  t.equal(r.code, 2)
+  oneLine(t, r.stderr, /unknown flag: environment variable TCPTEE_MIROR/)
 })
 
 t.test('SIGTERM: stop accepting, let the open connection finish, exit 0', async (t) => {
