@@ -2,6 +2,7 @@
 import cluster from 'node:cluster'
 import { createAdminServer, createDuplicator, createLogger, normalizeConfig, readAuthFile, TcpteeError, ErrorCodes, type Duplicator } from '../src/index.js'
 import { reloadConfig } from '../src/config-file.js'
+import { ClusterAdmin, joinCluster } from '../src/cluster-admin.js'
 import type { Logger } from '../src/logger.js'
 import { HelpShown, parseCli } from './args.js'
 import { runPrimary, type WorkerCommand } from './workers.js'
@@ -35,7 +36,8 @@ function handleShutdown (dup: Duplicator, logger: Logger, isWorker: boolean): vo
     // The primary decides; a terminal's Ctrl-C also reaches every worker directly, and must not count twice.
     process.on('SIGINT', () => {})
     process.on('SIGTERM', () => {})
-    process.on('message', (m: WorkerCommand) => stop(m.type === 'kill' ? 'now' : 'drain'))
+    // The same channel carries the admin requests (src/cluster-admin.ts): only these two are signals.
+    process.on('message', (m: WorkerCommand) => { if (m.type === 'kill' || m.type === 'shutdown') stop(m.type === 'kill' ? 'now' : 'drain') })
     return
   }
   process.on('SIGINT', () => stop('drain', 'SIGINT'))
@@ -48,19 +50,26 @@ async function main (): Promise<void> {
   const root = await createLogger({ level: opts.logLevel, format: opts.logFormat })
   // Connection ids are per process: with several workers, every line also names its worker.
   const logger = cluster.isWorker ? root.child({ worker: cluster.worker?.id }) : root
+  const auth = opts.adminAuthFile === undefined ? undefined : readAuthFile(opts.adminAuthFile)
   if (opts.workers > 1 && cluster.isPrimary) {
-    if (opts.admin !== undefined) logger.warn({ admin: opts.admin, workers: opts.workers }, '--admin is not supported with --workers > 1 yet: no admin endpoint is served')
-    runPrimary(opts.workers, logger)
+    // The primary serves the admin endpoint and applies SIGHUP; both reach the workers over IPC.
+    const backend = new ClusterAdmin(opts, { logger })
+    if (opts.admin !== undefined) await createAdminServer({ listen: opts.admin, backend, auth, logger }).listen()
+    runPrimary(opts.workers, logger, backend)
+    process.on('SIGHUP', () => { void reloadConfig(backend, () => parseCli(), logger) })
     return
   }
-  const auth = opts.adminAuthFile === undefined ? undefined : readAuthFile(opts.adminAuthFile)
   const dup = createDuplicator({ ...opts, logger })
+  // A worker takes the cluster's mirror set (changes made before it started) before it accepts a client.
+  if (cluster.isWorker) await joinCluster(dup, process, logger)
   await dup.listen()
   if (opts.admin !== undefined && !cluster.isWorker) {
     await createAdminServer({ listen: opts.admin, backend: dup, auth, logger }).listen()
   }
   // SIGHUP re-reads flags, environment and --config with the usual precedence and applies mirrors and sampling.
-  process.on('SIGHUP', () => { void reloadConfig(dup, () => parseCli(), logger) })
+  // A worker leaves SIGHUP to the primary (a terminal hangup reaches the whole process group).
+  if (cluster.isWorker) process.on('SIGHUP', () => {})
+  else process.on('SIGHUP', () => { void reloadConfig(dup, () => parseCli(), logger) })
   handleShutdown(dup, logger, cluster.isWorker)
 }
 

@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster'
 import type { Logger } from 'pino'
+import { workerHandle, type ClusterAdmin } from '../src/cluster-admin.js'
 
 /** Messages from the primary to its workers. Workers ignore signals themselves: Ctrl-C reaches the whole process group. */
 export type WorkerCommand = { type: 'shutdown' } | { type: 'kill' }
@@ -8,19 +9,23 @@ export type WorkerCommand = { type: 'shutdown' } | { type: 'kill' }
  * The primary of `--workers N`: forks N workers that each run a duplicator on the shared listen port, forwards the first
  * SIGINT/SIGTERM as a graceful shutdown and a second one as an immediate exit, restarts a worker that dies while running,
  * and exits 1 if a worker fails before it ever listened (it has printed its one-line error already).
+ * `admin` gets every worker's messages and exits: it serves the admin API and reloads over IPC (src/cluster-admin.ts).
  */
-export function runPrimary (workers: number, log: Logger): void {
+export function runPrimary (workers: number, log: Logger, admin: ClusterAdmin): void {
   let stopping = false
   let signals = 0
   let listening = 0
   const onWorkerListening = (): void => { listening++ }
   const fork = (): Worker => {
     const w = cluster.fork()
+    const handle = workerHandle(w)
     w.once('listening', onWorkerListening)
+    w.on('message', (message: unknown) => admin.workerOnMessage(handle, message))
     return w
   }
   for (let i = 0; i < workers; i++) fork()
   cluster.on('exit', (worker, code, signal) => {
+    admin.workerOnExit(worker.id)
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(signals > 1 ? 1 : 0)
       return

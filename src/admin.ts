@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import { formatAddress, parseAddress, type Address } from './address.js'
-import { AdminListenError, ConfigError, TcpteeError } from './errors.js'
+import { AdminListenError, ConfigError, ErrorCodes, TcpteeError } from './errors.js'
 import { silentLogger } from './logger.js'
 import type { MetricsSnapshot } from './metrics.js'
 import type { MirrorInfo } from './mirror-set.js'
@@ -145,6 +145,12 @@ export class AdminServer {
       (err: unknown) => {
         if (err instanceof HttpError) {
           this.send(res, err.status, JSON.stringify({ error: err.message }) + '\n', 'application/json', err.headers)
+          return
+        }
+        if (err instanceof TcpteeError && err.code === ErrorCodes.WORKERS_UNAVAILABLE) {
+          // With --workers: some worker did not answer in time. Retryable, so not a 500.
+          this.log.warn({ err }, 'admin request: workers did not answer')
+          this.send(res, 503, JSON.stringify({ error: err.message }) + '\n', 'application/json', { 'retry-after': '1' })
           return
         }
         this.log.error({ err }, 'admin request failed')

@@ -223,7 +223,8 @@ export class Duplicator {
   }
 }
 
-function parseRuntimeMirror (address: Address | string, percent: number | string | undefined, config: Config): MirrorSpec {
+/** Validates a mirror added at run time (admin API); shared with the cluster primary, which checks before it asks its workers. */
+export function parseRuntimeMirror (address: Address | string, percent: number | string | undefined, config: Config): MirrorSpec {
   const text = typeof address === 'string' ? address : formatAddress(address)
   let spec = parseMirrorSpec(text, 'runtime', 'mirror')
   if (percent !== undefined) spec = { ...spec, percent: parsePercent(percent, 'percent') }

@@ -15,6 +15,7 @@ export const ErrorCodes = {
   MIRROR_WRITE_TIMEOUT: 'TCPTEE_ERR_MIRROR_WRITE_TIMEOUT',
   SHUTDOWN: 'TCPTEE_ERR_SHUTDOWN',
   ADMIN_LISTEN: 'TCPTEE_ERR_ADMIN_LISTEN',
+  WORKERS_UNAVAILABLE: 'TCPTEE_ERR_WORKERS_UNAVAILABLE',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
@@ -108,5 +109,16 @@ export class AdminListenError extends TcpteeError {
   override name = 'AdminListenError'
   constructor (message: string, options?: { cause?: unknown }) {
     super(ErrorCodes.ADMIN_LISTEN, message, options)
+  }
+}
+
+/**
+ * With `--workers N`: not every worker answered an admin request in time. The admin endpoint answers 503. A change
+ * (PUT/DELETE, reload) is still recorded by the primary and reaches the late workers and any worker started later.
+ */
+export class WorkersUnavailableError extends TcpteeError {
+  override name = 'WorkersUnavailableError'
+  constructor (message: string) {
+    super(ErrorCodes.WORKERS_UNAVAILABLE, message)
   }
 }
