@@ -206,3 +206,27 @@ t.test('http comparer: status, headers (ignored ones skipped) and body; the requ
 t.test('printable escapes control bytes and keeps text readable', async (t) => {
   t.equal(printable(Buffer.from('a\r\n\t\\\x00\xff', 'latin1')), 'a\\r\\n\\t\\\\\\x00\\xff')
 })
+
+t.test('diff log: rate-limited, suppressed records counted on the next record and at close', async (t) => {
+  const { mkdtemp, readFile, rm } = await import('node:fs/promises')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const { DiffLog, DIFF_LOG_BURST } = await import('../src/diff/diff-log.js')
+  const { silentLogger } = await import('../src/logger.js')
+  const dir = await mkdtemp(join(tmpdir(), 'tcptee-difflog-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const file = join(dir, 'd.jsonl')
+  const log = new DiffLog(file, silentLogger())
+  log.acquire()
+  const d: Divergence = { outcome: 'diverged', comparer: 'bytes', offset: 1, what: 'x', fromMain: null, fromMirror: null }
+  for (let i = 0; i < DIFF_LOG_BURST + 50; i++) log.write({ conn: 1, client: 'c', mirror: 'm' }, d)
+  log.release()
+  let text = ''
+  for (let i = 0; i < 200 && !/"suppressed":50\}\n$/.test(text); i++) {
+    text = await readFile(file, 'utf8').catch(() => '')
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+  t.equal(lines.length, DIFF_LOG_BURST + 1, 'a burst of 100 records, then one summary line')
+  t.match(lines[lines.length - 1], { suppressed: 50 })
+})

@@ -99,5 +99,6 @@ if (bins !== undefined) {
     })
     t.match(records[2], { index: 4, fromMain: { text: ':8\\r\\n' }, fromMirror: { text: ':16\\r\\n' } })
     t.comment(`divergence record: ${text.trim().split('\n')[0]}`)
+    t.comment(`close log line: ${JSON.stringify(lines.filter((l) => l['msg'] === 'connection closed')[2])}`)
   })
 }
