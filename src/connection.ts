@@ -227,13 +227,12 @@ export class Connection {
       else s.destroy()
     }
     for (const m of [...this.mirrors]) m.abort()
-    this.clientClosed ||= this.client.destroyed
-    this.mainClosed ||= this.main.destroyed
   }
 
   private maybeDone (): void {
     if (this.done || this.sessionEnd === undefined || this.mirrors.length > 0) return
-    if (!this.client.destroyed || !this.main.destroyed) return
+    // Done only once both sockets emitted 'close': their handles are released, not just marked destroyed.
+    if (!this.clientClosed || !this.mainClosed) return
     this.done = true
     this.metrics.connectionsActive--
     const mirrors: Record<string, { fate: MirrorFate; bytes: number; diff?: DiffResult }> = {}

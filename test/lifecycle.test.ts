@@ -52,7 +52,9 @@ t.test('clients that reset mid-stream leave nothing behind: sockets, timers and 
   await w.closed
   await waitFor(() => dup.connectionCount === 0, 5000, 'warm-up connection gone')
   stalled.conns[0]!.socket.destroy() // the test's own socket (the stalled peer never notices a close)
-  await stalled.conns[0]!.closed
+  await Promise.all([...main.conns, ...mirror.conns, ...stalled.conns].map((c) => c.closed))
+  // tcptee's own mirror sockets release their handles a turn of the loop after their connection reported done.
+  await waitFor(() => resources()['TCPSocketWrap'] === undefined, 2000, 'warm-up sockets released')
   const fds = fdCount()
   const res = resources()
 
@@ -69,11 +71,13 @@ t.test('clients that reset mid-stream leave nothing behind: sockets, timers and 
   // The stalled peer never reads, so it never notices the close: its sockets are the test's, not tcptee's. Close them
   // so that the fd count below measures tcptee alone.
   for (const c of stalled.conns) c.socket.destroy()
-  await Promise.all([...main.conns, ...mirror.conns, ...stalled.conns].map((c) => c.closed))
+  await Promise.all([...main.conns, ...mirror.conns, ...stalled.conns, ...clients].map((c) => c.closed))
   t.equal(dup.metrics().connections.active, 0, 'no active connection')
   t.equal(fdCount(), fds, 'file descriptors back to baseline')
+  // A destroyed mirror socket releases its handle on the next turn of the loop, after its connection reported done.
+  await waitFor(() => (resources()['TCPSocketWrap'] ?? 0) <= (res['TCPSocketWrap'] ?? 0), 2000, 'socket handles released').catch(() => {})
   const now = resources()
-  t.equal(now['TCPSocketWrap'] ?? 0, res['TCPSocketWrap'] ?? 0, 'TCP sockets back to baseline')
+  t.equal(now['TCPSocketWrap'] ?? 0, res['TCPSocketWrap'] ?? 0, `TCP sockets back to baseline (${JSON.stringify(res)} -> ${JSON.stringify(now)})`)
   t.equal(now['Timeout'] ?? 0, res['Timeout'] ?? 0, 'timers back to baseline')
   const fates = dup.metrics().mirrors
   t.equal(fates[`127.0.0.1:${stalled.port}`]!.fates.aborted, N, 'the stalled mirror\'s connections were aborted with their client')
