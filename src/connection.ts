@@ -66,7 +66,7 @@ export class Connection {
     this.clientName = `${client.remoteAddress ?? '?'}:${client.remotePort ?? '?'}`
     metrics.connectionsActive++
     metrics.connectionsTotal++
-    client.setNoDelay(true)
+    // TCP_NODELAY on the client socket comes from the server's `noDelay` option (duplicator.ts).
     client.on('data', this.clientOnData)
     client.on('end', this.clientOnEnd)
     client.on('error', this.clientOnError)
@@ -115,8 +115,10 @@ export class Connection {
   private readonly clientOnData = (chunk: Buffer): void => {
     this.bytesClientToMain += chunk.length
     this.metrics.bytesClientToMain += chunk.length
+    // Backwards: a mirror cut off inside write() (overflow) removes itself from this array (mirrorOnDone); going
+    // forwards would then skip the next mirror for this chunk and leave a hole in its stream.
     const mirrors = this.mirrors
-    for (let i = 0; i < mirrors.length; i++) mirrors[i]!.write(chunk)
+    for (let i = mirrors.length - 1; i >= 0; i--) mirrors[i]!.write(chunk)
     if (!this.main.write(chunk)) this.client.pause()
     if (this.diff !== undefined) this.diff.client(chunk)
   }
@@ -129,7 +131,7 @@ export class Connection {
     // Client FIN: forward it to main (after queued bytes) and to every mirror; main's replies keep flowing back.
     this.main.end()
     const mirrors = this.mirrors
-    for (let i = 0; i < mirrors.length; i++) mirrors[i]!.end()
+    for (let i = mirrors.length - 1; i >= 0; i--) mirrors[i]!.end()
   }
 
   private readonly clientOnError = (err: Error): void => {

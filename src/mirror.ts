@@ -15,6 +15,13 @@ import type { Coalesced, WriteCoalescer } from './write-coalescer.js'
 
 function noop (): void {}
 
+/**
+ * Batching is for small writes (request/response traffic), where it saves a syscall per request. A large chunk is
+ * written at once, and a batch is sent as soon as it holds this much: holding megabytes for a window would only eat
+ * into the queue bound and cut off a mirror that keeps up.
+ */
+const BATCH_MAX_BYTES = 64 * 1024
+
 /** Without --diff, mirror replies are read into this one buffer and dropped: no allocation, no stream work per read. */
 const DISCARD = Buffer.allocUnsafe(64 * 1024)
 function discardReply (): boolean { return true }
@@ -73,7 +80,6 @@ export class Mirror implements Coalesced {
     socket.on('error', this.socketOnError)
     socket.on('end', this.socketOnEnd)
     socket.on('close', this.socketOnClose)
-    socket.on('finish', this.socketOnFinish)
     // Replies are read and thrown away (onread above). With --diff they go to the comparer, which never pauses the
     // socket either: a mirror must never block on us.
     if (replies !== undefined) socket.on('data', replies.onData)
@@ -92,17 +98,19 @@ export class Mirror implements Coalesced {
     this.bytes += chunk.length
     this.counters.bytesSent += chunk.length
     const coalescer = this.settings.coalescer
-    if (coalescer !== undefined && !this.corked) {
+    if (coalescer !== undefined && !this.corked && chunk.length < BATCH_MAX_BYTES) {
       this.corked = true
       socket.cork()
       coalescer.add(this)
     }
     socket.write(chunk)
+    if (this.corked && socket.writableLength >= BATCH_MAX_BYTES) this.flush()
     if (this.progressTimer === undefined && socket.writableLength > 0) this.armProgressTimer()
   }
 
   /** The coalescer's window closed: one writev for everything written since the first write of the window. */
   flush (): void {
+    if (!this.corked) return
     this.corked = false
     this.socket?.uncork()
   }
@@ -137,6 +145,11 @@ export class Mirror implements Coalesced {
   private readonly progressTimerOnTimeout = (): void => {
     const socket = this.socket
     if (socket === undefined) return
+    // Still connecting: the connect timer bounds that, and a queue that waits for the connect is not a stalled mirror.
+    if (socket.connecting) {
+      this.progressTimer?.refresh()
+      return
+    }
     const flushed = this.bytes - socket.writableLength
     const idle = socket.writableLength === 0 && !this.ending
     if (idle) {
@@ -186,10 +199,6 @@ export class Mirror implements Coalesced {
     // that hangs up before the client does usually refused the session, so the fate says 'closed', not 'ok'.
     if (!this.ending) this.peerEndedFirst = true
     this.replies?.onEnd()
-  }
-
-  private readonly socketOnFinish = (): void => {
-    // Our FIN is out and every byte delivered. Wait for the mirror's close, bounded by the progress timer.
   }
 
   private readonly socketOnClose = (): void => {

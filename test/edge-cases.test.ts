@@ -1,0 +1,90 @@
+// Review: lifecycle edge cases probed during review. All pass on the current code; kept as regression tests.
+import { once } from 'node:events'
+import { createServer, type Socket } from 'node:net'
+import t from 'tap'
+import { client, fdCount, freePort, resources, startBlackhole, startDup, startPeer, waitFor } from './helpers.js'
+
+t.test('main refuses while a mirror is still connecting (blackhole): nothing left behind', async (t) => {
+  const hole = await startBlackhole(t)
+  const mainPort = await freePort()
+  const { dup, port } = await startDup(t, { host: '127.0.0.1', port: mainPort }, [hole], { mirrorConnectTimeout: 5000 })
+  const base = { fds: fdCount(), res: resources() }
+  const c = client(t, port)
+  await c.connected
+  await c.closed
+  await waitFor(() => dup.connectionCount === 0, 2000, 'connection gone')
+  const name = `${hole.host}:${hole.port}`
+  t.equal(dup.metrics().mirrors[name]!.fates.aborted, 1, 'mirror aborted with the connection')
+  t.equal(dup.metrics().mirrors[name]!.active, 0)
+  t.equal(dup.metrics().connections.active, 0)
+  t.equal(fdCount(), base.fds, 'fds back to baseline')
+  t.equal(resources()['Timeout'] ?? 0, base.res['Timeout'] ?? 0, 'no timer left')
+})
+
+t.test('client resets while main is connecting (blackhole main): torn down at the connect timeout, nothing left', async (t) => {
+  const hole = await startBlackhole(t)
+  const mirror = await startPeer(t, 'record')
+  const { dup, port } = await startDup(t, hole, [mirror], { connectTimeout: 300 })
+  const c = client(t, port)
+  await c.connected
+  c.socket.resetAndDestroy()
+  await waitFor(() => dup.connectionCount === 0, 3000, 'connection gone')
+  t.equal(dup.metrics().connections.active, 0)
+  t.equal(dup.metrics().mirrors[`127.0.0.1:${mirror.port}`]!.active, 0)
+})
+
+t.test('mirror that reads everything but never closes: the connection ends after the linger, fate ok, no timer left', async (t) => {
+  const main = await startPeer(t, 'echo')
+  const sockets: Socket[] = []
+  const server = createServer({ allowHalfOpen: true }, (s) => { sockets.push(s); s.resume(); s.on('error', () => {}) })
+  server.listen(0, '127.0.0.1'); await once(server, 'listening')
+  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
+  const mport = (server.address() as { port: number }).port
+  const { dup, port } = await startDup(t, main, [{ host: '127.0.0.1', port: mport }], { mirrorWriteTimeout: 200 })
+  const base = resources()
+  const c = client(t, port)
+  await c.connected
+  c.socket.end('abc')
+  await c.ended
+  await c.closed
+  await waitFor(() => dup.connectionCount === 0, 3000, 'connection gone after linger')
+  t.equal(dup.metrics().mirrors[`127.0.0.1:${mport}`]!.fates.ok, 1)
+  await new Promise((r) => setTimeout(r, 20)) // let the coalescer's 2 ms window lapse
+  t.equal(resources()['Timeout'] ?? 0, base['Timeout'] ?? 0, 'no timer left')
+})
+
+t.test('shutdown with a mirror still lingering: close(deadline) resolves, mirror aborted', async (t) => {
+  const main = await startPeer(t, 'echo')
+  const sockets: Socket[] = []
+  const server = createServer({ allowHalfOpen: true }, (s) => { sockets.push(s); s.resume(); s.on('error', () => {}) })
+  server.listen(0, '127.0.0.1'); await once(server, 'listening')
+  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
+  const mport = (server.address() as { port: number }).port
+  const { dup, port } = await startDup(t, main, [{ host: '127.0.0.1', port: mport }], { mirrorWriteTimeout: 5000 })
+  const c = client(t, port)
+  await c.connected
+  c.socket.end('abc')
+  await c.closed
+  t.equal(dup.connectionCount, 1, 'still lingering on the mirror')
+  const started = Date.now()
+  await dup.close(200)
+  t.ok(Date.now() - started < 1000)
+  t.equal(dup.metrics().mirrors[`127.0.0.1:${mport}`]!.fates.aborted, 1)
+  t.equal(dup.metrics().connections.active, 0)
+})
+
+t.test('mirror connect completes after the client already ended: mirror gets the whole stream and FIN', async (t) => {
+  const main = await startPeer(t, 'echo')
+  const mirror = await startPeer(t, 'record', { keep: true })
+  const { dup, port } = await startDup(t, main, [mirror])
+  const c = client(t, port)
+  await c.connected
+  c.socket.end('early-and-gone')
+  await c.ended
+  const m = await mirror.conn(0)
+  await m.ended
+  t.equal(Buffer.concat(m.chunks).toString(), 'early-and-gone')
+  t.ok(m.sawEnd)
+  await waitFor(() => dup.connectionCount === 0, 3000, 'gone')
+  t.equal(dup.metrics().mirrors[`127.0.0.1:${mirror.port}`]!.fates.ok, 1)
+})

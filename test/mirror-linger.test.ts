@@ -1,0 +1,42 @@
+// Review: tests for mutations the existing suite let through.
+import t from 'tap'
+import { once } from 'node:events'
+import { createServer, type Socket } from 'node:net'
+import { client, resources, startDup, startPeer, waitFor } from './helpers.js'
+
+// Catches: Mirror.end() not arming the progress timer (the close linger). A mirror that takes our FIN but never
+// closes its side must not hold the connection (and close()) forever.
+t.test('a mirror that gets FIN but never closes is released after the linger, even with no data sent', async (t) => {
+  const main = await startPeer(t, 'echo')
+  const sockets: Socket[] = []
+  const server = createServer({ allowHalfOpen: true }, (s) => { sockets.push(s); s.resume(); s.on('error', () => {}) })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
+  const mport = (server.address() as { port: number }).port
+  const { dup, port } = await startDup(t, main, [{ host: '127.0.0.1', port: mport }], { mirrorWriteTimeout: 200 })
+  const c = client(t, port)
+  await c.connected
+  c.socket.end() // FIN only: the mirror never had bytes queued, so only end() can arm the linger
+  await c.closed
+  await waitFor(() => dup.connectionCount === 0, 3000, 'connection released after the linger')
+  t.equal(dup.metrics().mirrors[`127.0.0.1:${mport}`]!.fates.ok, 1, 'fate ok: everything (nothing) delivered, FIN sent')
+  t.equal(dup.metrics().connections.active, 0)
+})
+
+// Catches: Mirror.finish() not clearing the progress timer. With the default 5 s write timeout the orphaned timer
+// would keep the process alive (and the Mirror and Connection in memory) for seconds after the connection ended.
+t.test('no timer outlives a finished connection (default write timeout)', async (t) => {
+  const main = await startPeer(t, 'echo')
+  const mirror = await startPeer(t, 'record')
+  const { dup, port } = await startDup(t, main, [mirror])
+  const base = resources()['Timeout'] ?? 0
+  const c = client(t, port)
+  await c.connected
+  c.socket.end('some bytes')
+  await c.closed
+  await waitFor(() => dup.connectionCount === 0, 3000, 'connection gone')
+  // Let the 2 ms batch window (one shared timer, armed only while something is pending) lapse.
+  await waitFor(() => (resources()['Timeout'] ?? 0) <= base, 500, 'timers back to baseline').catch(() => {})
+  t.equal(resources()['Timeout'] ?? 0, base, 'timers back to baseline well before the 5 s write timeout')
+})
