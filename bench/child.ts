@@ -15,6 +15,8 @@ export interface Proc {
   exited: Promise<number | null>
   /** Set once the process has exited. */
   exitCode: number | null | undefined
+  /** tcptee only: 'mirror connection cut off' log lines seen so far (a mirror that fell behind and was dropped). */
+  mirrorCutOffs: number
 }
 
 const MAX_KEEP = 64 * 1024
@@ -29,9 +31,17 @@ export function start (name: string, command: string, args: string[]): Proc {
     stdout: '',
     stderr: '',
     exited: Promise.resolve(null),
-    exitCode: undefined
+    exitCode: undefined,
+    mirrorCutOffs: 0
   }
-  child.stdout!.setEncoding('utf8').on('data', (s: string) => { if (proc.stdout.length < MAX_KEEP) proc.stdout += s })
+  let partial = ''
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => {
+    if (proc.stdout.length < MAX_KEEP) proc.stdout += s
+    // Count whole lines only: a chunk may end in the middle of one.
+    const lines = (partial + s).split('\n')
+    partial = lines.pop() ?? ''
+    for (const line of lines) if (line.includes('"msg":"mirror connection cut off')) proc.mirrorCutOffs++
+  })
   child.stderr!.setEncoding('utf8').on('data', (s: string) => { if (proc.stderr.length < MAX_KEEP) proc.stderr += s })
   proc.exited = new Promise((resolve) => {
     child.on('error', (err) => { proc.stderr += `spawn error: ${err.message}\n`; proc.exitCode = -1; resolve(-1) })

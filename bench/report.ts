@@ -17,7 +17,7 @@ export interface RunRecord {
   /** Wall time from the first CPU reading to the second, s. */
   wallSec: number
   /** Proxy process tree (tcptee, naive or peer); null for direct. */
-  proxy: { pids: number[], cpuSec: number, peakRssKiB: number } | null
+  proxy: { pids: number[], cpuSec: number, peakRssKiB: number, mirrorCutOffs?: number } | null
   /** The main test server's CPU during the run. */
   mainServerCpuSec: number
 }
@@ -51,6 +51,8 @@ export interface SetupResult {
   proxyPeakRssMiB: number | null
   /** Errors summed over rounds (unanswered requests included). */
   errors: number
+  /** tcptee: mirror connections cut off (overflow, write timeout) summed over rounds; the mirror then stopped costing anything. */
+  mirrorCutOffs: number
 }
 
 function median (values: Array<number | null>): number | null {
@@ -114,7 +116,8 @@ export function aggregate (runs: RunRecord[], directThroughput: number | null): 
     clientCpuUtil: round(median(runs.map((r) => r.client === null || r.client.elapsedMs <= 0 ? null : clientCpuSec(r.client) / (r.client.elapsedMs / 1000))), 2),
     mainServerCpuUtil: round(median(runs.map((r) => ratio(r.mainServerCpuSec, activeSec(r)))), 2),
     proxyPeakRssMiB: rss.length === 0 ? null : round(Math.max(...rss) / 1024, 1),
-    errors: runs.reduce((n, r) => n + (r.client?.errors ?? 0), 0)
+    errors: runs.reduce((n, r) => n + (r.client?.errors ?? 0), 0),
+    mirrorCutOffs: runs.reduce((n, r) => n + (r.proxy?.mirrorCutOffs ?? 0), 0)
   }
 }
 
@@ -135,12 +138,12 @@ const pct = (x: number | null): string => x === null ? '–' : `${Math.round(x *
 export function table (results: SetupResult[]): string {
   const bulk = results.some((r) => r.mbPerSec !== null)
   const head = bulk
-    ? ['setup', 'status', 'MB/s', 'vs direct', 'proxy CPU s/GB', 'client CPU s/GB', 'proxy CPU', 'client CPU', 'proxy peak RSS MiB', 'errors']
-    : ['setup', 'status', 'req/s', 'vs direct', 'p50 ms', 'p99 ms', 'proxy CPU s/100k req', 'client CPU s/100k req', 'proxy CPU', 'client CPU', 'proxy peak RSS MiB', 'errors']
+    ? ['setup', 'status', 'MB/s', 'vs direct', 'proxy CPU s/GB', 'client CPU s/GB', 'proxy CPU', 'client CPU', 'proxy peak RSS MiB', 'errors', 'mirror cut-offs']
+    : ['setup', 'status', 'req/s', 'vs direct', 'p50 ms', 'p99 ms', 'proxy CPU s/100k req', 'client CPU s/100k req', 'proxy CPU', 'client CPU', 'proxy peak RSS MiB', 'errors', 'mirror cut-offs']
   const rows = results.map((r) => bulk
     ? [r.setup, statusCell(r.statuses), cell(r.mbPerSec), cell(r.ratioToDirect), cell(r.proxyCpuSecPerGB), cell(r.clientCpuSecPerGB),
-        pct(r.proxyCpuUtil), pct(r.clientCpuUtil), cell(r.proxyPeakRssMiB), String(r.errors)]
+        pct(r.proxyCpuUtil), pct(r.clientCpuUtil), cell(r.proxyPeakRssMiB), String(r.errors), String(r.mirrorCutOffs)]
     : [r.setup, statusCell(r.statuses), cell(r.reqPerSec), cell(r.ratioToDirect), cell(r.latencyP50Ms), cell(r.latencyP99Ms),
-        cell(r.proxyCpuSecPer100k), cell(r.clientCpuSecPer100k), pct(r.proxyCpuUtil), pct(r.clientCpuUtil), cell(r.proxyPeakRssMiB), String(r.errors)])
+        cell(r.proxyCpuSecPer100k), cell(r.clientCpuSecPer100k), pct(r.proxyCpuUtil), pct(r.clientCpuUtil), cell(r.proxyPeakRssMiB), String(r.errors), String(r.mirrorCutOffs)])
   return [head, head.map(() => '---'), ...rows].map((cols) => `| ${cols.join(' | ')} |`).join('\n')
 }

@@ -177,6 +177,7 @@ async function measure (running: Running, scenario: Scenario, roundNo: number): 
   }
   const proxyPids = proxy === null ? [] : processTree(proxy.pid)
   const proxyCpu0 = treeCpuSeconds(proxyPids)
+  const cutOffs0 = proxy?.mirrorCutOffs ?? 0
   const mainCpu0 = cpuSeconds(main.proc.pid)
   const t0 = performance.now()
 
@@ -195,7 +196,8 @@ async function measure (running: Running, scenario: Scenario, roundNo: number): 
     record.proxy = {
       pids,
       cpuSec: Number((treeCpuSeconds(pids) - proxyCpu0).toFixed(3)),
-      peakRssKiB: pids.reduce((n, pid) => n + peakRssKiB(pid), 0)
+      peakRssKiB: pids.reduce((n, pid) => n + peakRssKiB(pid), 0),
+      mirrorCutOffs: proxy.mirrorCutOffs - cutOffs0
     }
     if (proxy.exitCode !== undefined) record.note = `proxy exited with ${proxy.exitCode}`
   }
