@@ -36,6 +36,8 @@ export function setups (peers: Array<[string, string]>): Setup[] {
     // Variants of the 1-mirror setup: what batching mirror writes buys, two worker processes, reply comparison on.
     { name: 'tcptee-1-mirror-nobatch', proxy: 'tcptee', mirrors: ['echo'], args: ['--mirror-batch', '0'] },
     { name: 'tcptee-1-mirror-2workers', proxy: 'tcptee', mirrors: ['echo'], args: ['--workers', '2'] },
+    // --diff bytes reads and compares every mirror reply; the window is raised so bulk runs are compared, not abandoned.
+    { name: 'tcptee-1-mirror-diff', proxy: 'tcptee', mirrors: ['echo'], args: ['--diff', 'bytes', '--diff-window', '16MiB'] },
     { name: 'naive-1-mirror', proxy: 'naive', mirrors: ['echo'] },
     { name: 'naive-stalled-mirror', proxy: 'naive', mirrors: ['stall'] }
   ]
