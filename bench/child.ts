@@ -109,11 +109,29 @@ export async function waitForPort (proc: Proc, port: number, timeoutMs: number):
  * they cannot repeat), then released. Call it after the test servers are
  * listening, so none of their ports can come back.
  */
+let nextFixedPort = 20_000 + (process.pid % 1000) * 10
+
+/**
+ * Ports for the proxies and the refused mirrors, taken from below the kernel's ephemeral range (32768-60999 here),
+ * where no `listen(0)` of a test server can land between the time we pick a port and the time the proxy binds it.
+ * Each one is checked free by binding it once.
+ */
 export async function freePorts (n: number): Promise<number[]> {
-  const servers = Array.from({ length: n }, () => net.createServer().listen(0, '127.0.0.1'))
-  await Promise.all(servers.map(async (s) => await once(s, 'listening')))
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port)
-  await Promise.all(servers.map(async (s) => { s.close(); await once(s, 'close') }))
+  const ports: number[] = []
+  while (ports.length < n) {
+    const port = nextFixedPort++
+    if (nextFixedPort >= 32_000) nextFixedPort = 20_000
+    const s = net.createServer()
+    const ok = await new Promise<boolean>((resolve) => {
+      s.once('error', () => resolve(false))
+      s.listen(port, '127.0.0.1', () => resolve(true))
+    })
+    if (ok) {
+      s.close()
+      await once(s, 'close')
+      ports.push(port)
+    }
+  }
   return ports
 }
 

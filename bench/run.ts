@@ -159,6 +159,8 @@ async function startSetup (setup: Setup, scenario: Scenario): Promise<Running> {
       proxy = start(setup.proxy, cmd, args)
       procs.push(proxy)
       await waitForPort(proxy, listen!, READY_MS)
+      // A proxy that failed to bind must not let the client measure whoever else answers on that port.
+      if (proxy.exitCode !== undefined) throw new Error(`${setup.name}: proxy exited with ${proxy.exitCode}: ${proxy.stderr.trim()}`)
     }
     return { setup, procs, main: main!, proxy, target: proxy === null ? main!.port : listen! }
   } catch (err) {
@@ -216,6 +218,8 @@ async function measure (running: Running, scenario: Scenario, roundNo: number): 
   let status: RunStatus = 'ok'
   if (c.bulk?.stalled === true || c.errorsByKind.unanswered > 0) status = 'stalled'
   else if (c.errors > 0) status = 'errors'
+  // The proxy died during the run: whatever the client measured, it was not the proxy.
+  if (proxy !== null && proxy.exitCode !== undefined) status = 'failed'
   record.status = status
   return record
 }
