@@ -103,8 +103,9 @@ if (bins !== undefined) {
       t.equal(await b.query('SELECT count(*) FROM items'), '0', 'the mirror has none')
       t.match(b.log(), mirrorLogLine[method], 'the mirror logged why it refused the client')
       t.notMatch(a.log(), /FATAL/, 'main logged no failure')
-      // tcptee's fate for this mirror connection is 'reset' or 'ok' depending on whether the client's
-      // last bytes were written before or after the mirror's close arrived: it cannot see the rejection.
+      // tcptee's fate for this mirror connection is 'closed' (the mirror hung up first), 'reset' or 'ok', depending on
+      // whether the client's whole stream reached the mirror before the mirror's close came back: it cannot see the
+      // rejection itself.
       t.comment(`mirror connection fates: ${JSON.stringify(tee.mirror().fates)}; bytes client->main ${metrics.bytes.clientToMain}`)
     })
   }
