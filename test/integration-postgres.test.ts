@@ -95,6 +95,8 @@ if (bins !== undefined) {
         await server.query("CREATE ROLE app LOGIN PASSWORD 'same-on-both'; CREATE TABLE items (id int PRIMARY KEY); ALTER TABLE items OWNER TO app")
       }
       const tee = await startTee(t, a.port, [b.port])
+      // Main's log before the workload may hold a readiness probe's "FATAL: the database system is starting up".
+      const mainLogBefore = a.log().length
       const result = await a.psql('INSERT INTO items SELECT generate_series(1, 10)', { port: tee.port, user: 'app', password: 'same-on-both' })
       t.equal(result.code, 0, `the client authenticated against main and inserted: ${result.stderr}`)
 
@@ -102,7 +104,7 @@ if (bins !== undefined) {
       t.equal(await a.query('SELECT count(*) FROM items'), '10', 'main has the 10 rows')
       t.equal(await b.query('SELECT count(*) FROM items'), '0', 'the mirror has none')
       t.match(b.log(), mirrorLogLine[method], 'the mirror logged why it refused the client')
-      t.notMatch(a.log(), /FATAL/, 'main logged no failure')
+      t.notMatch(a.log().slice(mainLogBefore), /FATAL/, 'main logged no failure during the workload')
       // tcptee's fate for this mirror connection is 'closed' (the mirror hung up first), 'reset' or 'ok', depending on
       // whether the client's whole stream reached the mirror before the mirror's close came back: it cannot see the
       // rejection itself.
