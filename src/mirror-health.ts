@@ -60,6 +60,8 @@ export class MirrorHealth {
   private gaveUp = false
   private readonly live = new Set<TrackedMirror>()
   lastError: LastError | undefined
+  /** The Error behind `lastError`, for the log line of a state change (with its code and cause). */
+  private lastErr: Error | undefined
 
   constructor (
     readonly name: string,
@@ -106,12 +108,19 @@ export class MirrorHealth {
 
   /** Records the error of a failed connect; the state change happens in closed(), which follows at once. */
   connectFailed (err: Error, now: number): void {
-    this.lastError = { message: err.message, at: now }
+    this.recordError(err, now)
   }
 
   /** Records why a mirror connection was cut off (overflow, write timeout, reset). */
   failed (err: Error, now: number): void {
-    this.lastError = { message: err.message, at: now }
+    this.recordError(err, now)
+  }
+
+  /** The message names the low-level cause too (`connect failed: connect ECONNREFUSED ...`); the log gets the Error. */
+  private recordError (err: Error, now: number): void {
+    const cause = err.cause instanceof Error ? `: ${err.cause.message}` : ''
+    this.lastError = { message: err.message + cause, at: now }
+    this.lastErr = err
   }
 
   /** A mirror connection to this target ended with `mirror.fate` (called once by Mirror's teardown). */
@@ -156,7 +165,7 @@ export class MirrorHealth {
     this.retryAt = now + this.settings.retryDelay
     this.failingSince = now
     const why = cause === 'connect' ? 'connect failed' : `${this.cutOffs} consecutive cut-offs`
-    this.log.warn({ mirror: this.name, fate, err: this.lastError?.message, retryDelayMs: this.settings.retryDelay },
+    this.log.warn({ mirror: this.name, fate, err: this.lastErr, retryDelayMs: this.settings.retryDelay },
       `mirror down: ${why}, backing off; new connections skip it until a probe after the retry delay succeeds`)
   }
 

@@ -48,7 +48,7 @@ t.test('connect failures: backoff, then a single probe; a failed probe keeps it 
   await waitFor(() => m().state === 'up', 2000, 'up again')
   t.equal(lines.filter((l) => String(l['msg']).startsWith('mirror down')).length, 1, 'one line when it went down')
   t.equal(lines.filter((l) => l['msg'] === 'mirror back up').length, 1, 'one line when it came back')
-  t.same(dup.listMirrors()[0]!.lastError?.message, `mirror ${name}: connect failed`)
+  t.same(dup.listMirrors()[0]!.lastError?.message, `mirror ${name}: connect failed: connect ECONNREFUSED ${name}`, 'the last error names its cause')
 })
 
 t.test('cut-offs: N consecutive overflows back the mirror off; the probe must end cleanly to bring it back', async (t) => {
