@@ -63,7 +63,7 @@ export interface Timing {
 
 export const TIMINGS: Record<'full' | 'quick' | 'smoke', Timing> = {
   full: { rounds: 3, pingPongMs: 3000, bulkBytes: 1024 ** 3, bulkLimitMs: 30_000, graceMs: 2000, stallTimeoutMs: 3000, warmupMs: 1000 },
-  quick: { rounds: 3, pingPongMs: 350, bulkBytes: 128 * 1024 ** 2, bulkLimitMs: 5000, graceMs: 500, stallTimeoutMs: 1000, warmupMs: 150 },
+  quick: { rounds: 3, pingPongMs: 250, bulkBytes: 64 * 1024 ** 2, bulkLimitMs: 5000, graceMs: 300, stallTimeoutMs: 1000, warmupMs: 100 },
   // Smoke runs inside the test suite, on a loaded machine: generous limits, so only a real stall fails it.
   smoke: { rounds: 1, pingPongMs: 300, bulkBytes: 16 * 1024 ** 2, bulkLimitMs: 15_000, graceMs: 2000, stallTimeoutMs: 5000, warmupMs: 200 }
 }
