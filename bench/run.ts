@@ -60,9 +60,18 @@ if (argv.rounds !== undefined) {
   if (!Number.isInteger(argv.rounds) || argv.rounds < 1) fail('--rounds: must be a positive integer')
   timing.rounds = argv.rounds
 }
+/** Sizes do not name their flag (UsageError); durations do (the core's ConfigError). */
+function parseSizeFlag (text: string): number {
+  try {
+    return parseSize(text)
+  } catch (err) {
+    throw new Error(`--bulk: ${(err as Error).message}`)
+  }
+}
+
 try {
-  if (argv.duration !== undefined) timing.pingPongMs = parseDuration(argv.duration)
-  if (argv.bulk !== undefined) timing.bulkBytes = parseSize(argv.bulk)
+  if (argv.duration !== undefined) timing.pingPongMs = parseDuration(argv.duration, '--duration')
+  if (argv.bulk !== undefined) timing.bulkBytes = parseSizeFlag(argv.bulk)
 } catch (err) {
   fail((err as Error).message)
 }

@@ -30,7 +30,7 @@ const argv = yargs(hideBin(process.argv))
   .fail((msg: string | null, err: Error | null) => { exitUsage(TOOL, msg ?? err?.message ?? 'invalid arguments') })
   .parseSync()
 
-const { host, port } = flagValue(TOOL, '-a', argv.a, (s) => parseAddress(s))
+const { host, port } = flagValue(TOOL, '-a', argv.a, (s, flag) => parseAddress(s, flag, '127.0.0.1'))
 const parallel = positiveInt(TOOL, '-p', argv.p, 100_000)
 const size = positiveInt(TOOL, '-s', argv.s, 64 * 1024 * 1024)
 const durationMs = argv.d === undefined ? Number.POSITIVE_INFINITY : flagValue(TOOL, '--duration', argv.d, parseDuration)

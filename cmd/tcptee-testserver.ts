@@ -25,7 +25,7 @@ const argv = yargs(hideBin(process.argv))
   .parseSync()
 
 if (argv.sink && argv.stall) exitUsage(TOOL, '--sink and --stall: choose one')
-const { host, port } = flagValue(TOOL, '-l', argv.l, (s) => parseAddress(s, '127.0.0.1', true))
+const { host, port } = flagValue(TOOL, '-l', argv.l, (s, flag) => parseAddress(s, flag, '127.0.0.1', true))
 const mode = argv.sink ? 'sink' : argv.stall ? 'stall' : 'echo'
 
 const server = createTestServer({ mode })

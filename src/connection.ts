@@ -4,11 +4,10 @@ import { formatAddress } from './address.js'
 import type { Config } from './config.js'
 import { MainConnectError, MainConnectTimeoutError, ShutdownError } from './errors.js'
 import type { Metrics, MirrorFate } from './metrics.js'
-import { Mirror } from './mirror.js'
+import { Mirror, type MirrorSettings } from './mirror.js'
 import { DiffSession } from './diff/session.js'
 import type { DiffResult } from './diff/outcome.js'
 import type { MirrorPlan } from './mirror-set.js'
-import type { WriteCoalescer } from './write-coalescer.js'
 
 function noop (): void {}
 
@@ -59,7 +58,8 @@ export class Connection {
     private readonly metrics: Metrics,
     private readonly rootLog: Logger,
     private readonly onClose: (conn: Connection) => void,
-    coalescer?: WriteCoalescer,
+    /** Made once by the duplicator from its config: the same for every connection. */
+    mirrorSettings: MirrorSettings,
   ) {
     this.id = id
     this.client = client
@@ -74,15 +74,9 @@ export class Connection {
     client.on('drain', this.clientOnDrain)
 
     // Mirrors connect in parallel with main. Until they are connected, client bytes wait in their bounded queues.
-    const mirrorSettings = {
-      maxQueueBytes: config.mirrorBuffer,
-      writeTimeout: config.mirrorWriteTimeout,
-      connectTimeout: config.mirrorConnectTimeout,
-      coalescer,
-    }
     this.diff = config.diff === undefined ? undefined : new DiffSession(config.diff, id, this.clientName, rootLog)
     for (const target of plan.use) {
-      const replies = this.diff?.attach(formatAddress(target.address), target.counters.diff)
+      const replies = this.diff?.attach(target.name, target.counters.diff)
       this.mirrors.push(new Mirror(target.address, mirrorSettings, target.counters, target.health, this.log, this.mirrorOnDone, replies))
     }
     this.skipped = plan.skipped

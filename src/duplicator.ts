@@ -8,6 +8,7 @@ import { silentLogger } from './logger.js'
 import { Metrics, type MetricsSnapshot } from './metrics.js'
 import { MirrorSet, type MirrorInfo } from './mirror-set.js'
 import { WriteCoalescer } from './write-coalescer.js'
+import type { MirrorSettings } from './mirror.js'
 
 export interface CreateDuplicatorOptions extends DuplicatorOptions {
   /** pino logger; default silent. Per-connection child loggers carry `conn` and `client`. */
@@ -35,6 +36,7 @@ export class Duplicator {
   private readonly server: Server
   /** Batches mirror writes (`mirrorBatch`); undefined when batching is off. */
   private readonly coalescer: WriteCoalescer | undefined
+  private readonly mirrorSettings: MirrorSettings
   private nextId = 1
   private closing: Promise<void> | undefined
   private shutdownTimer: NodeJS.Timeout | undefined
@@ -43,6 +45,12 @@ export class Duplicator {
   constructor (options: CreateDuplicatorOptions) {
     this.config = normalizeConfig(options)
     this.coalescer = this.config.mirrorBatch > 0 ? new WriteCoalescer(this.config.mirrorBatch) : undefined
+    this.mirrorSettings = Object.freeze({
+      maxQueueBytes: this.config.mirrorBuffer,
+      writeTimeout: this.config.mirrorWriteTimeout,
+      connectTimeout: this.config.mirrorConnectTimeout,
+      coalescer: this.coalescer,
+    })
     this.log = options.logger ?? silentLogger()
     const c = this.config
     const health = { retryDelay: c.retryDelay, failAfter: c.failAfter, cutOffThreshold: c.cutOffThreshold }
@@ -207,7 +215,7 @@ export class Duplicator {
       return
     }
     const plan = this.mirrorSet.plan(Date.now())
-    const conn = new Connection(this.nextId++, socket, this.config, plan, this.metricsStore, this.log, this.connectionOnClose, this.coalescer)
+    const conn = new Connection(this.nextId++, socket, this.config, plan, this.metricsStore, this.log, this.connectionOnClose, this.mirrorSettings)
     this.connections.add(conn)
   }
 

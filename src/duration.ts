@@ -3,7 +3,7 @@ import { ConfigError } from './errors.js'
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 
 /**
- * Parses `"500ms"`, `"20s"`, `"1m"`, `"1.5s"`, `"1h"` or a plain number of milliseconds into milliseconds.
+ * Parses `"500ms"`, `"20s"`, `"1m"`, `"1.5s"`, `"1h"`, `"1m30s"` or a plain number of milliseconds into milliseconds.
  * Throws {@link ConfigError} naming `flag` when it does not parse or is negative.
  */
 export function parseDuration (input: string | number, flag: string): number {
@@ -12,11 +12,22 @@ export function parseDuration (input: string | number, flag: string): number {
     return input
   }
   const text = String(input).trim()
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text)
-  if (m === null) throw new ConfigError(`${flag}: "${text}" is not a duration; use e.g. 500ms, 20s, 1m`, flag)
-  const value = Number(m[1])
-  const unit = UNITS[m[2] ?? 'ms'] ?? 1
-  return Math.round(value * unit)
+  if (/^\d+(?:\.\d+)?$/.test(text)) return Math.round(Number(text))
+  // One or more number+unit parts, Go style: 500ms, 1.5s, 1m30s.
+  const part = /(\d+(?:\.\d+)?)(ms|s|m|h)/y
+  let total = 0
+  let pos = 0
+  while (pos < text.length) {
+    part.lastIndex = pos
+    const m = part.exec(text)
+    if (m === null) break
+    total += Number(m[1]) * (UNITS[m[2]!] ?? Number.NaN)
+    pos = part.lastIndex
+  }
+  if (pos === 0 || pos < text.length || !Number.isFinite(total)) {
+    throw new ConfigError(`${flag}: "${text}" is not a duration; use e.g. 500ms, 20s, 1m`, flag)
+  }
+  return Math.round(total)
 }
 
 /** Parses a byte size: `"4194304"`, `"64KiB"`, `"4MiB"`, `"1GiB"`, `"4MB"`, `"512k"`. */

@@ -25,9 +25,10 @@ t.test('durations and sizes', async (t) => {
   t.equal(parseDuration('20s', '-d'), 20_000)
   t.equal(parseDuration('1m', '-d'), 60_000)
   t.equal(parseDuration('1.5s', '-d'), 1500)
+  t.equal(parseDuration('1m30s', '-d'), 90_000, 'Go-style compound durations')
   t.equal(parseDuration('250', '-d'), 250, 'a bare number is milliseconds')
   t.equal(parseDuration(42, '-d'), 42)
-  for (const bad of ['', 's', '5 parsecs', '-1s', '1d', 'ms5']) {
+  for (const bad of ['', 's', '5 parsecs', '-1s', '1d', 'ms5', '1s2', '1m 30s']) {
     t.throws(() => parseDuration(bad, '--retry-delay'), { code: 'TCPTEE_ERR_CONFIG', flag: '--retry-delay' }, `rejects "${bad}"`)
   }
   t.equal(parseBytes('4MiB', '--mirror-buffer'), 4 << 20)

@@ -172,13 +172,13 @@ async function cli (args: string[], tool = 'tcptee-testclient'): Promise<{ code:
 t.test('CLI: bad flags exit 2 with one line naming the flag', { skip: tsLoader.length === 0 ? 'run under tap' : false }, async (t) => {
   const cases: Array<[string[], RegExp, string?]> = [
     [['-p', 'abc'], /^tcptee-testclient: -p: /],
-    [['-a', 'nohost'], /^tcptee-testclient: -a: invalid address/],
-    [['-a', ':70000'], /^tcptee-testclient: -a: port 70000 out of range/],
+    [['-a', 'nohost'], /^tcptee-testclient: -a: "nohost" is not an address/],
+    [['-a', ':70000'], /^tcptee-testclient: -a: port 70000 in ":70000" is out of range/],
     [['--duration', '10'], /^tcptee-testclient: --duration: invalid duration/],
     [['--bulk', 'lots'], /^tcptee-testclient: --bulk: invalid size/],
     [['--nope'], /^tcptee-testclient: Unknown argument: nope/],
     [['-a'], /^tcptee-testclient: Not enough arguments following: a/],
-    [['-l', '[::1'], /^tcptee-testserver: -l: invalid address/, 'tcptee-testserver'],
+    [['-l', '[::1'], /^tcptee-testserver: -l: "\[::1" is not an address/, 'tcptee-testserver'],
     [['--sink', '--stall'], /^tcptee-testserver: --sink and --stall: choose one/, 'tcptee-testserver']
   ]
   const results = await Promise.all(cases.map(async ([args, , tool]) => await cli(args, tool)))

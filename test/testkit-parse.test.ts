@@ -4,26 +4,26 @@ import t from 'tap'
 import { parseAddress, parseDuration, parseSize, formatAddress } from '../src/testkit/parse.js'
 import { Histogram } from '../src/testkit/histogram.js'
 
-t.test('addresses', async (t) => {
-  t.same(parseAddress(':8080'), { host: '127.0.0.1', port: 8080 })
-  t.same(parseAddress('8080'), { host: '127.0.0.1', port: 8080 })
-  t.same(parseAddress('example.org:80'), { host: 'example.org', port: 80 })
-  t.same(parseAddress('[::1]:8080'), { host: '::1', port: 8080 })
-  t.same(parseAddress(':0', '0.0.0.0', true), { host: '0.0.0.0', port: 0 })
+t.test('addresses (the core parser, as the test tools call it)', async (t) => {
+  t.same(parseAddress(':8080', '-a', '127.0.0.1'), { host: '127.0.0.1', port: 8080 })
+  t.same(parseAddress('8080', '-a', '127.0.0.1'), { host: '127.0.0.1', port: 8080 })
+  t.same(parseAddress('example.org:80', '-a', '127.0.0.1'), { host: 'example.org', port: 80 })
+  t.same(parseAddress('[::1]:8080', '-a', '127.0.0.1'), { host: '::1', port: 8080 })
+  t.same(parseAddress(':0', '-l', '0.0.0.0', true), { host: '0.0.0.0', port: 0 })
   t.equal(formatAddress({ host: '::1', port: 1 }), '[::1]:1')
   for (const bad of ['', 'host', ':0', ':65536', '::1:80', '[::1]', '[]:80', 'h:8x']) {
-    t.throws(() => parseAddress(bad), { code: 'TCPTEE_ERR_TESTKIT_USAGE' }, JSON.stringify(bad))
+    t.throws(() => parseAddress(bad, '-a', '127.0.0.1'), { code: 'TCPTEE_ERR_CONFIG', flag: '-a' }, JSON.stringify(bad))
   }
 })
 
 t.test('durations', async (t) => {
-  t.equal(parseDuration('500ms'), 500)
-  t.equal(parseDuration('10s'), 10_000)
-  t.equal(parseDuration('1m'), 60_000)
-  t.equal(parseDuration('1.5s'), 1500)
-  t.equal(parseDuration('1m30s'), 90_000)
+  t.equal(parseDuration('500ms', '-d'), 500)
+  t.equal(parseDuration('10s', '-d'), 10_000)
+  t.equal(parseDuration('1m', '-d'), 60_000)
+  t.equal(parseDuration('1.5s', '-d'), 1500)
+  t.equal(parseDuration('1m30s', '-d'), 90_000)
   for (const bad of ['', '10', 's', '0s', '-1s', '1d', '1s2']) {
-    t.throws(() => parseDuration(bad), { code: 'TCPTEE_ERR_TESTKIT_USAGE' }, JSON.stringify(bad))
+    t.throws(() => parseDuration(bad, '-d'), { code: 'TCPTEE_ERR_CONFIG', flag: '-d' }, JSON.stringify(bad))
   }
 })
 

@@ -2,6 +2,7 @@
 // code 2, flag-value validation that names the flag, and signal handling in
 // the shape of close-with-grace (one async close, a deadline, exit on a
 // second signal).
+import { ConfigError } from '../errors.js'
 import { UsageError } from './parse.js'
 
 /** Print `<tool>: <message>` on stderr and exit 2. No stack trace. */
@@ -14,11 +15,13 @@ export function exitUsage (tool: string, message: string): never {
  * Apply `parse` to a flag's value. A UsageError (or a repeated flag) becomes
  * one line naming the flag, then exit 2.
  */
-export function flagValue<T> (tool: string, flag: string, value: unknown, parse: (text: string) => T): T {
+export function flagValue<T> (tool: string, flag: string, value: unknown, parse: (text: string, flag: string) => T): T {
   if (Array.isArray(value)) exitUsage(tool, `${flag}: given more than once`)
   try {
-    return parse(String(value))
+    return parse(String(value), flag)
   } catch (err) {
+    // The core's parsers (addresses, durations) name the flag themselves; the size parser does not.
+    if (err instanceof ConfigError) exitUsage(tool, err.message)
     if (err instanceof UsageError) exitUsage(tool, `${flag}: ${err.message}`)
     throw err
   }
