@@ -1,5 +1,5 @@
 // Aggregation of rounds into per-setup results, and the markdown tables.
-import type { LoadSummary } from '../src/testkit/load-client.js'
+import type { LoadSummary } from '../testkit/load-client.js'
 
 /** ok: no errors. errors: wrong or missing bytes. stalled: echoes stopped or the client had to be killed. failed: no summary. */
 export type RunStatus = 'ok' | 'errors' | 'stalled' | 'failed'

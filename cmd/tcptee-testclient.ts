@@ -5,9 +5,9 @@
 // with --json). Exit status: 0 without errors, 1 with errors, 2 on bad flags.
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
-import { runLoad, type LoadSummary } from '../src/testkit/load-client.js'
-import { exitUsage, flagValue, positiveInt, closeOnSignal } from '../src/testkit/cli.js'
-import { parseAddress, parseDuration, parseSize } from '../src/testkit/parse.js'
+import { runLoad, type LoadSummary } from '../testkit/load-client.js'
+import { exitUsage, flagValue, positiveInt, closeOnSignal } from '../testkit/cli.js'
+import { parseAddress, parseDuration, parseSize } from '../testkit/parse.js'
 
 const TOOL = 'tcptee-testclient'
 

@@ -5,9 +5,9 @@
 // "<N> conns, <M> req/s" every second on stderr unless --quiet.
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
-import { createTestServer } from '../src/testkit/echo-server.js'
-import { exitUsage, flagValue, closeOnSignal } from '../src/testkit/cli.js'
-import { parseAddress, formatAddress } from '../src/testkit/parse.js'
+import { createTestServer } from '../testkit/echo-server.js'
+import { exitUsage, flagValue, closeOnSignal } from '../testkit/cli.js'
+import { parseAddress, formatAddress } from '../testkit/parse.js'
 
 const TOOL = 'tcptee-testserver'
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster'
 import { createAdminServer, createDuplicator, createLogger, normalizeConfig, readAuthFile, TcpteeError, ErrorCodes, type Duplicator } from '../src/index.js'
-import { reloadConfig } from '../src/config-file.js'
-import { ClusterAdmin, joinCluster } from '../src/cluster-admin.js'
-import type { Logger } from '../src/logger.js'
-import { HelpShown, parseCli } from './args.js'
-import { runPrimary, type WorkerCommand } from './workers.js'
+import { reloadConfig } from './tcptee/config-file.js'
+import { ClusterAdmin, joinCluster } from './tcptee/cluster.js'
+import type { Logger } from '../src/ops/logger.js'
+import { HelpShown, parseCli } from './tcptee/args.js'
+import { runPrimary, type WorkerCommand } from './tcptee/primary.js'
 
 /** One line on stderr, no stack trace, and the exit code the README documents (2 bad input, 1 run-time). */
 function die (err: unknown): never {

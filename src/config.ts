@@ -1,6 +1,6 @@
-import { type Address, formatAddress, parseAddress } from './address.js'
-import { parseBytes, parseDuration } from './duration.js'
-import { ConfigError } from './errors.js'
+import { type Address, formatAddress, parseAddress } from './net/address.js'
+import { parseBytes, parseDuration } from './net/units.js'
+import { ConfigError } from './ops/errors.js'
 import { normalizeDiff, type DiffOptions } from './diff/diff-config.js'
 import type { DiffConfig } from './diff/outcome.js'
 

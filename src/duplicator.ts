@@ -1,14 +1,14 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import type { Logger } from 'pino'
-import { formatAddress, type Address } from './address.js'
+import { formatAddress, type Address } from './net/address.js'
 import { normalizeConfig, type Config, type DuplicatorOptions, type MirrorSpec, parseMirrorSpec, parsePercent } from './config.js'
-import { Connection } from './connection.js'
-import { ConfigError, ListenError } from './errors.js'
-import { silentLogger } from './logger.js'
-import { Metrics, type MetricsSnapshot } from './metrics.js'
-import { MirrorSet, type MirrorInfo } from './mirror-set.js'
-import { WriteCoalescer } from './write-coalescer.js'
-import type { MirrorSettings } from './mirror.js'
+import { Connection } from './datapath/connection.js'
+import { ConfigError, ListenError } from './ops/errors.js'
+import { silentLogger } from './ops/logger.js'
+import { Metrics, type MetricsSnapshot } from './ops/metrics.js'
+import { MirrorSet, type MirrorInfo } from './mirrors/mirror-set.js'
+import { WriteCoalescer } from './datapath/write-coalescer.js'
+import type { MirrorSettings } from './datapath/mirror-output.js'
 
 export interface CreateDuplicatorOptions extends DuplicatorOptions {
   /** pino logger; default silent. Per-connection child loggers carry `conn` and `client`. */

@@ -12,9 +12,9 @@ import { fileURLToPath } from 'node:url'
 import {
   ClusterAdmin, joinCluster, mergeMirrorLists, mergeMirrorState, mergeSnapshots,
   type ToPrimary, type ToWorker, type WorkerHandle,
-} from '../src/cluster-admin.js'
+} from '../cmd/tcptee/cluster.js'
 import { createAdminServer, createDuplicator, ErrorCodes, type MetricsSnapshot, type MirrorCounters, type MirrorInfo } from '../src/index.js'
-import { Metrics } from '../src/metrics.js'
+import { Metrics } from '../src/ops/metrics.js'
 import { call } from './support/admin-http.js'
 import { client, pattern, sha256, startPeer, waitFor, type Peer } from './helpers.js'
 

@@ -7,9 +7,9 @@ import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
-import { loadConfigFile } from '../src/config-file.js'
+import { loadConfigFile } from '../cmd/tcptee/config-file.js'
 import { normalizeConfig } from '../src/config.js'
-import { parseCli } from '../cmd/args.js'
+import { parseCli } from '../cmd/tcptee/args.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'tcptee-config-'))
 const file = (name: string, text: string): string => { const p = join(dir, name); writeFileSync(p, text); return p }

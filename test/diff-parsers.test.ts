@@ -5,11 +5,11 @@ import t from 'tap'
 import { BytesComparer } from '../src/diff/bytes-comparer.js'
 import type { ComparerHost } from '../src/diff/comparer.js'
 import { FramedComparer } from '../src/diff/framed-comparer.js'
-import { HttpRequestLog, HttpResponseParser, type HttpResponse } from '../src/diff/http-parser.js'
-import { httpProtocol } from '../src/diff/http-protocol.js'
+import { HttpRequestLog, HttpResponseParser, type HttpResponse } from '../src/protocols/http/http-parser.js'
+import { httpProtocol } from '../src/protocols/http/comparer.js'
 import { emptyDiffCounters, printable, type Divergence } from '../src/diff/outcome.js'
-import { redisProtocol } from '../src/diff/redis-protocol.js'
-import { RespParser, type RespReply } from '../src/diff/resp-parser.js'
+import { redisProtocol } from '../src/protocols/redis/comparer.js'
+import { RespParser, type RespReply } from '../src/protocols/redis/resp-parser.js'
 
 function respReplies (stream: Buffer, splits: number[]): string[] {
   const p = new RespParser()
@@ -212,7 +212,7 @@ t.test('diff log: rate-limited, suppressed records counted on the next record an
   const { tmpdir } = await import('node:os')
   const { join } = await import('node:path')
   const { DiffLog, DIFF_LOG_BURST } = await import('../src/diff/diff-log.js')
-  const { silentLogger } = await import('../src/logger.js')
+  const { silentLogger } = await import('../src/ops/logger.js')
   const dir = await mkdtemp(join(tmpdir(), 'tcptee-difflog-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const file = join(dir, 'd.jsonl')

@@ -2,7 +2,7 @@
 // from its first byte; exact and reproducible with --seed. A per-chunk decision, a broken rate or a per-mirror
 // override that leaks to other mirrors fails here.
 import t from 'tap'
-import { createSampler, sampled } from '../src/sampling.js'
+import { createSampler, sampled } from '../src/mirrors/sampling.js'
 import { normalizeConfig, parseMirrorSpec } from '../src/config.js'
 import { createDuplicator } from '../src/index.js'
 import { client, startDup, startPeer, waitFor } from './helpers.js'

@@ -6,8 +6,8 @@ import net from 'node:net'
 import { once } from 'node:events'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { createTestServer, type TestServerMode, type TestServer } from '../src/testkit/echo-server.js'
-import { runLoad } from '../src/testkit/load-client.js'
+import { createTestServer, type TestServerMode, type TestServer } from '../testkit/echo-server.js'
+import { runLoad } from '../testkit/load-client.js'
 
 async function start (t: Test, mode: TestServerMode): Promise<{ server: TestServer, port: number }> {
   const server = createTestServer({ mode })

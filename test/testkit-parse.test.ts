@@ -1,8 +1,8 @@
 // Address, duration and size parsing for the test tools, and the latency
 // histogram's accuracy: the benchmark's numbers go through both.
 import t from 'tap'
-import { parseAddress, parseDuration, parseSize, formatAddress } from '../src/testkit/parse.js'
-import { Histogram } from '../src/testkit/histogram.js'
+import { parseAddress, parseDuration, parseSize, formatAddress } from '../testkit/parse.js'
+import { Histogram } from '../testkit/histogram.js'
 
 t.test('addresses (the core parser, as the test tools call it)', async (t) => {
   t.same(parseAddress(':8080', '-a', '127.0.0.1'), { host: '127.0.0.1', port: 8080 })

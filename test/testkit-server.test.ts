@@ -4,7 +4,7 @@
 import t, { type Test } from 'tap'
 import net from 'node:net'
 import { once } from 'node:events'
-import { createTestServer, type TestServerMode, type TestServer } from '../src/testkit/echo-server.js'
+import { createTestServer, type TestServerMode, type TestServer } from '../testkit/echo-server.js'
 
 async function start (t: Test, mode: TestServerMode): Promise<{ server: TestServer, port: number }> {
   const server = createTestServer({ mode })

@@ -1,4 +1,4 @@
-import type { MirrorFate } from '../metrics.js'
+import type { MirrorFate } from '../ops/metrics.js'
 import type { DiffCounters, DiffKind, DiffOutcome, DiffResult, Divergence } from './outcome.js'
 
 /**

@@ -1,5 +1,5 @@
-import { parseBytes } from '../duration.js'
-import { ConfigError } from '../errors.js'
+import { parseBytes } from '../net/units.js'
+import { ConfigError } from '../ops/errors.js'
 import { DIFF_KINDS, type DiffConfig, type DiffKind } from './outcome.js'
 
 /**

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import type { Comparer, ReplySink } from './comparer.js'
 import { diffLogFor, type DiffLog } from './diff-log.js'
-import { createComparer } from './index.js'
+import { createComparer } from './create-comparer.js'
 import type { DiffConfig, DiffCounters, DiffResult, Divergence } from './outcome.js'
 
 interface Entry {

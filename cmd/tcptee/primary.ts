@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster'
 import type { Logger } from 'pino'
-import { workerHandle, type ClusterAdmin } from '../src/cluster-admin.js'
+import { workerHandle, type ClusterAdmin } from './cluster.js'
 
 /** Messages from the primary to its workers. Workers ignore signals themselves: Ctrl-C reaches the whole process group. */
 export type WorkerCommand = { type: 'shutdown' } | { type: 'kill' }

@@ -18,14 +18,14 @@
  */
 import type { Worker } from 'node:cluster'
 import type { Logger } from 'pino'
-import { formatAddress } from './address.js'
-import type { AdminBackend } from './admin.js'
-import { normalizeConfig, type Config, type DuplicatorOptions } from './config.js'
-import { parseRuntimeMirror, type Duplicator } from './duplicator.js'
-import { WorkersUnavailableError } from './errors.js'
-import { silentLogger } from './logger.js'
-import type { MetricsSnapshot, MirrorState } from './metrics.js'
-import type { MirrorInfo } from './mirror-set.js'
+import { formatAddress } from '../../src/net/address.js'
+import type { AdminBackend } from '../../src/ops/admin.js'
+import { normalizeConfig, type Config, type DuplicatorOptions } from '../../src/config.js'
+import { parseRuntimeMirror, type Duplicator } from '../../src/duplicator.js'
+import { WorkersUnavailableError } from '../../src/ops/errors.js'
+import { silentLogger } from '../../src/ops/logger.js'
+import type { MetricsSnapshot, MirrorState } from '../../src/ops/metrics.js'
+import type { MirrorInfo } from '../../src/mirrors/mirror-set.js'
 
 /** One change to the mirror set, as the primary records it and sends it to every worker. */
 export type MirrorChange =

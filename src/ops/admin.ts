@@ -3,11 +3,11 @@ import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
-import { formatAddress, parseAddress, type Address } from './address.js'
+import { formatAddress, parseAddress, type Address } from '../net/address.js'
 import { AdminListenError, ConfigError, ErrorCodes, TcpteeError } from './errors.js'
 import { silentLogger } from './logger.js'
 import type { MetricsSnapshot } from './metrics.js'
-import type { MirrorInfo } from './mirror-set.js'
+import type { MirrorInfo } from '../mirrors/mirror-set.js'
 import { PrometheusExporter } from './prometheus.js'
 
 /**

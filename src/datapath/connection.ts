@@ -1,13 +1,13 @@
 import { connect, type Socket } from 'node:net'
 import type { Logger } from 'pino'
-import { formatAddress } from './address.js'
-import type { Config } from './config.js'
-import { MainConnectError, MainConnectTimeoutError, ShutdownError } from './errors.js'
-import type { Metrics, MirrorFate } from './metrics.js'
-import { Mirror, type MirrorSettings } from './mirror.js'
-import { DiffSession } from './diff/session.js'
-import type { DiffResult } from './diff/outcome.js'
-import type { MirrorPlan } from './mirror-set.js'
+import { formatAddress } from '../net/address.js'
+import type { Config } from '../config.js'
+import { MainConnectError, MainConnectTimeoutError, ShutdownError } from '../ops/errors.js'
+import type { Metrics, MirrorFate } from '../ops/metrics.js'
+import { Mirror, type MirrorSettings } from './mirror-output.js'
+import { DiffSession } from '../diff/session.js'
+import type { DiffResult } from '../diff/outcome.js'
+import type { MirrorPlan } from '../mirrors/mirror-set.js'
 
 function noop (): void {}
 

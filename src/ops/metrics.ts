@@ -3,7 +3,7 @@
  * tests assert on them, an exporter can publish them.
  */
 
-import { copyDiffCounters, emptyDiffCounters, type DiffCounters } from './diff/outcome.js'
+import { copyDiffCounters, emptyDiffCounters, type DiffCounters } from '../diff/outcome.js'
 
 /** Why a mirror connection ended (or never started). */
 export type MirrorFate =

@@ -1,4 +1,4 @@
-import { ConfigError } from './errors.js'
+import { ConfigError } from '../ops/errors.js'
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 

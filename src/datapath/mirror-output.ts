@@ -1,16 +1,16 @@
 import { connect, type Socket } from 'node:net'
 import type { Logger } from 'pino'
-import { formatAddress, type Address } from './address.js'
+import { formatAddress, type Address } from '../net/address.js'
 import {
   MirrorConnectError,
   MirrorConnectTimeoutError,
   MirrorOverflowError,
   MirrorWriteTimeoutError,
   type TcpteeError,
-} from './errors.js'
-import type { MirrorCounters, MirrorFate } from './metrics.js'
-import type { MirrorHealth } from './mirror-health.js'
-import type { ReplySink } from './diff/comparer.js'
+} from '../ops/errors.js'
+import type { MirrorCounters, MirrorFate } from '../ops/metrics.js'
+import type { MirrorHealth } from '../mirrors/health.js'
+import type { ReplySink } from '../diff/comparer.js'
 import type { Coalesced, WriteCoalescer } from './write-coalescer.js'
 
 function noop (): void {}

@@ -1,6 +1,6 @@
-import type { FramedPair, FramedProtocol } from './framed-comparer.js'
+import type { FramedPair, FramedProtocol } from '../../diff/framed-comparer.js'
 import { HttpRequestLog, HttpResponseParser, type HttpResponse } from './http-parser.js'
-import { excerpt, excerptStart, firstDifference, type Excerpt } from './outcome.js'
+import { excerpt, excerptStart, firstDifference, type Excerpt } from '../../diff/outcome.js'
 
 /**
  * Headers that only frame the body. The decoded bodies are compared instead, so a server that switches from

@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os'
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
-import { ConfigError } from '../src/errors.js'
-import { DEFAULTS, type DuplicatorOptions } from '../src/config.js'
-import { loadConfigFile } from '../src/config-file.js'
+import { ConfigError } from '../../src/ops/errors.js'
+import { DEFAULTS, type DuplicatorOptions } from '../../src/config.js'
+import { loadConfigFile } from './config-file.js'
 
 export interface CliOptions extends DuplicatorOptions {
   /** Worker processes (1: no cluster). */

@@ -2,7 +2,7 @@
 // code 2, flag-value validation that names the flag, and signal handling in
 // the shape of close-with-grace (one async close, a deadline, exit on a
 // second signal).
-import { ConfigError } from '../errors.js'
+import { ConfigError } from '../src/ops/errors.js'
 import { UsageError } from './parse.js'
 
 /** Print `<tool>: <message>` on stderr and exit 2. No stack trace. */

@@ -1,4 +1,4 @@
-import { DiffProtocolError } from './outcome.js'
+import { DiffProtocolError } from '../../diff/outcome.js'
 
 /** One complete RESP reply: its raw bytes as subarrays of the chunks it arrived in (no copies). */
 export interface RespReply {

@@ -1,9 +1,9 @@
 import { BytesComparer } from './bytes-comparer.js'
 import type { Comparer, ComparerHost } from './comparer.js'
 import { FramedComparer } from './framed-comparer.js'
-import { httpProtocol } from './http-protocol.js'
+import { httpProtocol } from '../protocols/http/comparer.js'
 import type { DiffConfig, DiffKind } from './outcome.js'
-import { redisProtocol } from './redis-protocol.js'
+import { redisProtocol } from '../protocols/redis/comparer.js'
 
 export type { Comparer, ComparerHost, ReplySink } from './comparer.js'
 export type { FramedProtocol, FramedPair, ReplyParser, Reply } from './framed-comparer.js'

@@ -1,8 +1,8 @@
 // Command-line values of the test tools. Addresses and durations are the core's parsers (src/address.ts,
 // src/duration.ts), so tcptee and its test tools read them alike; the test tools only add that a duration needs a unit
 // and must be positive. Sizes stay here: the test tools take SI units (1MB = 10^6) as well as IEC ones.
-import { parseDuration as parseCoreDuration } from '../duration.js'
-import { ConfigError } from '../errors.js'
+import { parseDuration as parseCoreDuration } from '../src/net/units.js'
+import { ConfigError } from '../src/ops/errors.js'
 
 /** Thrown for a malformed command-line value. `code` is stable. */
 export class UsageError extends Error {
@@ -10,7 +10,7 @@ export class UsageError extends Error {
   readonly code = 'TCPTEE_ERR_TESTKIT_USAGE'
 }
 
-export { parseAddress, formatAddress } from '../address.js'
+export { parseAddress, formatAddress } from '../src/net/address.js'
 
 /**
  * Parse a duration for a test tool: the core's syntax (`500ms`, `10s`, `1.5s`, `1m30s`), except that a bare number is

@@ -1,5 +1,5 @@
-import type { FramedPair, FramedProtocol } from './framed-comparer.js'
-import { excerpt, excerptStart, firstDifference } from './outcome.js'
+import type { FramedPair, FramedProtocol } from '../../diff/framed-comparer.js'
+import { excerpt, excerptStart, firstDifference } from '../../diff/outcome.js'
 import { RespParser, type RespReply } from './resp-parser.js'
 
 /**

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net'
-import { ConfigError } from './errors.js'
+import { ConfigError } from '../ops/errors.js'
 
 /** A TCP endpoint. `host` is a hostname or an IP literal without brackets. */
 export interface Address {

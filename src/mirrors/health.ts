@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import type { MirrorCounters, MirrorFate, MirrorState } from './metrics.js'
+import type { MirrorCounters, MirrorFate, MirrorState } from '../ops/metrics.js'
 
 /** The part of a mirror connection that health tracking needs (see `Mirror` in mirror.ts). */
 export interface TrackedMirror {

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino'
-import { formatAddress, type Address } from './address.js'
-import type { MirrorOrigin, MirrorSpec } from './config.js'
-import type { Metrics, MirrorCounters, MirrorState } from './metrics.js'
-import { MirrorHealth, type HealthSettings } from './mirror-health.js'
+import { formatAddress, type Address } from '../net/address.js'
+import type { MirrorOrigin, MirrorSpec } from '../config.js'
+import type { Metrics, MirrorCounters, MirrorState } from '../ops/metrics.js'
+import { MirrorHealth, type HealthSettings } from './health.js'
 import { createSampler, sampled, type Sampler } from './sampling.js'
 
 /** One mirror target of the running duplicator. */

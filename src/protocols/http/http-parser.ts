@@ -1,5 +1,5 @@
-import type { ReplyParser } from './framed-comparer.js'
-import { DiffProtocolError, printable } from './outcome.js'
+import type { ReplyParser } from '../../diff/framed-comparer.js'
+import { DiffProtocolError, printable } from '../../diff/outcome.js'
 
 /**
  * Incremental HTTP/1.1 parsing for the http comparer: the client's request stream (only to learn each request's

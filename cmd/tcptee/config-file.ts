@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs'
 import { extname } from 'node:path'
 import type { Logger } from 'pino'
 import { parse as parseYaml } from 'yaml'
-import type { DuplicatorOptions } from './config.js'
-import { ConfigError } from './errors.js'
+import type { DuplicatorOptions } from '../../src/config.js'
+import { ConfigError } from '../../src/ops/errors.js'
 
 const FLAG = '--config'
 

@@ -11,7 +11,7 @@
 // The server owns its connections: close() stops accepting and destroys them.
 import net from 'node:net'
 import { once } from 'node:events'
-import type { Address as Endpoint } from '../address.js'
+import type { Address as Endpoint } from '../src/net/address.js'
 
 export type TestServerMode = 'echo' | 'sink' | 'stall'
 
