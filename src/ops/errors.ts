@@ -16,6 +16,7 @@ export const ErrorCodes = {
   SHUTDOWN: 'TCPTEE_ERR_SHUTDOWN',
   ADMIN_LISTEN: 'TCPTEE_ERR_ADMIN_LISTEN',
   WORKERS_UNAVAILABLE: 'TCPTEE_ERR_WORKERS_UNAVAILABLE',
+  PROXY_PROTOCOL: 'TCPTEE_ERR_PROXY_PROTOCOL',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
