@@ -22,7 +22,7 @@ t.test('add and remove mirrors while clients are sending', async (t) => {
   await c1.connected
   c1.socket.write('c1-head/')
   const a1 = await a.conn(0)
-  await waitFor(() => a1.bytes === 8, 2000, 'c1 head at A')
+  await waitFor('c1 head at A', () => a1.bytes === 8, { timeoutMs: 2000 })
   const put = await call(adminPort, `/mirrors?addr=${B}`, { method: 'PUT' })
   t.equal(put.status, 200)
   t.same(put.json()['added'], [B])
@@ -35,7 +35,7 @@ t.test('add and remove mirrors while clients are sending', async (t) => {
   await c2.connected
   await writeAll(c2.socket, half, 64 * 1024, false)
   const [a2, b2] = await Promise.all([a.conn(1), b.conn(0)])
-  await waitFor(() => a2.bytes === half.length && b2.bytes === half.length, 5000, 'first half at A and B')
+  await waitFor('first half at A and B', () => a2.bytes === half.length && b2.bytes === half.length, { timeoutMs: 5000 })
 
   // Remove A while c2 is open: A's connection for c2 ends with FIN after what it already had; new clients skip A.
   const del = await call(adminPort, `/mirrors?addr=${A}`, { method: 'DELETE' })
@@ -67,7 +67,7 @@ t.test('add and remove mirrors while clients are sending', async (t) => {
   const b3 = await b.conn(1)
   await b3.ended
   t.equal(Buffer.concat(b3.chunks).toString(), 'c3')
-  await waitFor(() => dup.connectionCount === 0, 5000, 'connections to finish')
+  await waitFor('connections to finish', () => dup.connectionCount === 0, { timeoutMs: 5000 })
   t.equal(a.conns.length, 2, 'A got no connection after its removal')
   t.equal(b.conns.length, 2, 'B got c2 and c3 only, never c1')
 

@@ -59,7 +59,7 @@ t.test('identical replies: match, every byte compared, nothing held', async (t) 
   const { dup, port } = await startDup(t, main, [mirror], { diff: 'bytes', logger })
   const c = await roundTrip(t, port, Buffer.from('request'))
   t.equal(c.bytes, REPLY.length, 'the client got main\'s whole reply')
-  await waitFor(() => dup.connectionCount === 0, 5000, 'connection done')
+  await waitFor('connection done', () => dup.connectionCount === 0, { timeoutMs: 5000 })
   const name = `127.0.0.1:${mirror.port}`
   t.match(closeLine(lines)?.mirrors[name], { fate: 'ok', diff: { outcome: 'match', compared: REPLY.length, diverged: 0 } })
   const d = dup.metrics().mirrors[name]!.diff
@@ -80,7 +80,7 @@ t.test('one byte different at offset 300000: diverged at exactly that offset, bo
   const { dup, port } = await startDup(t, main, [mirror], { diff: 'bytes', diffLog: file, logger })
   const c = await roundTrip(t, port, Buffer.from('request'))
   t.equal(c.digest(), sha256(REPLY), 'the client got main\'s reply, not the mirror\'s')
-  await waitFor(() => dup.connectionCount === 0, 5000, 'connection done')
+  await waitFor('connection done', () => dup.connectionCount === 0, { timeoutMs: 5000 })
   const name = `127.0.0.1:${mirror.port}`
   const diff = closeLine(lines)?.mirrors[name]?.diff
   t.match(diff, {
@@ -94,7 +94,7 @@ t.test('one byte different at offset 300000: diverged at exactly that offset, bo
     },
   })
   t.equal(dup.metrics().mirrors[name]!.diff.outcomes.diverged, 1)
-  await waitFor(() => dup.metrics().mirrors[name]!.diff.bytesHeld === 0, 1000, 'buffers dropped')
+  await waitFor('buffers dropped', () => dup.metrics().mirrors[name]!.diff.bytesHeld === 0, { timeoutMs: 1000 })
   const text = await readWhenFlushed(file)
   const records = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
   t.equal(records.length, 1, 'one record')
@@ -109,7 +109,7 @@ t.test('a mirror that answers less: mirror-short where it stopped; one that answ
   const { logger, lines } = captureLogger()
   const { dup, port } = await startDup(t, main, [short, long], { diff: 'bytes', logger })
   await roundTrip(t, port, Buffer.from('request'))
-  await waitFor(() => dup.connectionCount === 0, 5000, 'connection done')
+  await waitFor('connection done', () => dup.connectionCount === 0, { timeoutMs: 5000 })
   const mirrors = closeLine(lines)!.mirrors
   t.match(mirrors[`127.0.0.1:${short.port}`]?.diff, { outcome: 'mirror-short', first: { offset: 70_000, fromMirror: null, fromMain: { hex: REPLY.subarray(70_000, 70_064).toString('hex') } } })
   t.match(mirrors[`127.0.0.1:${long.port}`]?.diff, { outcome: 'mirror-long', first: { offset: REPLY.length, fromMain: null, fromMirror: { text: 'EXTRA' } } })
@@ -123,7 +123,7 @@ t.test('a mirror cut off for overflow: incomplete, never guessed; main untouched
   const data = pattern(8 << 20, 5)
   const c = await roundTrip(t, port, data)
   t.equal(c.digest(), sha256(data), 'the client got its 8 MiB echoed by main')
-  await waitFor(() => dup.connectionCount === 0, 5000, 'connection done')
+  await waitFor('connection done', () => dup.connectionCount === 0, { timeoutMs: 5000 })
   const name = `127.0.0.1:${stalled.port}`
   t.match(closeLine(lines)?.mirrors[name], { fate: 'overflow', diff: { outcome: 'incomplete', reason: /overflow/ } })
   t.equal(dup.metrics().mirrors[name]!.diff.outcomes.incomplete, 1)
@@ -166,7 +166,7 @@ t.test('a mirror that answers slowly: bytes held never pass the window; incomple
   const c = client(t, port)
   await c.connected
   await writeAll(c.socket, data, 64 * 1024, false)
-  await waitFor(() => c.bytes === data.length, 20_000, 'all 32 MiB echoed')
+  await waitFor('all 32 MiB echoed', () => c.bytes === data.length, { timeoutMs: 20_000 })
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
   clearInterval(sampler)
   const rssGrowth = process.memoryUsage().rss - rssBefore
@@ -175,7 +175,7 @@ t.test('a mirror that answers slowly: bytes held never pass the window; incomple
   t.ok(seconds < 10, `32 MiB echoed in ${seconds.toFixed(2)} s while the mirror answers at ~6 MiB/s`)
   t.comment(`RSS grew by ${(rssGrowth / 1048576).toFixed(1)} MiB (includes the slow mirror's own 32 MiB backlog in this process)`)
   c.socket.destroy()
-  await waitFor(() => dup.connectionCount === 0, 5000, 'connection done')
+  await waitFor('connection done', () => dup.connectionCount === 0, { timeoutMs: 5000 })
   t.match(closeLine(lines)?.mirrors[name]?.diff, { outcome: 'incomplete', reason: /diff window \(1048576 bytes\)/ })
   t.equal(dup.metrics().mirrors[name]!.diff.bytesHeld, 0)
 })
@@ -186,7 +186,7 @@ t.test('without --diff: replies discarded as before, no diff in the log line, co
   const { logger, lines } = captureLogger()
   const { dup, port } = await startDup(t, main, [mirror], { logger })
   await roundTrip(t, port, Buffer.from('request'))
-  await waitFor(() => dup.connectionCount === 0, 5000, 'connection done')
+  await waitFor('connection done', () => dup.connectionCount === 0, { timeoutMs: 5000 })
   const name = `127.0.0.1:${mirror.port}`
   t.equal(closeLine(lines)?.mirrors[name]?.diff, undefined)
   t.same(dup.metrics().mirrors[name]!.diff.outcomes, { match: 0, diverged: 0, 'mirror-short': 0, 'mirror-long': 0, incomplete: 0, 'not-compared': 0 })

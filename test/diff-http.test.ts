@@ -88,7 +88,7 @@ t.test('one path answered differently and one extra header: exactly those respon
   const text = await session(t, port)
   t.match(text, /"name":"grace"/, 'the client got v1\'s answers')
   t.notMatch(text, /app\/v2/, 'and nothing of v2\'s')
-  await waitFor(() => dup.connectionCount === 0, 10_000, 'tcptee idle')
+  await waitFor('tcptee idle', () => dup.connectionCount === 0, { timeoutMs: 10_000 })
   const name = `127.0.0.1:${v2.port}`
   const closeLine = lines.find((l) => l['msg'] === 'connection closed')
   const diff = (closeLine?.['mirrors'] as Mirrors)[name]?.diff
@@ -129,7 +129,7 @@ t.test('the same servers without --diff-ignore-header: Server and X-Request-Id m
   const { logger, lines } = captureLogger()
   const { dup, port } = await startDup(t, v1, [v2], { diff: 'http', logger })
   await session(t, port)
-  await waitFor(() => dup.connectionCount === 0, 10_000, 'tcptee idle')
+  await waitFor('tcptee idle', () => dup.connectionCount === 0, { timeoutMs: 10_000 })
   const name = `127.0.0.1:${v2.port}`
   const diff = ((lines.find((l) => l['msg'] === 'connection closed')?.['mirrors']) as Mirrors)[name]?.diff
   t.match(diff, { outcome: 'diverged', compared: REQUESTS.length, diverged: REQUESTS.length, first: { index: 0, request: 'GET /users/1 HTTP/1.1', what: /header (server|x-request-id) differs/ } })
@@ -141,7 +141,7 @@ t.test('identical servers: match', async (t) => {
   const { logger, lines } = captureLogger()
   const { dup, port } = await startDup(t, a, [b], { diff: 'http', diffIgnoreHeaders: ['date', 'X-Request-Id'], logger })
   await session(t, port)
-  await waitFor(() => dup.connectionCount === 0, 10_000, 'tcptee idle')
+  await waitFor('tcptee idle', () => dup.connectionCount === 0, { timeoutMs: 10_000 })
   const diff = ((lines.find((l) => l['msg'] === 'connection closed')?.['mirrors']) as Mirrors)[`127.0.0.1:${b.port}`]?.diff
   t.match(diff, { outcome: 'match', compared: REQUESTS.length, diverged: 0 }, JSON.stringify(diff))
 })

@@ -39,7 +39,7 @@ if (bins !== undefined) {
     const name = `127.0.0.1:${b.port}`
     const closed = (): Array<Record<string, { diff?: Record<string, unknown> }>> =>
       lines.filter((l) => l['msg'] === 'connection closed').map((l) => l['mirrors'] as Record<string, { diff?: Record<string, unknown> }>)
-    const idle = (): Promise<void> => waitFor(() => dup.connectionCount === 0, 10_000, 'tcptee idle')
+    const idle = async (): Promise<void> => { await waitFor('tcptee idle', () => dup.connectionCount === 0, { timeoutMs: 10_000 }) }
 
     // 1. The data, written through tcptee so both servers get it.
     const writes = [

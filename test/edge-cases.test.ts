@@ -12,7 +12,7 @@ t.test('main refuses while a mirror is still connecting (blackhole): nothing lef
   const c = client(t, port)
   await c.connected
   await c.closed
-  await waitFor(() => dup.connectionCount === 0, 2000, 'connection gone')
+  await waitFor('connection gone', () => dup.connectionCount === 0, { timeoutMs: 2000 })
   const name = `${hole.host}:${hole.port}`
   t.equal(dup.metrics().mirrors[name]!.fates.aborted, 1, 'mirror aborted with the connection')
   t.equal(dup.metrics().mirrors[name]!.active, 0)
@@ -28,7 +28,7 @@ t.test('client resets while main is connecting (blackhole main): torn down at th
   const c = client(t, port)
   await c.connected
   c.socket.resetAndDestroy()
-  await waitFor(() => dup.connectionCount === 0, 3000, 'connection gone')
+  await waitFor('connection gone', () => dup.connectionCount === 0, { timeoutMs: 3000 })
   t.equal(dup.metrics().connections.active, 0)
   t.equal(dup.metrics().mirrors[`127.0.0.1:${mirror.port}`]!.active, 0)
 })
@@ -47,7 +47,7 @@ t.test('mirror that reads everything but never closes: the connection ends after
   c.socket.end('abc')
   await c.ended
   await c.closed
-  await waitFor(() => dup.connectionCount === 0, 3000, 'connection gone after linger')
+  await waitFor('connection gone after linger', () => dup.connectionCount === 0, { timeoutMs: 3000 })
   t.equal(dup.metrics().mirrors[`127.0.0.1:${mport}`]!.fates.ok, 1)
   await new Promise((r) => setTimeout(r, 20)) // let the coalescer's 2 ms window lapse
   t.equal(resources()['Timeout'] ?? 0, base['Timeout'] ?? 0, 'no timer left')
@@ -85,6 +85,6 @@ t.test('mirror connect completes after the client already ended: mirror gets the
   await m.ended
   t.equal(Buffer.concat(m.chunks).toString(), 'early-and-gone')
   t.ok(m.sawEnd)
-  await waitFor(() => dup.connectionCount === 0, 3000, 'gone')
+  await waitFor('gone', () => dup.connectionCount === 0, { timeoutMs: 3000 })
   t.equal(dup.metrics().mirrors[`127.0.0.1:${mirror.port}`]!.fates.ok, 1)
 })

@@ -110,14 +110,21 @@ export async function startPeer (t: T, mode: PeerMode, opts: { keep?: boolean; o
   }
 }
 
-/** A port that was free a moment ago (listen on 0, read it, close). */
-export async function freePort (): Promise<number> {
-  const s = createServer()
-  s.listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const port = (s.address() as { port: number }).port
-  await new Promise<void>((r) => s.close(() => r()))
-  return port
+/**
+ * A port that was free a moment ago: binds port 0 on `host`, reads the port, closes. For servers that must be told
+ * their port (redis-server, mariadbd, postgres, the spawned CLI) and for "nobody listens here" addresses. Another
+ * process could take the port between close and the server's bind; the server start helpers in test/support notice
+ * that as an early exit and retry with a new port.
+ */
+export async function freePort (host = '127.0.0.1'): Promise<number> {
+  const server = createServer()
+  server.listen(0, host)
+  await once(server, 'listening')
+  const address = server.address()
+  server.close()
+  await once(server, 'close')
+  if (address === null || typeof address === 'string') throw new Error('freePort: no TCP address')
+  return address.port
 }
 
 /** A client socket to 127.0.0.1:port with allowHalfOpen, destroyed at teardown. Collects and hashes what it receives. */
@@ -178,15 +185,46 @@ export function captureLogger (): { logger: Logger; lines: Array<Record<string, 
   return { logger: pino({ level: 'debug' }, stream), lines }
 }
 
+/** How long {@link waitFor} polls, and how often. */
+export interface WaitOptions {
+  /** Default 10 s. */
+  timeoutMs?: number
+  /** Default 5 ms: in-process state changes within a turn of the event loop; server probes pass 50 ms or more. */
+  intervalMs?: number
+}
+
 /**
- * Waits until `cond()` holds, checking on every turn of the event loop's timer phase (5 ms) up to `timeoutMs`.
- * For state that has no event of its own (a counter reaching a value); not a sleep: it returns as soon as it holds.
+ * Polls `probe` until it returns something other than `undefined` or `false`, and resolves with that value; throws
+ * after `timeoutMs`, naming `what` and keeping the last error the probe threw as `cause`. For state that has no event
+ * of its own (a counter reaching a value, a server accepting, a mirror catching up). Not a sleep: it returns as soon
+ * as the probe succeeds.
  */
-export async function waitFor (cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+export async function waitFor<T> (
+  what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, opts?: WaitOptions,
+): Promise<T>
+/** @deprecated The old argument order, kept for test files not yet moved: use `waitFor(what, probe, { timeoutMs })`. */
+export async function waitFor (cond: () => boolean, timeoutMs?: number, what?: string): Promise<void>
+export async function waitFor<T> (
+  a: string | (() => boolean), b: (() => T | undefined | false | Promise<T | undefined | false>) | number | undefined,
+  c?: WaitOptions | string,
+): Promise<T | void> {
+  if (typeof a !== 'string') {
+    await waitFor(typeof c === 'string' ? c : 'condition', a, { timeoutMs: typeof b === 'number' ? b : 5000 })
+    return
+  }
+  const probe = b as () => T | undefined | false | Promise<T | undefined | false>
+  const { timeoutMs = 10_000, intervalMs = 5 } = (c ?? {}) as WaitOptions
   const deadline = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 5))
+  let lastError: unknown
+  for (;;) {
+    try {
+      const value = await probe()
+      if (value !== undefined && value !== false) return value
+    } catch (err) {
+      lastError = err
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${a}`, { cause: lastError })
+    await new Promise((resolve) => setTimeout(resolve, intervalMs))
   }
 }
 

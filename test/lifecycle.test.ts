@@ -16,7 +16,7 @@ t.test('main refuses: the client is closed promptly, mirrors are released, nothi
   t.ok(Date.now() - started < 1000, `client closed after ${Date.now() - started} ms`)
   t.equal(c.bytes, 0, 'client got no bytes')
   t.equal((c.error as NodeJS.ErrnoException | undefined)?.code, 'ECONNRESET', 'the refusal is signalled to the client as a reset')
-  await waitFor(() => dup.connectionCount === 0, 2000, 'connection gone')
+  await waitFor('connection gone', () => dup.connectionCount === 0, { timeoutMs: 2000 })
   const m = dup.metrics()
   t.equal(m.main.connectFailures, 1)
   t.equal(m.connections.active, 0)
@@ -36,7 +36,7 @@ t.test('main does not accept within --connect-timeout: the client is closed at t
   const ms = Date.now() - started
   t.ok(ms >= 250 && ms < 1500, `client closed after ${ms} ms (timeout 300 ms)`)
   t.equal(dup.metrics().main.connectTimeouts, 1)
-  await waitFor(() => dup.connectionCount === 0, 2000, 'connection gone')
+  await waitFor('connection gone', () => dup.connectionCount === 0, { timeoutMs: 2000 })
 })
 
 t.test('clients that reset mid-stream leave nothing behind: sockets, timers and fds return to baseline', async (t) => {
@@ -50,11 +50,11 @@ t.test('clients that reset mid-stream leave nothing behind: sockets, timers and 
   w.socket.end('warm')
   await w.ended
   await w.closed
-  await waitFor(() => dup.connectionCount === 0, 5000, 'warm-up connection gone')
+  await waitFor('warm-up connection gone', () => dup.connectionCount === 0, { timeoutMs: 5000 })
   stalled.conns[0]!.socket.destroy() // the test's own socket (the stalled peer never notices a close)
   await Promise.all([...main.conns, ...mirror.conns, ...stalled.conns].map((c) => c.closed))
   // tcptee's own mirror sockets release their handles a turn of the loop after their connection reported done.
-  await waitFor(() => resources()['TCPSocketWrap'] === undefined, 2000, 'warm-up sockets released')
+  await waitFor('warm-up sockets released', () => resources()['TCPSocketWrap'] === undefined, { timeoutMs: 2000 })
   const fds = fdCount()
   const res = resources()
 
@@ -67,7 +67,7 @@ t.test('clients that reset mid-stream leave nothing behind: sockets, timers and 
   }))
   await main.conn(N)
   for (const c of clients) c.socket.resetAndDestroy()
-  await waitFor(() => dup.connectionCount === 0, 5000, 'all connections torn down')
+  await waitFor('all connections torn down', () => dup.connectionCount === 0, { timeoutMs: 5000 })
   // The stalled peer never reads, so it never notices the close: its sockets are the test's, not tcptee's. Close them
   // so that the fd count below measures tcptee alone.
   for (const c of stalled.conns) c.socket.destroy()
@@ -75,7 +75,7 @@ t.test('clients that reset mid-stream leave nothing behind: sockets, timers and 
   t.equal(dup.metrics().connections.active, 0, 'no active connection')
   t.equal(fdCount(), fds, 'file descriptors back to baseline')
   // A destroyed mirror socket releases its handle on the next turn of the loop, after its connection reported done.
-  await waitFor(() => (resources()['TCPSocketWrap'] ?? 0) <= (res['TCPSocketWrap'] ?? 0), 2000, 'socket handles released').catch(() => {})
+  await waitFor('socket handles released', () => (resources()['TCPSocketWrap'] ?? 0) <= (res['TCPSocketWrap'] ?? 0), { timeoutMs: 2000 }).catch(() => {})
   const now = resources()
   t.equal(now['TCPSocketWrap'] ?? 0, res['TCPSocketWrap'] ?? 0, `TCP sockets back to baseline (${JSON.stringify(res)} -> ${JSON.stringify(now)})`)
   t.equal(now['Timeout'] ?? 0, res['Timeout'] ?? 0, 'timers back to baseline')
@@ -101,7 +101,7 @@ t.test('after a mix of everything (refused mirror, overflow, resets, normal clos
     await normal.ended
     await normal.closed
   }
-  await waitFor(() => dup.connectionCount === 0, 5000, 'connections gone')
+  await waitFor('connections gone', () => dup.connectionCount === 0, { timeoutMs: 5000 })
   for (const c of stalled.conns) c.socket.destroy() // the test's own sockets: see above
   await Promise.all([...main.conns, ...stalled.conns].map((c) => c.closed))
   const m = dup.metrics().mirrors

@@ -21,6 +21,6 @@ for (const mirrorBatch of [0, 2]) {
     await Promise.all([m.ended, h.ended])
     const f = dup.metrics().mirrors[`127.0.0.1:${healthy.port}`]!.fates
     t.equal(f.overflow, 0, `healthy mirror not cut off (got ${h.bytes >> 20} MiB of ${total})`)
-    await waitFor(() => dup.connectionCount === 0, 5000, 'gone')
+    await waitFor('gone', () => dup.connectionCount === 0, { timeoutMs: 5000 })
   })
 }

@@ -21,16 +21,16 @@ t.test('connect failures: backoff, then a single probe; a failed probe keeps it 
   const name = `127.0.0.1:${port0}`
   const m = () => dup.metrics().mirrors[name]!
   await roundTrip(t, port, 'x')
-  await waitFor(() => m().state === 'backing-off', 2000, 'backing-off')
+  await waitFor('backing-off', () => m().state === 'backing-off', { timeoutMs: 2000 })
   t.equal(m().connects, 1)
   const at = Date.now()
   await roundTrip(t, port, 'y')
   t.equal(m().connects, 1, 'during the retry delay no connect is attempted')
   t.equal(m().fates.skipped, 1)
-  await waitFor(() => Date.now() - at > 220, 1000, 'retry delay')
+  await waitFor('retry delay', () => Date.now() - at > 220, { timeoutMs: 1000 })
   // Five clients at once after the delay: exactly one of them probes the mirror.
   await Promise.all([1, 2, 3, 4, 5].map((i) => roundTrip(t, port, String(i))))
-  await waitFor(() => m().fates.refused === 2, 2000, 'probe refused')
+  await waitFor('probe refused', () => m().fates.refused === 2, { timeoutMs: 2000 })
   t.equal(m().connects, 2, 'one probe connect for five clients')
   t.equal(m().fates.skipped, 5, 'the other four skipped it')
   t.equal(m().state, 'backing-off', 'a failed probe keeps it backing off')
@@ -43,9 +43,9 @@ t.test('connect failures: backoff, then a single probe; a failed probe keeps it 
   await once(srv, 'listening')
   t.teardown(() => { srv.close() })
   const at2 = Date.now()
-  await waitFor(() => Date.now() - at2 > 220, 1000, 'retry delay')
+  await waitFor('retry delay', () => Date.now() - at2 > 220, { timeoutMs: 1000 })
   await roundTrip(t, port, 'probe')
-  await waitFor(() => m().state === 'up', 2000, 'up again')
+  await waitFor('up again', () => m().state === 'up', { timeoutMs: 2000 })
   t.equal(lines.filter((l) => String(l['msg']).startsWith('mirror down')).length, 1, 'one line when it went down')
   t.equal(lines.filter((l) => l['msg'] === 'mirror back up').length, 1, 'one line when it came back')
   t.same(dup.listMirrors()[0]!.lastError?.message, `mirror ${name}: connect failed: connect ECONNREFUSED ${name}`, 'the last error names its cause')
@@ -62,28 +62,28 @@ t.test('cut-offs: N consecutive overflows back the mirror off; the probe must en
   const big = Buffer.alloc(4 << 20, 1)
   for (let i = 1; i <= 2; i++) {
     await roundTrip(t, port, big)
-    await waitFor(() => m().fates.overflow === i, 3000, `overflow ${i}`)
+    await waitFor(`overflow ${i}`, () => m().fates.overflow === i, { timeoutMs: 3000 })
     t.equal(m().state, 'up', `still up after ${i} cut-off(s)`)
   }
   await roundTrip(t, port, big)
-  await waitFor(() => m().fates.overflow === 3, 3000, 'overflow 3')
+  await waitFor('overflow 3', () => m().fates.overflow === 3, { timeoutMs: 3000 })
   t.equal(m().state, 'backing-off', 'third consecutive cut-off: backing off')
   await roundTrip(t, port, 'skipped')
   t.equal(m().fates.skipped, 1)
 
   // The probe after the delay still overflows: stays backing off.
   const at = Date.now()
-  await waitFor(() => Date.now() - at > 170, 1000, 'retry delay')
+  await waitFor('retry delay', () => Date.now() - at > 170, { timeoutMs: 1000 })
   await roundTrip(t, port, big)
-  await waitFor(() => m().fates.overflow === 4, 3000, 'probe overflowed')
+  await waitFor('probe overflowed', () => m().fates.overflow === 4, { timeoutMs: 3000 })
   t.equal(m().state, 'backing-off', 'a cut-off probe keeps it backing off')
 
   // The mirror reads again; a probe that connects is not enough, it has to finish cleanly.
   stalling = false
   const at2 = Date.now()
-  await waitFor(() => Date.now() - at2 > 170, 1000, 'retry delay')
+  await waitFor('retry delay', () => Date.now() - at2 > 170, { timeoutMs: 1000 })
   await roundTrip(t, port, 'small and clean')
-  await waitFor(() => m().fates.ok === 1, 3000, 'probe ok')
+  await waitFor('probe ok', () => m().fates.ok === 1, { timeoutMs: 3000 })
   t.equal(m().state, 'up', 'a clean probe brings it back')
   t.equal(lines.filter((l) => String(l['msg']).startsWith('mirror down: 3 consecutive cut-offs')).length, 1, 'one line going down')
   t.equal(lines.filter((l) => l['msg'] === 'mirror back up').length, 1, 'one line coming back')

@@ -40,7 +40,7 @@ t.test('a stalled mirror while 300 MiB flow: main gets every byte, the mirror is
   t.ok(rssPeak - rssBefore < 150 << 20, `RSS grew by ${((rssPeak - rssBefore) / 1048576).toFixed(1)} MiB while 300 MiB flowed`)
   t.comment(`300 MiB through tcptee with a stalled mirror in ${seconds.toFixed(2)} s (${(300 / seconds).toFixed(0)} MiB/s)`)
   // The stalled mirror's connection never got its bytes, but it is gone: the duplicator holds nothing of it.
-  await waitFor(() => dup.connectionCount === 0, 5000, 'connection to finish')
+  await waitFor('connection to finish', () => dup.connectionCount === 0, { timeoutMs: 5000 })
 })
 
 t.test('a mirror that accepts but never reads is cut off after the write timeout when its queue makes no progress', async (t) => {
@@ -52,7 +52,7 @@ t.test('a mirror that accepts but never reads is cut off after the write timeout
   // Enough to fill the kernel buffers on both sides of the mirror's loopback connection, far below the queue bound.
   c.socket.write(pattern(24 << 20, 3))
   const name = `127.0.0.1:${stalled.port}`
-  await waitFor(() => dup.metrics().mirrors[name]!.fates['write-timeout'] === 1, 5000, 'write timeout')
+  await waitFor('write timeout', () => dup.metrics().mirrors[name]!.fates['write-timeout'] === 1, { timeoutMs: 5000 })
   t.equal(dup.metrics().mirrors[name]!.fates.overflow, 0, 'not an overflow')
   // The client session is untouched: it can still talk to main.
   await writeAll(c.socket, Buffer.from('tail'))
@@ -76,7 +76,7 @@ t.test('a refused mirror: the session goes on, new connections skip it for the r
     return c.text()
   }
   t.equal(await roundTrip('first'), 'first', 'first session works with the mirror refusing')
-  await waitFor(() => dup.metrics().mirrors[name]!.fates.refused === 1, 2000, 'refused')
+  await waitFor('refused', () => dup.metrics().mirrors[name]!.fates.refused === 1, { timeoutMs: 2000 })
   const downAt = Date.now()
   t.equal(dup.metrics().mirrors[name]!.state, 'backing-off')
   t.equal(await roundTrip('second'), 'second', 'second session works')
@@ -89,9 +89,9 @@ t.test('a refused mirror: the session goes on, new connections skip it for the r
   server.listen(mirrorPort, '127.0.0.1')
   await once(server, 'listening')
   t.teardown(() => { server.close() })
-  await waitFor(() => Date.now() - downAt > 320, 2000, 'retry delay to pass')
+  await waitFor('retry delay to pass', () => Date.now() - downAt > 320, { timeoutMs: 2000 })
   t.equal(await roundTrip('third'), 'third', 'third session works')
-  await waitFor(() => dup.metrics().mirrors[name]!.fates.ok === 1, 2000, 'mirror connection to finish')
+  await waitFor('mirror connection to finish', () => dup.metrics().mirrors[name]!.fates.ok === 1, { timeoutMs: 2000 })
   t.equal(Buffer.concat(received).toString(), 'third', 'the mirror got the whole third stream')
   t.equal(dup.metrics().mirrors[name]!.state, 'up')
   t.equal(lines.filter((l) => String(l['msg']).startsWith('mirror down')).length, 1, 'one log line when the mirror went down')
@@ -109,7 +109,7 @@ t.test('a mirror that never accepts (connect timeout) does not delay the client'
   await once(c.socket, 'data')
   const rtt = Date.now() - started
   t.ok(rtt < 250, `main answered in ${rtt} ms while the mirror was still connecting`)
-  await waitFor(() => dup.metrics().mirrors[`${hole.host}:${hole.port}`]!.fates['connect-timeout'] === 1, 3000, 'mirror connect timeout')
+  await waitFor('mirror connect timeout', () => dup.metrics().mirrors[`${hole.host}:${hole.port}`]!.fates['connect-timeout'] === 1, { timeoutMs: 3000 })
   c.socket.end('pong')
   await c.ended
   t.equal(c.text(), 'pingpong', 'session complete')
@@ -140,7 +140,7 @@ for (const how of ['RST', 'FIN'] as const) {
     const hm = await healthy.conn(0)
     await hm.ended
     t.equal(hm.digest(), sha256(data), 'healthy mirror got everything')
-    await waitFor(() => dup.connectionCount === 0, 5000, 'connection to finish')
+    await waitFor('connection to finish', () => dup.connectionCount === 0, { timeoutMs: 5000 })
     const f = dup.metrics().mirrors[`127.0.0.1:${dying.port}`]!.fates
     t.equal(f.reset + f.closed, 1, `the dying mirror connection ended as reset/closed (${JSON.stringify(f)})`)
   })

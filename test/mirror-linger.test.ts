@@ -19,7 +19,7 @@ t.test('a mirror that gets FIN but never closes is released after the linger, ev
   await c.connected
   c.socket.end() // FIN only: the mirror never had bytes queued, so only end() can arm the linger
   await c.closed
-  await waitFor(() => dup.connectionCount === 0, 3000, 'connection released after the linger')
+  await waitFor('connection released after the linger', () => dup.connectionCount === 0, { timeoutMs: 3000 })
   t.equal(dup.metrics().mirrors[`127.0.0.1:${mport}`]!.fates.ok, 1, 'fate ok: everything (nothing) delivered, FIN sent')
   t.equal(dup.metrics().connections.active, 0)
 })
@@ -35,8 +35,8 @@ t.test('no timer outlives a finished connection (default write timeout)', async 
   await c.connected
   c.socket.end('some bytes')
   await c.closed
-  await waitFor(() => dup.connectionCount === 0, 3000, 'connection gone')
+  await waitFor('connection gone', () => dup.connectionCount === 0, { timeoutMs: 3000 })
   // Let the 2 ms batch window (one shared timer, armed only while something is pending) lapse.
-  await waitFor(() => (resources()['Timeout'] ?? 0) <= base, 500, 'timers back to baseline').catch(() => {})
+  await waitFor('timers back to baseline', () => (resources()['Timeout'] ?? 0) <= base, { timeoutMs: 500 }).catch(() => {})
   t.equal(resources()['Timeout'] ?? 0, base, 'timers back to baseline well before the 5 s write timeout')
 })

@@ -23,5 +23,5 @@ t.test('a mirror cut off for overflow does not make the next mirror miss a chunk
   t.equal(m.digest(), sha256(data), 'main got everything')
   t.equal(h.bytes, data.length, 'healthy mirror got every byte (no chunk skipped when the other mirror was cut off)')
   t.equal(h.digest(), sha256(data), 'healthy mirror stream intact')
-  await waitFor(() => dup.connectionCount === 0, 5000, 'connection gone')
+  await waitFor('connection gone', () => dup.connectionCount === 0, { timeoutMs: 5000 })
 })

@@ -14,7 +14,7 @@ t.test('mirror slower to connect than the write timeout: fate is connect-timeout
   c.socket.write('hello')
   await once(c.socket, 'data')
   const name = `${hole.host}:${hole.port}`
-  await waitFor(() => dup.metrics().mirrors[name]!.active === 0, 3000, 'mirror connection over')
+  await waitFor('mirror connection over', () => dup.metrics().mirrors[name]!.active === 0, { timeoutMs: 3000 })
   const m = dup.metrics().mirrors[name]!
   t.same({ connectTimeout: m.fates['connect-timeout'], writeTimeout: m.fates['write-timeout'] }, { connectTimeout: 1, writeTimeout: 0 },
     'a mirror that never accepted is a connect failure')

@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
-import { setTimeout as delay } from 'node:timers/promises'
 
 /** A long-running server started as a child process, with its output kept for failure messages. */
 export interface ServerProcess {
@@ -80,27 +79,4 @@ export async function runOk (
     throw new Error(`${command} ${args.join(' ')} failed (code ${result.code}, signal ${result.signal}):\n${result.stdout}\n${result.stderr}`)
   }
   return result
-}
-
-/**
- * Polls `probe` every `intervalMs` until it returns something other than undefined, or throws after
- * `timeoutMs` with the last probe error. Used for readiness and for "the mirror has caught up".
- */
-export async function waitFor<T> (
-  what: string, probe: () => Promise<T | undefined>, { timeoutMs = 30_000, intervalMs = 50 } = {}
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let lastError: unknown
-  for (;;) {
-    try {
-      const value = await probe()
-      if (value !== undefined) return value
-    } catch (err) {
-      lastError = err
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: lastError })
-    }
-    await delay(intervalMs)
-  }
 }

@@ -1,8 +1,8 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { run, runOk, startProcess, waitFor, type RunResult, type ServerProcess } from './child.js'
-import { freePort } from './free-port.js'
+import { run, runOk, startProcess, type RunResult, type ServerProcess } from './child.js'
+import { freePort, waitFor } from '../helpers.js'
 import type { TeardownTarget } from './redis.js'
 
 /** Binaries from mariadb-server-core (mariadbd, mariadb-install-db) and mariadb-client(-core). */

@@ -2,8 +2,8 @@ import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { execFileSync } from 'node:child_process'
-import { run, runOk, startProcess, waitFor, type RunResult, type ServerProcess } from './child.js'
-import { freePort } from './free-port.js'
+import { run, runOk, startProcess, type RunResult, type ServerProcess } from './child.js'
+import { freePort, waitFor } from '../helpers.js'
 import type { TeardownTarget } from './redis.js'
 
 /** Binaries from the PostgreSQL server and client packages (see require-bin's postgresBinDir). */

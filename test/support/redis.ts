@@ -2,8 +2,8 @@ import fs from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { startProcess, waitFor, type ServerProcess } from './child.js'
-import { freePort } from './free-port.js'
+import { startProcess, type ServerProcess } from './child.js'
+import { freePort, waitFor } from '../helpers.js'
 
 /** A decoded RESP reply. Error replies are values too, so tests can assert on them. */
 export type RespValue = string | number | null | RespError | RespValue[]
@@ -127,7 +127,7 @@ export async function startRedis (t: TeardownTarget, redisServer: string, { pass
         const status = proc.exitStatus()
         if (status !== undefined) throw new Error(`redis-server ${status}:\n${proc.output()}`)
         return (await command('PING')) === 'PONG' ? true : undefined
-      }, { timeoutMs: 15_000 })
+      }, { timeoutMs: 15_000, intervalMs: 50 })
     } catch (err) {
       if (proc.exitStatus() !== undefined && attempt < 3) continue  // port taken between freePort and bind
       throw err

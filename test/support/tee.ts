@@ -1,5 +1,5 @@
 import { createDuplicator, type Duplicator, type MetricsSnapshot, type MirrorCounters } from '../../src/index.js'
-import { waitFor } from './child.js'
+import { waitFor } from '../helpers.js'
 import type { TeardownTarget } from './redis.js'
 
 /** tcptee in the test process, between a client and a main + mirrors on loopback. */
