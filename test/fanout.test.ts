@@ -1,7 +1,7 @@
 // Fan-out: every client byte reaches main and each mirror in order and unmodified; only main's bytes reach the client.
 // A broken fan-out (a dropped, reordered or duplicated chunk, or a mirror's reply leaking to the client) changes a hash.
 import t from 'tap'
-import { client, pattern, sha256, startDup, startPeer, writeAll } from './helpers.js'
+import { client, pattern, sha256, startDup, startPeer, waitFor, writeAll } from './helpers.js'
 
 for (const size of [1, 64 * 1024, 8 * 1024 * 1024]) {
   t.test(`byte-exact ${size} B at main, at two mirrors, and back to the client`, async (t) => {
@@ -31,8 +31,9 @@ for (const size of [1, 64 * 1024, 8 * 1024 * 1024]) {
       await (await mirror.conn(0)).closed
     }
     // The connection finishes once both mirrors have closed too.
-    await new Promise<void>((resolve) => { const check = (): void => { if (dup.connectionCount === 0) resolve(); else setTimeout(check, 5) }; check() })
+    await waitFor('connection gone', () => dup.connectionCount === 0)
     const after = dup.metrics()
+    t.same(Object.keys(after.mirrors).sort(), [`127.0.0.1:${m1.port}`, `127.0.0.1:${m2.port}`].sort(), 'counters for both mirrors')
     for (const name of Object.keys(after.mirrors)) {
       t.equal(after.mirrors[name]!.bytesSent, size, `${name} counted every byte`)
       t.equal(after.mirrors[name]!.fates.ok, 1, `${name} fate ok`)
