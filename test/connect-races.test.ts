@@ -1,6 +1,7 @@
-// Review: lifecycle edge cases probed during review. All pass on the current code; kept as regression tests.
-import { once } from 'node:events'
-import { createServer, type Socket } from 'node:net'
+// Races between connects and the end of a connection: main refusing while a mirror is still connecting, the client
+// resetting while main is still connecting, and a mirror that connects only after the client has already ended.
+// Catches a connection that is torn down twice or never (a timer, socket or fd left behind), and a mirror that connects
+// late and misses the bytes or the FIN sent before it was up.
 import t from 'tap'
 import { client, fdCount, freePort, resources, startBlackhole, startDup, startPeer, waitFor } from './helpers.js'
 
@@ -31,46 +32,6 @@ t.test('client resets while main is connecting (blackhole main): torn down at th
   await waitFor('connection gone', () => dup.connectionCount === 0, { timeoutMs: 3000 })
   t.equal(dup.metrics().connections.active, 0)
   t.equal(dup.metrics().mirrors[`127.0.0.1:${mirror.port}`]!.active, 0)
-})
-
-t.test('mirror that reads everything but never closes: the connection ends after the linger, fate ok, no timer left', async (t) => {
-  const main = await startPeer(t, 'echo')
-  const sockets: Socket[] = []
-  const server = createServer({ allowHalfOpen: true }, (s) => { sockets.push(s); s.resume(); s.on('error', () => {}) })
-  server.listen(0, '127.0.0.1'); await once(server, 'listening')
-  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
-  const mport = (server.address() as { port: number }).port
-  const { dup, port } = await startDup(t, main, [{ host: '127.0.0.1', port: mport }], { mirrorWriteTimeout: 200 })
-  const base = resources()
-  const c = client(t, port)
-  await c.connected
-  c.socket.end('abc')
-  await c.ended
-  await c.closed
-  await waitFor('connection gone after linger', () => dup.connectionCount === 0, { timeoutMs: 3000 })
-  t.equal(dup.metrics().mirrors[`127.0.0.1:${mport}`]!.fates.ok, 1)
-  await new Promise((r) => setTimeout(r, 20)) // let the coalescer's 2 ms window lapse
-  t.equal(resources()['Timeout'] ?? 0, base['Timeout'] ?? 0, 'no timer left')
-})
-
-t.test('shutdown with a mirror still lingering: close(deadline) resolves, mirror aborted', async (t) => {
-  const main = await startPeer(t, 'echo')
-  const sockets: Socket[] = []
-  const server = createServer({ allowHalfOpen: true }, (s) => { sockets.push(s); s.resume(); s.on('error', () => {}) })
-  server.listen(0, '127.0.0.1'); await once(server, 'listening')
-  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
-  const mport = (server.address() as { port: number }).port
-  const { dup, port } = await startDup(t, main, [{ host: '127.0.0.1', port: mport }], { mirrorWriteTimeout: 5000 })
-  const c = client(t, port)
-  await c.connected
-  c.socket.end('abc')
-  await c.closed
-  t.equal(dup.connectionCount, 1, 'still lingering on the mirror')
-  const started = Date.now()
-  await dup.close(200)
-  t.ok(Date.now() - started < 1000)
-  t.equal(dup.metrics().mirrors[`127.0.0.1:${mport}`]!.fates.aborted, 1)
-  t.equal(dup.metrics().connections.active, 0)
 })
 
 t.test('mirror connect completes after the client already ended: mirror gets the whole stream and FIN', async (t) => {

@@ -1,4 +1,7 @@
-// Review: tests for mutations the existing suite let through.
+// After the client is done, a mirror connection gets FIN after its queued bytes and then waits for the mirror to close,
+// at most --mirror-write-timeout (the close linger). Catches: a linger that is never armed (a mirror that takes FIN but
+// never closes holds the connection and close() forever), a linger timer that outlives its connection, and a shutdown
+// deadline that does not cut a lingering mirror short.
 import t from 'tap'
 import { once } from 'node:events'
 import { createServer, type Socket } from 'node:net'
@@ -39,4 +42,45 @@ t.test('no timer outlives a finished connection (default write timeout)', async 
   // Let the 2 ms batch window (one shared timer, armed only while something is pending) lapse.
   await waitFor('timers back to baseline', () => (resources()['Timeout'] ?? 0) <= base, { timeoutMs: 500 }).catch(() => {})
   t.equal(resources()['Timeout'] ?? 0, base, 'timers back to baseline well before the 5 s write timeout')
+})
+
+t.test('mirror that reads everything but never closes: the connection ends after the linger, fate ok, no timer left', async (t) => {
+  const main = await startPeer(t, 'echo')
+  const sockets: Socket[] = []
+  const server = createServer({ allowHalfOpen: true }, (s) => { sockets.push(s); s.resume(); s.on('error', () => {}) })
+  server.listen(0, '127.0.0.1'); await once(server, 'listening')
+  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
+  const mport = (server.address() as { port: number }).port
+  const { dup, port } = await startDup(t, main, [{ host: '127.0.0.1', port: mport }], { mirrorWriteTimeout: 200 })
+  const base = resources()
+  const c = client(t, port)
+  await c.connected
+  c.socket.end('abc')
+  await c.ended
+  await c.closed
+  await waitFor('connection gone after linger', () => dup.connectionCount === 0, { timeoutMs: 3000 })
+  t.equal(dup.metrics().mirrors[`127.0.0.1:${mport}`]!.fates.ok, 1)
+  // Let the coalescer's 2 ms window lapse: its one timer is armed only while a batch is pending.
+  await waitFor('timers back to baseline', () => (resources()['Timeout'] ?? 0) <= (base['Timeout'] ?? 0), { timeoutMs: 500 }).catch(() => {})
+  t.equal(resources()['Timeout'] ?? 0, base['Timeout'] ?? 0, 'no timer left')
+})
+
+t.test('shutdown with a mirror still lingering: close(deadline) resolves, mirror aborted', async (t) => {
+  const main = await startPeer(t, 'echo')
+  const sockets: Socket[] = []
+  const server = createServer({ allowHalfOpen: true }, (s) => { sockets.push(s); s.resume(); s.on('error', () => {}) })
+  server.listen(0, '127.0.0.1'); await once(server, 'listening')
+  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
+  const mport = (server.address() as { port: number }).port
+  const { dup, port } = await startDup(t, main, [{ host: '127.0.0.1', port: mport }], { mirrorWriteTimeout: 5000 })
+  const c = client(t, port)
+  await c.connected
+  c.socket.end('abc')
+  await c.closed
+  t.equal(dup.connectionCount, 1, 'still lingering on the mirror')
+  const started = Date.now()
+  await dup.close(200)
+  t.ok(Date.now() - started < 1000)
+  t.equal(dup.metrics().mirrors[`127.0.0.1:${mport}`]!.fates.aborted, 1)
+  t.equal(dup.metrics().connections.active, 0)
 })

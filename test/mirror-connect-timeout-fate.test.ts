@@ -1,4 +1,5 @@
-// Review bug: the mirror progress timer runs while the mirror is still connecting. With --mirror-write-timeout below
+// A mirror that has not accepted yet is judged by --mirror-connect-timeout, never by --mirror-write-timeout. Catches: the
+// mirror progress timer running while the mirror is still connecting. With --mirror-write-timeout below
 // --mirror-connect-timeout, a mirror that is slow to accept (or never does) and has client bytes queued is cut off as
 // 'write-timeout' (a cut-off) instead of 'connect-timeout' (a connect failure), so health does not back it off.
 import { once } from 'node:events'

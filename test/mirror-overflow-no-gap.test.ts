@@ -1,6 +1,7 @@
-// Review: when one mirror is cut off for overflow inside Connection.clientOnData's fan-out loop, Mirror.finish ->
-// Connection.mirrorOnDone splices this.mirrors while the loop is indexing it, so the NEXT mirror silently misses that
-// chunk: a healthy mirror gets a stream with a hole (exactly what the overflow cut-off exists to prevent).
+// A mirror cut off for overflow in the middle of the fan-out of one chunk must not make the next mirror miss that chunk.
+// Catches: cutting a mirror off (Mirror.finish -> Connection.mirrorOnDone) removing it from the list the fan-out loop
+// is indexing, so that the NEXT mirror silently skips a chunk and a healthy mirror gets a stream with a hole (exactly
+// what the overflow cut-off exists to prevent).
 import { once } from 'node:events'
 import t from 'tap'
 import { client, pattern, sha256, startDup, startPeer, waitFor } from './helpers.js'
