@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real servers and clients that the integration tests drive
-# (test/integration-*.test.ts): Redis, MariaDB and PostgreSQL from Debian 12.
+# (test/integration-*.test.ts, test/proxy-protocol-haproxy.test.ts): Redis, MariaDB, PostgreSQL and HAProxy from Debian 12.
 #
 # Which package gives what (checked with dpkg -S on Debian 12 "bookworm"):
 #   redis-tools           redis-server, redis-benchmark, redis-cli
@@ -11,9 +11,10 @@
 #   mariadb-server        service scripts; creates the mysql user
 #   postgresql-15         initdb, pg_ctl, postgres, pgbench (in /usr/lib/postgresql/15/bin)
 #   postgresql-client-15  psql, pg_isready
+#   haproxy               haproxy (2.6, in /usr/sbin)
 #
 # The packages may start system services (a "main" PostgreSQL cluster on 5432,
-# mariadb on 3306, redis on 6379). The tests never use them: each test starts
+# mariadb on 3306, redis on 6379, haproxy with the default config). The tests never use them: each test starts
 # its own instances on free loopback ports with temporary data directories.
 #
 # Idempotent: when every binary is already present, apt is not touched.
@@ -32,14 +33,14 @@ pg_bin_dir() {
 
 have_all() {
   local b
-  for b in redis-server redis-benchmark redis-cli mariadbd mariadb-install-db mariadb mariadb-admin; do
+  for b in redis-server redis-benchmark redis-cli mariadbd mariadb-install-db mariadb mariadb-admin haproxy; do
     command -v "$b" >/dev/null 2>&1 || [[ -x "/usr/sbin/$b" ]] || return 1
   done
   pg_bin_dir >/dev/null
 }
 
 if have_all; then
-  echo "install-deps: redis, mariadb and postgresql binaries already present; skipping apt"
+  echo "install-deps: redis, mariadb, postgresql and haproxy binaries already present; skipping apt"
   exit 0
 fi
 
@@ -53,7 +54,8 @@ export DEBIAN_FRONTEND=noninteractive
 "${SUDO[@]}" apt-get install -y -q --no-install-recommends \
   redis-server redis-tools \
   mariadb-server mariadb-server-core mariadb-client mariadb-client-core \
-  postgresql-15 postgresql-client-15
+  postgresql-15 postgresql-client-15 \
+  haproxy
 
 have_all || { echo "install-deps: binaries still missing after apt-get install" >&2; exit 1; }
 echo "install-deps: done"
