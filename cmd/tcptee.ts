@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster'
 import { createAdminServer, createDuplicator, createLogger, normalizeConfig, readAuthFile, TcpteeError, ErrorCodes, type Duplicator } from '../src/index.js'
-import { reloadConfig } from './tcptee/config-file.js'
+import { cliMessage, reloadConfig } from './tcptee/config-file.js'
 import { ClusterAdmin, joinCluster } from './tcptee/cluster.js'
 import type { Logger } from '../src/ops/logger.js'
 import { HelpShown, parseCli } from './tcptee/args.js'
@@ -12,7 +12,7 @@ function die (err: unknown): never {
   if (err instanceof HelpShown) process.exit(0)
   if (err instanceof TcpteeError) {
     const bad = err.code === ErrorCodes.CONFIG
-    process.stderr.write(`tcptee: ${err.message}\n${bad ? 'Try \'tcptee --help\' for usage.\n' : ''}`)
+    process.stderr.write(`tcptee: ${cliMessage(err)}\n${bad ? 'Try \'tcptee --help\' for usage.\n' : ''}`)
     process.exit(bad ? 2 : 1)
   }
   process.stderr.write(`tcptee: ${err instanceof Error ? err.message : String(err)}\n`)
@@ -56,7 +56,7 @@ async function main (): Promise<void> {
     const backend = new ClusterAdmin(opts, { logger })
     if (opts.admin !== undefined) await createAdminServer({ listen: opts.admin, backend, auth, logger }).listen()
     runPrimary(opts.workers, logger, backend)
-    process.on('SIGHUP', () => { void reloadConfig(backend, () => parseCli(), logger) })
+    process.on('SIGHUP', () => { void reloadConfig(backend, () => parseCli(), logger, opts) })
     return
   }
   const dup = createDuplicator({ ...opts, logger })
@@ -69,7 +69,7 @@ async function main (): Promise<void> {
   // SIGHUP re-reads flags, environment and --config with the usual precedence and applies mirrors and sampling.
   // A worker leaves SIGHUP to the primary (a terminal hangup reaches the whole process group).
   if (cluster.isWorker) process.on('SIGHUP', () => {})
-  else process.on('SIGHUP', () => { void reloadConfig(dup, () => parseCli(), logger) })
+  else process.on('SIGHUP', () => { void reloadConfig(dup, () => parseCli(), logger, opts) })
   handleShutdown(dup, logger, cluster.isWorker)
 }
 

@@ -1,8 +1,24 @@
+import { BlockList, isIP } from 'node:net'
 import { type Address, formatAddress, parseAddress } from './net/address.js'
 import { parseBytes, parseDuration } from './net/units.js'
-import { ConfigError } from './ops/errors.js'
+import { ConfigError, type OptionNamer } from './ops/errors.js'
 import { normalizeDiff, type DiffOptions } from './diff/diff-config.js'
 import type { DiffConfig } from './diff/outcome.js'
+import { flagName, option, optionByFlag } from './options.js'
+
+/** TLS on a connection tcptee opens: `off`, `on` (encrypted, the certificate is not checked) or `verify` (checked). */
+export type TlsMode = 'off' | 'on' | 'verify'
+
+/** PROXY protocol header version: `v1` (text) or `v2` (binary). */
+export type ProxyVersion = 'v1' | 'v2'
+
+/** TLS for clients: paths of PEM files, read when the listener starts and again on reload. */
+export interface ClientTlsFiles {
+  readonly cert: string
+  readonly key: string
+  /** CAs that client certificates must be signed by; client certificates are not asked for when undefined. */
+  readonly clientCa?: string | undefined
+}
 
 /**
  * Options accepted by {@link createDuplicator} and by the CLI. Addresses may be given as strings
@@ -46,6 +62,30 @@ export interface DuplicatorOptions extends DiffOptions {
   connectTimeout?: number | string
   /** On close(), open connections get this long to finish before they are destroyed. Default 10s. */
   shutdownTimeout?: number | string
+  /** TLS for clients (certificate, key, optional client CA files). Or give `tlsCert`, `tlsKey`, `tlsClientCa`. */
+  tls?: ClientTlsFiles
+  /** TLS for clients: certificate file (PEM). Needs `tlsKey`. */
+  tlsCert?: string
+  /** TLS for clients: private key file (PEM). Needs `tlsCert`. */
+  tlsKey?: string
+  /** TLS for clients: require client certificates signed by the CAs in this file (PEM). Needs `tlsCert`. */
+  tlsClientCa?: string
+  /** TLS to main. Default `off`. */
+  mainTls?: TlsMode | string
+  /** TLS to every mirror. Default `off`. A mirror given as `tls://host:port` uses TLS whatever this says. */
+  mirrorTls?: TlsMode | string
+  /** CA file (PEM) that `verify` checks main's and mirrors' certificates against; default the system CAs. */
+  tlsCa?: string
+  /** Server name (SNI) sent to main and mirrors over TLS, and checked by `verify`; default their host. */
+  tlsServername?: string
+  /** Clients start with a PROXY protocol header (v1 or v2); its source address is the client's. Default false. */
+  proxyProtocolIn?: boolean
+  /** With `proxyProtocolIn`: only peers in these CIDRs or addresses may send a header (`"10.0.0.0/8,::1"` or a list). */
+  proxyProtocolFrom?: string | readonly string[]
+  /** Send main a PROXY protocol header with the client's address. Off by default. */
+  proxyProtocolOut?: ProxyVersion | string
+  /** Send every mirror a PROXY protocol header with the client's address; one mirror: `host:port@proxy-v2`. */
+  mirrorProxyProtocol?: ProxyVersion | string
 }
 
 /** The validated, normalised, frozen form of {@link DuplicatorOptions}. All durations in ms, sizes in bytes. */
@@ -68,16 +108,36 @@ export interface Config {
   readonly retryDelay: number
   readonly connectTimeout: number
   readonly shutdownTimeout: number
+  /** TLS for clients; plain TCP when undefined. Paths only: the files are read by the listener. */
+  readonly tls: ClientTlsFiles | undefined
+  readonly mainTls: TlsMode
+  /** TLS to every mirror; see {@link mirrorTlsMode} for one mirror's. */
+  readonly mirrorTls: TlsMode
+  readonly tlsCa: string | undefined
+  readonly tlsServername: string | undefined
+  readonly proxyProtocolIn: boolean
+  /** Peers allowed to send a PROXY header (CIDRs or addresses); empty: any peer. */
+  readonly proxyProtocolFrom: readonly string[]
+  readonly proxyProtocolOut: ProxyVersion | undefined
+  /** PROXY header to every mirror; see {@link mirrorProxyVersion} for one mirror's. */
+  readonly mirrorProxyProtocol: ProxyVersion | undefined
 }
 
 /** Where a mirror target came from. */
 export type MirrorOrigin = 'command-line' | 'config' | 'runtime'
 
-/** One mirror target as configured. `percent` overrides the global sampling percentage for this mirror. */
+/**
+ * One mirror target as configured: `[tls://]host:port[@25%][@proxy-v1|@proxy-v2]`, suffixes in any order.
+ * `percent` overrides the global sampling percentage for this mirror. The mirror's name is its plain `host:port`.
+ */
 export interface MirrorSpec {
   readonly address: Address
   readonly percent: number | undefined
   readonly origin: MirrorOrigin
+  /** Given as `tls://host:port`: TLS to this mirror even when `mirrorTls` is off. Use {@link mirrorTlsMode}. */
+  readonly tls: boolean
+  /** Given with `@proxy-v1`/`@proxy-v2`: this mirror's PROXY header. Use {@link mirrorProxyVersion}. */
+  readonly proxy: ProxyVersion | undefined
 }
 
 export const DEFAULTS = Object.freeze({
@@ -93,116 +153,234 @@ export const DEFAULTS = Object.freeze({
   percent: 100,
   failAfter: 30 * 60_000,
   cutOffThreshold: 3,
+  mainTls: 'off',
+  mirrorTls: 'off',
 })
 
-/** Flag names used in error messages, so a library user and a CLI user both see which option is wrong. */
-const FLAG = {
-  listen: '--listen',
-  main: '--forward',
-  mirrors: '--mirror',
-  mirrorBuffer: '--mirror-buffer',
-  mirrorWriteTimeout: '--mirror-write-timeout',
-  mirrorBatch: '--mirror-batch',
-  mirrorConnectTimeout: '--mirror-connect-timeout',
-  retryDelay: '--retry-delay',
-  connectTimeout: '--connect-timeout',
-  shutdownTimeout: '--shutdown-timeout',
-  percent: '--percent',
-  seed: '--seed',
-  failAfter: '--fail-after',
-  cutOffThreshold: '--cutoff-threshold',
-} as const
+const KEY: OptionNamer = (key) => key
 
-/** Parses a sampling percentage: `25`, `"25"`, `"25%"`, `"0.5"`; 0 to 100. */
-export function parsePercent (v: number | string, flag: string): number {
+/**
+ * Throws a ConfigError about option `key`. `text` writes the message with the options named by its argument: the
+ * library's message names keys (`mirrorBuffer: ...`), the CLI's names flags (`--mirror-buffer: ...`).
+ */
+function fail (key: string, text: (name: OptionNamer) => string, cause?: unknown): never {
+  throw new ConfigError(text(KEY), flagName(key), { key, render: text, cause })
+}
+
+/**
+ * Runs a parser that prefixes its messages with the name it is given (parseAddress, parseDuration, parseBytes,
+ * parsePercent) for option `key`, so that its errors are keyed like the rest.
+ */
+function keyed<T> (key: string, parse: (name: string) => T): T {
+  try {
+    return parse(key)
+  } catch (err) {
+    if (!(err instanceof ConfigError) || !err.message.startsWith(key)) throw err
+    const rest = err.message.slice(key.length)
+    return fail(key, (n) => n(key) + rest, err.cause)
+  }
+}
+
+/** Parses a sampling percentage: `25`, `"25"`, `"25%"`, `"0.5"`; 0 to 100. `name` starts the error message. */
+export function parsePercent (v: number | string, name: string): number {
   const text = String(v).trim()
   const n = /^\d+(\.\d+)?%?$/.test(text) ? Number(text.replace('%', '')) : Number.NaN
-  if (!Number.isFinite(n) || n < 0 || n > 100) throw new ConfigError(`${flag}: "${text}" is not a percentage between 0 and 100`, flag)
+  if (!Number.isFinite(n) || n < 0 || n > 100) throw new ConfigError(`${name}: "${text}" is not a percentage between 0 and 100`, name)
   return n
 }
 
+const TLS_MODES: readonly TlsMode[] = ['off', 'on', 'verify']
+const PROXY_VERSIONS: readonly ProxyVersion[] = ['v1', 'v2']
+
 /**
- * Parses one mirror entry: an address, optionally followed by `@<percent>%` (`"host:6379@25%"`).
- * `@` cannot appear in a host name or port, so it does not clash with comma-separated lists.
+ * Parses one mirror entry: `[tls://]host:port`, then any of `@<percent>%`, `@proxy-v1`, `@proxy-v2` in any order
+ * (`"tls://host:6379@proxy-v2@25%"`). `@` cannot appear in a host name or port, so it does not clash with
+ * comma-separated lists. `name` starts the error messages (`mirrors` in the library, `mirror` in the admin API).
  */
-export function parseMirrorSpec (text: string, origin: MirrorOrigin, flag: string = FLAG.mirrors): MirrorSpec {
-  const at = text.lastIndexOf('@')
-  const address = parseAddress(at < 0 ? text : text.slice(0, at), flag, DEFAULTS.targetHost, false)
-  const percent = at < 0 ? undefined : parsePercent(text.slice(at + 1), `${flag} (${text})`)
-  return Object.freeze({ address, percent, origin })
+export function parseMirrorSpec (text: string, origin: MirrorOrigin, name = 'mirrors'): MirrorSpec {
+  let rest = text.trim()
+  const tls = /^tls:\/\//i.test(rest)
+  if (tls) rest = rest.slice('tls://'.length)
+  else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(rest)) throw new ConfigError(`${name}: "${text}": only tls:// may precede a mirror address`, name)
+  const [addressText = '', ...suffixes] = rest.split('@')
+  const address = parseAddress(addressText, name, DEFAULTS.targetHost, false)
+  let percent: number | undefined
+  let proxy: ProxyVersion | undefined
+  for (const suffix of suffixes) {
+    const s = suffix.trim()
+    if (/^proxy-/i.test(s)) {
+      const v = s.slice('proxy-'.length).toLowerCase()
+      if (!(PROXY_VERSIONS as readonly string[]).includes(v)) throw new ConfigError(`${name}: "@${s}" in "${text}" is not @proxy-v1 or @proxy-v2`, name)
+      if (proxy !== undefined) throw new ConfigError(`${name}: "${text}" gives @proxy-… twice`, name)
+      proxy = v as ProxyVersion
+    } else {
+      if (percent !== undefined) throw new ConfigError(`${name}: "${text}" gives a percentage twice`, name)
+      percent = parsePercent(s, `${name} (${text})`)
+    }
+  }
+  return Object.freeze({ address, percent, origin, tls, proxy })
 }
 
-function toAddress (v: Address | string | undefined, flag: string, defaultHost: string, allowZero: boolean): Address {
-  if (v === undefined) throw new ConfigError(`${flag} is required`, flag)
-  if (typeof v === 'string' || typeof v === 'number') return parseAddress(String(v), flag, defaultHost, allowZero)
-  if (typeof v.host !== 'string' || !Number.isInteger(v.port)) throw new ConfigError(`${flag}: expected { host, port }`, flag)
-  return parseAddress(formatAddress(v), flag, defaultHost, allowZero)
+/** The TLS mode of connections to one mirror: `mirrorTls`, or `on` for a `tls://` mirror when `mirrorTls` is off. */
+export function mirrorTlsMode (spec: MirrorSpec, config: Pick<Config, 'mirrorTls'>): TlsMode {
+  if (config.mirrorTls !== 'off') return config.mirrorTls
+  return spec.tls ? 'on' : 'off'
+}
+
+/** The PROXY header sent to one mirror: its own `@proxy-vN`, else `mirrorProxyProtocol`; none when undefined. */
+export function mirrorProxyVersion (spec: MirrorSpec, config: Pick<Config, 'mirrorProxyProtocol'>): ProxyVersion | undefined {
+  return spec.proxy ?? config.mirrorProxyProtocol
+}
+
+function toAddress (v: Address | string | undefined, key: string, defaultHost: string, allowZero: boolean): Address {
+  if (v === undefined) return fail(key, (n) => `${n(key)} is required`)
+  if (typeof v === 'string' || typeof v === 'number') return keyed(key, (k) => parseAddress(String(v), k, defaultHost, allowZero))
+  if (typeof v.host !== 'string' || !Number.isInteger(v.port)) return fail(key, (n) => `${n(key)}: expected { host, port }`)
+  return keyed(key, (k) => parseAddress(formatAddress(v), k, defaultHost, allowZero))
 }
 
 function batchWindow (v: number | string): number {
-  const ms = parseDuration(v, FLAG.mirrorBatch)
-  if (ms > 1000) throw new ConfigError(`${FLAG.mirrorBatch}: ${ms}ms is too long (at most 1s; 0 turns batching off)`, FLAG.mirrorBatch)
+  const ms = keyed('mirrorBatch', (k) => parseDuration(v, k))
+  if (ms > 1000) fail('mirrorBatch', (n) => `${n('mirrorBatch')}: ${ms}ms is too long (at most 1s; 0 turns batching off)`)
   return ms
 }
 
-function positiveDuration (v: number | string | undefined, key: keyof typeof FLAG, def: number): number {
+function positiveDuration (v: number | string | undefined, key: string, def: number): number {
   if (v === undefined) return def
-  const ms = parseDuration(v, FLAG[key])
-  if (ms <= 0) throw new ConfigError(`${FLAG[key]}: must be greater than 0`, FLAG[key])
+  const ms = keyed(key, (k) => parseDuration(v, k))
+  if (ms <= 0) fail(key, (n) => `${n(key)}: must be greater than 0`)
   return ms
+}
+
+function oneOf<T extends string> (v: string | undefined, key: string, allowed: readonly T[]): T | undefined {
+  if (v === undefined) return undefined
+  const text = String(v).trim()
+  if (!(allowed as readonly string[]).includes(text)) fail(key, (n) => `${n(key)}: "${text}" is not one of ${allowed.join(', ')}`)
+  return text as T
+}
+
+function fileName (v: string | undefined, key: string): string | undefined {
+  if (v === undefined) return undefined
+  if (String(v).trim() === '') fail(key, (n) => `${n(key)}: the file name is empty`)
+  return String(v)
+}
+
+/** Options with a flag of their own for one field of `tls` (the CLI's form). */
+function clientTls (opts: DuplicatorOptions): ClientTlsFiles | undefined {
+  const flat = opts.tlsCert !== undefined || opts.tlsKey !== undefined || opts.tlsClientCa !== undefined
+  if (opts.tls !== undefined && flat) fail('tlsCert', (n) => `${n('tlsCert')}: give tls, or ${n('tlsCert')}, ${n('tlsKey')} and ${n('tlsClientCa')}, not both`)
+  const cert = fileName(opts.tls?.cert ?? opts.tlsCert, 'tlsCert')
+  const key = fileName(opts.tls?.key ?? opts.tlsKey, 'tlsKey')
+  const clientCa = fileName(opts.tls?.clientCa ?? opts.tlsClientCa, 'tlsClientCa')
+  if (cert === undefined && key !== undefined) fail('tlsKey', (n) => `${n('tlsKey')} needs ${n('tlsCert')}`)
+  if (cert !== undefined && key === undefined) fail('tlsCert', (n) => `${n('tlsCert')} needs ${n('tlsKey')}`)
+  if (cert === undefined && clientCa !== undefined) fail('tlsClientCa', (n) => `${n('tlsClientCa')} needs ${n('tlsCert')}`)
+  if (cert === undefined || key === undefined) return undefined
+  return Object.freeze({ cert, key, clientCa })
+}
+
+/** Splits comma lists: `"a,b"` and `["a", "b,c"]` give every entry, trimmed, empty ones dropped. */
+function entries (v: string | readonly string[]): string[] {
+  return (typeof v === 'string' ? [v] : v).flatMap((e) => String(e).split(',')).map((s) => s.trim()).filter((s) => s !== '')
+}
+
+/** `10.0.0.0/8`, `fd00::/8` or a bare address; checked by node:net's BlockList, which the listener will use. */
+function proxyPeers (opts: DuplicatorOptions): readonly string[] {
+  if (opts.proxyProtocolFrom === undefined) return Object.freeze([])
+  if (opts.proxyProtocolIn !== true) fail('proxyProtocolFrom', (n) => `${n('proxyProtocolFrom')} needs ${n('proxyProtocolIn')}`)
+  const list = entries(opts.proxyProtocolFrom)
+  for (const entry of list) {
+    const slash = entry.indexOf('/')
+    const address = slash < 0 ? entry : entry.slice(0, slash)
+    const family = isIP(address)
+    const bits = family === 4 ? 32 : 128
+    const prefix = slash < 0 ? bits : /^\d{1,3}$/.test(entry.slice(slash + 1)) ? Number(entry.slice(slash + 1)) : Number.NaN
+    let ok = family !== 0 && Number.isInteger(prefix) && prefix <= bits
+    if (ok) {
+      try {
+        new BlockList().addSubnet(address, prefix, family === 4 ? 'ipv4' : 'ipv6')
+      } catch {
+        ok = false
+      }
+    }
+    if (!ok) fail('proxyProtocolFrom', (n) => `${n('proxyProtocolFrom')}: "${entry}" is not an IPv4 or IPv6 address or CIDR (10.0.0.0/8, fd00::/8)`)
+  }
+  return Object.freeze(list)
+}
+
+function bool (v: boolean | string | undefined, key: string): boolean {
+  if (v === undefined) return false
+  if (v === true || v === 'true') return true
+  if (v === false || v === 'false') return false
+  return fail(key, (n) => `${n(key)}: "${String(v)}" is not true or false`)
+}
+
+/** Re-keys the `--diff*` errors of normalizeDiff, which name flags, like the rest. */
+function diffConfig (opts: DuplicatorOptions): DiffConfig | undefined {
+  try {
+    return normalizeDiff(opts)
+  } catch (err) {
+    const def = err instanceof ConfigError && err.flag !== undefined ? optionByFlag(err.flag) : undefined
+    if (def === undefined || !(err as ConfigError).message.startsWith((err as ConfigError).flag!)) throw err
+    const rest = (err as ConfigError).message.slice((err as ConfigError).flag!.length)
+    return fail(def.key, (n) => n(def.key) + rest, (err as ConfigError).cause)
+  }
 }
 
 /**
- * Validates and normalises options into a frozen {@link Config}. Pure: knows nothing of argv, env or process.
- * Mirror lists may contain comma-separated entries (`"a:1,b:2"`). Throws {@link ConfigError} naming the flag.
+ * Validates and normalises options into a frozen {@link Config}. Pure: knows nothing of argv, env or process, and
+ * reads no file. Mirror lists may contain comma-separated entries (`"a:1,b:2"`). Throws {@link ConfigError} naming
+ * the option (`key`, and `flag` as the CLI spells it).
  */
 export function normalizeConfig (opts: DuplicatorOptions): Config {
-  const listen = toAddress(opts.listen ?? `127.0.0.1:0`, FLAG.listen, DEFAULTS.listenHost, true)
-  const main = toAddress(opts.main, FLAG.main, DEFAULTS.targetHost, false)
+  const listen = toAddress(opts.listen ?? `127.0.0.1:0`, 'listen', DEFAULTS.listenHost, true)
+  const main = toAddress(opts.main, 'main', DEFAULTS.targetHost, false)
   const mirrors: Address[] = []
   const mirrorSpecs: MirrorSpec[] = []
   const seen = new Set<string>()
   const lists: Array<[ReadonlyArray<Address | string>, MirrorOrigin]> = [[opts.mirrors ?? [], 'command-line'], [opts.fileMirrors ?? [], 'config']]
   for (const [list, origin] of lists) {
     for (const entry of list) {
-      const parts = typeof entry === 'string' ? entry.split(',').map((s) => s.trim()).filter((s) => s !== '') : [entry]
+      const parts = typeof entry === 'string' ? entries(entry) : [entry]
       for (const part of parts) {
-        const spec = typeof part === 'string'
-          ? parseMirrorSpec(part, origin)
-          : { address: toAddress(part, FLAG.mirrors, DEFAULTS.targetHost, false), percent: undefined, origin }
+        const spec: MirrorSpec = typeof part === 'string'
+          ? keyed('mirrors', (k) => parseMirrorSpec(part, origin, k))
+          : Object.freeze({ address: toAddress(part, 'mirrors', DEFAULTS.targetHost, false), percent: undefined, origin, tls: false, proxy: undefined })
         const m = spec.address
-        const key = formatAddress(m)
-        if (key === formatAddress(main)) throw new ConfigError(`${FLAG.mirrors}: ${key} is also the main server (${FLAG.main})`, FLAG.mirrors)
-        if (seen.has(key)) throw new ConfigError(`${FLAG.mirrors}: ${key} is given twice`, FLAG.mirrors)
-        seen.add(key)
+        const name = formatAddress(m)
+        if (name === formatAddress(main)) fail('mirrors', (n) => `${n('mirrors')}: ${name} is also the main server (${n('main')})`)
+        if (seen.has(name)) fail('mirrors', (n) => `${n('mirrors')}: ${name} is given twice`)
+        seen.add(name)
         mirrors.push(m)
-        mirrorSpecs.push(Object.freeze(spec))
+        mirrorSpecs.push(spec)
       }
     }
   }
   let seed: number | undefined
   if (opts.seed !== undefined) {
     seed = Number(opts.seed)
-    if (!Number.isSafeInteger(seed) || String(opts.seed).trim() === '') throw new ConfigError(`${FLAG.seed}: "${String(opts.seed)}" is not an integer`, FLAG.seed)
+    if (!Number.isSafeInteger(seed) || String(opts.seed).trim() === '') fail('seed', (n) => `${n('seed')}: "${String(opts.seed)}" is not an integer`)
   }
   let cutOffThreshold: number = DEFAULTS.cutOffThreshold
   if (opts.cutOffThreshold !== undefined) {
     cutOffThreshold = Number(opts.cutOffThreshold)
     if (!Number.isInteger(cutOffThreshold) || cutOffThreshold < 1) {
-      throw new ConfigError(`${FLAG.cutOffThreshold}: "${String(opts.cutOffThreshold)}" is not an integer of at least 1`, FLAG.cutOffThreshold)
+      fail('cutOffThreshold', (n) => `${n('cutOffThreshold')}: "${String(opts.cutOffThreshold)}" is not an integer of at least 1`)
     }
   }
   let mirrorBuffer = DEFAULTS.mirrorBuffer
   if (opts.mirrorBuffer !== undefined) {
-    mirrorBuffer = parseBytes(opts.mirrorBuffer, FLAG.mirrorBuffer)
-    if (mirrorBuffer < 1024) throw new ConfigError(`${FLAG.mirrorBuffer}: ${mirrorBuffer} bytes is too small (at least 1024)`, FLAG.mirrorBuffer)
+    const v = opts.mirrorBuffer
+    mirrorBuffer = keyed('mirrorBuffer', (k) => parseBytes(v, k))
+    if (mirrorBuffer < 1024) fail('mirrorBuffer', (n) => `${n('mirrorBuffer')}: ${mirrorBuffer} bytes is too small (at least 1024)`)
   }
+  const percent = opts.percent
   return Object.freeze({
     listen,
     main,
     mirrors: Object.freeze(mirrors),
     mirrorSpecs: Object.freeze(mirrorSpecs),
-    percent: opts.percent === undefined ? DEFAULTS.percent : parsePercent(opts.percent, FLAG.percent),
+    percent: percent === undefined ? DEFAULTS.percent : keyed('percent', (k) => parsePercent(percent, k)),
     seed,
     failAfter: positiveDuration(opts.failAfter, 'failAfter', DEFAULTS.failAfter),
     cutOffThreshold,
@@ -213,6 +391,41 @@ export function normalizeConfig (opts: DuplicatorOptions): Config {
     retryDelay: positiveDuration(opts.retryDelay, 'retryDelay', DEFAULTS.retryDelay),
     connectTimeout: positiveDuration(opts.connectTimeout, 'connectTimeout', DEFAULTS.connectTimeout),
     shutdownTimeout: positiveDuration(opts.shutdownTimeout, 'shutdownTimeout', DEFAULTS.shutdownTimeout),
-    diff: normalizeDiff(opts),
+    diff: diffConfig(opts),
+    tls: clientTls(opts),
+    mainTls: oneOf(opts.mainTls, 'mainTls', TLS_MODES) ?? DEFAULTS.mainTls,
+    mirrorTls: oneOf(opts.mirrorTls, 'mirrorTls', TLS_MODES) ?? DEFAULTS.mirrorTls,
+    tlsCa: fileName(opts.tlsCa, 'tlsCa'),
+    tlsServername: opts.tlsServername === undefined ? undefined : serverName(opts.tlsServername),
+    proxyProtocolIn: bool(opts.proxyProtocolIn, 'proxyProtocolIn'),
+    proxyProtocolFrom: proxyPeers(opts),
+    proxyProtocolOut: oneOf(opts.proxyProtocolOut, 'proxyProtocolOut', PROXY_VERSIONS),
+    mirrorProxyProtocol: oneOf(opts.mirrorProxyProtocol, 'mirrorProxyProtocol', PROXY_VERSIONS),
   })
+}
+
+function serverName (v: string): string {
+  const text = String(v).trim()
+  if (text === '' || !/^[A-Za-z0-9._-]+$/.test(text)) fail('tlsServername', (n) => `${n('tlsServername')}: "${text}" is not a host name`)
+  return text
+}
+
+/**
+ * One option's value in a normalised config, in a form that compares with JSON.stringify: what a reload compares
+ * to tell whether the option changed. `key` is an option key of the table (src/options.ts), library scope.
+ */
+export function configValue (config: Config, key: string): unknown {
+  switch (key) {
+    case 'tlsCert': return config.tls?.cert
+    case 'tlsKey': return config.tls?.key
+    case 'tlsClientCa': return config.tls?.clientCa
+    case 'diff': return config.diff?.kind
+    case 'diffWindow': return config.diff?.window
+    case 'diffIgnoreHeaders': return config.diff?.ignoreHeaders
+    case 'diffLog': return config.diff?.log
+    case 'mirrors': return config.mirrorSpecs
+    default:
+      option(key) // a key that is not in the table is a programming error
+      return (config as unknown as Record<string, unknown>)[key]
+  }
 }

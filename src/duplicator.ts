@@ -1,7 +1,8 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { formatAddress, type Address } from './net/address.js'
-import { normalizeConfig, type Config, type DuplicatorOptions, type MirrorSpec, parseMirrorSpec, parsePercent } from './config.js'
+import { configValue, normalizeConfig, type Config, type DuplicatorOptions, type MirrorSpec, parseMirrorSpec, parsePercent } from './config.js'
+import { OPTIONS, restartOptions } from './options.js'
 import { Connection } from './datapath/connection.js'
 import { ConfigError, ListenError } from './ops/errors.js'
 import { silentLogger } from './ops/logger.js'
@@ -136,21 +137,27 @@ export class Duplicator {
   }
 
   /**
-   * Applies a reloaded configuration: the command-line and config mirrors and the sampling percentages. Open client
-   * connections are untouched; mirrors added at run time stay. Options that need a restart (listen, main, timeouts,
-   * buffer sizes) are compared and returned by name when they differ, and are not applied. Throws ConfigError, and
-   * changes nothing, when the options do not validate.
+   * Applies a reloaded configuration. Options whose reload rule (src/options.ts) is `apply` are applied: the
+   * command-line and config mirrors and the sampling percentage (open client connections are untouched; mirrors added
+   * at run time stay). Options whose rule is `restart` are compared and returned by key when they differ, and are not
+   * applied. Throws ConfigError, and changes nothing, when the options do not validate.
    */
   reconfigure (options: DuplicatorOptions): { restartNeeded: string[] } {
     const next = normalizeConfig(options)
-    const restartNeeded: string[] = []
-    const cur = this.config as unknown as Record<string, unknown>
-    const nxt = next as unknown as Record<string, unknown>
-    for (const key of ['listen', 'main', 'mirrorBuffer', 'mirrorWriteTimeout', 'mirrorConnectTimeout', 'retryDelay', 'connectTimeout', 'shutdownTimeout', 'seed', 'failAfter', 'cutOffThreshold']) {
-      if (JSON.stringify(cur[key]) !== JSON.stringify(nxt[key])) restartNeeded.push(key)
+    const restartNeeded = restartOptions('library')
+      .filter((o) => JSON.stringify(configValue(this.config, o.key)) !== JSON.stringify(configValue(next, o.key)))
+      .map((o) => o.key)
+    for (const o of OPTIONS) {
+      if (o.scope !== 'library' || o.reload !== 'apply') continue
+      switch (o.key) {
+        case 'mirrors': this.mirrorSet.sync(next.mirrorSpecs); break
+        case 'percent': this.mirrorSet.percent = next.percent; break
+        // Client TLS files are paths in the config; the TLS listener reads them again on each reload.
+        case 'tlsCert': case 'tlsKey': case 'tlsClientCa': break
+        // An option marked `apply` that nothing applies would be silently ignored on reload: fail loudly instead.
+        default: throw new Error(`option ${o.key} has reload rule "apply" but Duplicator.reconfigure does not apply it`)
+      }
     }
-    this.mirrorSet.sync(next.mirrorSpecs)
-    this.mirrorSet.percent = next.percent
     return { restartNeeded }
   }
 

@@ -13,7 +13,7 @@ import { parseCli } from '../cmd/tcptee/args.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'tcptee-config-'))
 const file = (name: string, text: string): string => { const p = join(dir, name); writeFileSync(p, text); return p }
-const KEYS = ['listen', 'forward', 'mirror', 'percent', 'retry-delay']
+const KEYS = { listen: 'scalar', forward: 'scalar', mirror: 'list', percent: 'scalar', 'retry-delay': 'scalar' } as const
 
 t.test('YAML and JSON give the same values', async (t) => {
   const y = file('a.yaml', 'listen: ":0"\nforward: 127.0.0.1:9\nmirror:\n  - 127.0.0.1:10@25%\n  - 127.0.0.1:11\npercent: 50\n')

@@ -4,17 +4,22 @@ import type { Logger } from 'pino'
 import { parse as parseYaml } from 'yaml'
 import type { DuplicatorOptions } from '../../src/config.js'
 import { ConfigError } from '../../src/ops/errors.js'
+import { flagName, restartOptions } from '../../src/options.js'
 
 const FLAG = '--config'
 
+/** The keys a config file may hold and how each value is read: one string or number, a list of them, or true/false. */
+export type FileSchema = Readonly<Record<string, 'scalar' | 'list' | 'boolean'>>
+
 /**
  * Reads a config file (`.yaml`/`.yml` or `.json`) whose keys are the long flag names (`listen`, `forward`,
- * `mirror`, `retry-delay`, `percent`, ...). Values are strings or numbers; `mirror` may be a list. Throws
- * {@link ConfigError} naming the file and what is wrong: unreadable, not parseable, not a mapping, an unknown key,
- * or a value of the wrong type. Validation of the values themselves is left to normalizeConfig.
- * @param allowedKeys the keys the caller understands (the CLI's long option names).
+ * `mirror`, `retry-delay`, `percent`, ...). Values are strings or numbers; list keys (`mirror`) may also hold a list,
+ * switches hold true or false. Throws {@link ConfigError} naming the file and what is wrong: unreadable, not
+ * parseable, not a mapping, an unknown key, or a value of the wrong type. Validation of the values themselves is left
+ * to normalizeConfig.
+ * @param schema the keys the caller understands (the CLI's long option names, from the option table).
  */
-export function loadConfigFile (file: string, allowedKeys: readonly string[]): Record<string, unknown> {
+export function loadConfigFile (file: string, schema: FileSchema): Record<string, unknown> {
   let text: string
   try {
     text = readFileSync(file, 'utf8')
@@ -33,13 +38,19 @@ export function loadConfigFile (file: string, allowedKeys: readonly string[]): R
   if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(`${FLAG}: ${file} must hold a mapping of option names to values`, FLAG)
   const out: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(data as Record<string, unknown>)) {
-    if (!allowedKeys.includes(key)) throw new ConfigError(`${FLAG}: ${file}: unknown key "${key}"`, FLAG)
+    const kind = Object.hasOwn(schema, key) ? schema[key] : undefined
+    if (kind === undefined) throw new ConfigError(`${FLAG}: ${file}: unknown key "${key}"`, FLAG)
     if (key === 'config') throw new ConfigError(`${FLAG}: ${file}: a config file cannot name another config file`, FLAG)
     const scalar = (v: unknown): boolean => typeof v === 'string' || typeof v === 'number'
-    if (key === 'mirror') {
+    if (kind === 'list') {
       const list = Array.isArray(value) ? value : [value]
-      if (!list.every(scalar)) throw new ConfigError(`${FLAG}: ${file}: "mirror" must be an address or a list of addresses`, FLAG)
+      if (!list.every(scalar)) {
+        throw new ConfigError(`${FLAG}: ${file}: "${key}" must be ${key === 'mirror' ? 'an address or a list of addresses' : 'a string or a list of strings'}`, FLAG)
+      }
       out[key] = list.map(String)
+    } else if (kind === 'boolean') {
+      if (typeof value !== 'boolean') throw new ConfigError(`${FLAG}: ${file}: "${key}" must be true or false`, FLAG)
+      out[key] = value
     } else {
       if (!scalar(value)) throw new ConfigError(`${FLAG}: ${file}: "${key}" must be a string or a number`, FLAG)
       out[key] = value
@@ -48,25 +59,40 @@ export function loadConfigFile (file: string, allowedKeys: readonly string[]): R
   return out
 }
 
+/** What a reload needs of the running program: the duplicator, or the cluster primary's ClusterAdmin. */
+export interface ReloadTarget {
+  /** Applies what can be applied; returns the option keys (library scope) that changed and need a restart. */
+  reconfigure (opts: DuplicatorOptions): { restartNeeded: string[] } | Promise<{ restartNeeded: string[] }>
+}
+
+/** The message of a load or validation error as the CLI prints it: options named by their flags. */
+export function cliMessage (err: unknown): string {
+  if (err instanceof ConfigError) return err.messageFor(flagName)
+  return err instanceof Error ? err.message : String(err)
+}
+
 /**
  * SIGHUP: re-reads the configuration with `load` (which re-parses the command line, environment and file with their
- * usual precedence) and applies the mirror set and sampling to `target`. A configuration that does not load or
- * validate is rejected with one log line and the running configuration stays. Never throws.
+ * usual precedence) and applies the mirror set and sampling to `target`. Options whose reload rule is `restart` and
+ * that differ from `running` (the options the process started with) are logged under `restartNeeded` by flag name.
+ * A configuration that does not load or validate is rejected with one log line and the running configuration stays.
+ * Never throws.
  */
-export async function reloadConfig (
-  target: { reconfigure (opts: DuplicatorOptions): { restartNeeded: string[] } | Promise<{ restartNeeded: string[] }> },
-  load: () => Promise<DuplicatorOptions>,
-  log: Logger,
-): Promise<boolean> {
+export async function reloadConfig<T extends DuplicatorOptions> (target: ReloadTarget, load: () => Promise<T>, log: Logger, running: T): Promise<boolean> {
   try {
     const opts = await load()
-    const { restartNeeded } = await target.reconfigure(opts)
+    const { restartNeeded: keys } = await target.reconfigure(opts)
+    // CLI-only options (workers, admin, logging) are not the duplicator's: compared here.
+    const before = running as unknown as Record<string, unknown>
+    const after = opts as unknown as Record<string, unknown>
+    for (const o of restartOptions('cli')) if (JSON.stringify(before[o.key]) !== JSON.stringify(after[o.key])) keys.push(o.key)
+    const restartNeeded = [...new Set(keys)].map(flagName)
     log.info({ restartNeeded }, restartNeeded.length === 0
       ? 'configuration reloaded: mirror set and sampling applied'
       : 'configuration reloaded: mirror set and sampling applied; other changed options need a restart')
     return true
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err)
+    const message = cliMessage(err)
     log.error({ err: message }, `configuration reload rejected, running configuration unchanged: ${message}`)
     return false
   }

@@ -31,13 +31,31 @@ export class TcpteeError extends Error {
   }
 }
 
-/** A flag, environment variable or option is missing or does not parse. `flag` names it. */
+/** Names an option key the way its reader knows it: the CLI passes `(key) => '--' + flag`. */
+export type OptionNamer = (key: string) => string
+
+/**
+ * A flag, environment variable or option is missing or does not parse. `flag` names it as the CLI spells it
+ * (`--mirror-buffer`), `key` as the library does (`mirrorBuffer`, when the error is about one option).
+ * The library's message names keys (`mirrorBuffer: 12 bytes is too small`); {@link ConfigError.messageFor} gives the
+ * same message with the options named another way, which is how the CLI prints `--mirror-buffer: ...`.
+ */
 export class ConfigError extends TcpteeError {
   override name = 'ConfigError'
   readonly flag: string | undefined
-  constructor (message: string, flag?: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.CONFIG, message, options)
+  readonly key: string | undefined
+  declare private readonly render: ((name: OptionNamer) => string) | undefined
+  constructor (message: string, flag?: string, options?: { cause?: unknown; key?: string; render?: (name: OptionNamer) => string }) {
+    super(ErrorCodes.CONFIG, message, options?.cause === undefined ? undefined : { cause: options.cause })
     this.flag = flag
+    this.key = options?.key
+    // Not enumerable: it is no data, and loggers serialise an error's own enumerable fields.
+    Object.defineProperty(this, 'render', { value: options?.render, enumerable: false })
+  }
+
+  /** The message with every option it mentions named by `name`. Without a rendering of its own: the message. */
+  messageFor (name: OptionNamer): string {
+    return this.render === undefined ? this.message : this.render(name)
   }
 }
 
