@@ -2,7 +2,7 @@ import { BlockList, isIP } from 'node:net'
 import { type Address, formatAddress, parseAddress } from './net/address.js'
 import { parseBytes, parseDuration } from './net/units.js'
 import { ConfigError, type OptionNamer } from './ops/errors.js'
-import { normalizeDiff, type DiffOptions } from './diff/diff-config.js'
+import { DEFAULT_DIFF_WINDOW, normalizeDiff, type DiffOptions } from './diff/diff-config.js'
 import type { DiffConfig } from './diff/outcome.js'
 import { flagName, option, optionByFlag } from './options.js'
 
@@ -420,8 +420,9 @@ export function configValue (config: Config, key: string): unknown {
     case 'tlsKey': return config.tls?.key
     case 'tlsClientCa': return config.tls?.clientCa
     case 'diff': return config.diff?.kind
-    case 'diffWindow': return config.diff?.window
-    case 'diffIgnoreHeaders': return config.diff?.ignoreHeaders
+    // Without --diff these mean nothing: their defaults, so that turning --diff on changes --diff only.
+    case 'diffWindow': return config.diff?.window ?? DEFAULT_DIFF_WINDOW
+    case 'diffIgnoreHeaders': return config.diff?.ignoreHeaders ?? []
     case 'diffLog': return config.diff?.log
     case 'mirrors': return config.mirrorSpecs
     default:

@@ -187,7 +187,8 @@ t.test('joinCluster: a worker applies the replayed changes before it resolves, t
   const channel = new EventEmitter() as EventEmitter & { send: (m: ToPrimary) => void }
   const sent: ToPrimary[] = []
   channel.send = (m) => { sent.push(m) }
-  const joined = joinCluster(dup, channel)
+  const { joined, leave } = joinCluster(dup, channel)
+  t.teardown(leave)
   t.same(sent, [{ type: 'tcptee:join' }])
   channel.emit('message', { type: 'shutdown' }) // other messages on the channel are not ours
   channel.emit('message', {

@@ -71,3 +71,32 @@ t.test('the CLI rejects a bad config file with one line and exit 2', async (t) =
   t.match(stderr.split('\n')[0], /^tcptee: --config: .*cli-bad\.yaml: unknown key "bogus"$/)
   t.notMatch(stderr, /\n\s+at /, 'no stack trace')
 })
+
+// Regression: FILE_KEYS was a hand-kept copy of the flags and lacked mirror-batch, so a file with it was rejected.
+t.test('every long flag is a config file key: mirror-batch: 0 is accepted', async (t) => {
+  const f = file('batch.yaml', 'listen: ":0"\nforward: 127.0.0.1:9\nmirror-batch: 0\n')
+  const opts = await parseCli(['--config', f])
+  t.equal(String(opts.mirrorBatch), '0')
+  t.equal(normalizeConfig(opts).mirrorBatch, 0, 'batching off')
+  const g = file('new.yaml', 'listen: ":0"\nforward: 127.0.0.1:9\nmain-tls: verify\nproxy-protocol-in: true\nproxy-protocol-from: [10.0.0.0/8, "::1"]\n')
+  t.match(normalizeConfig(await parseCli(['--config', g])), { mainTls: 'verify', proxyProtocolIn: true, proxyProtocolFrom: ['10.0.0.0/8', '::1'] })
+  t.rejects(parseCli(['--config', file('badchoice.yaml', 'listen: ":0"\nforward: :9\nmain-tls: maybe\n')]), { message: '--main-tls: "maybe" is not one of off, on, verify' },
+    'choices are checked for file values too')
+})
+
+// Regression: args.ts decided that mirrors came from the file by comparing JSON strings of two lists, so a command
+// line that repeated the file's list was taken for the file's (origin "config", replaced on reload).
+t.test('mirror origin: from the file exactly when neither the command line nor TCPTEE_MIRROR gave a list', async (t) => {
+  const f = file('same.yaml', 'listen: ":0"\nforward: 127.0.0.1:9\nmirror: [127.0.0.1:10]\n')
+  const cli = await parseCli(['--config', f, '-m', '127.0.0.1:10'])
+  t.same(cli.mirrors, ['127.0.0.1:10'], 'the command line gave the same list as the file: it is the command line\'s')
+  t.same(cli.fileMirrors, [])
+  t.same(normalizeConfig(cli).mirrorSpecs.map((s) => s.origin), ['command-line'])
+  process.env['TCPTEE_MIRROR'] = '127.0.0.1:10'
+  t.teardown(() => { delete process.env['TCPTEE_MIRROR'] })
+  const env = await parseCli(['--config', f])
+  t.same([env.mirrors, env.fileMirrors], [['127.0.0.1:10'], []], 'so did the environment')
+  delete process.env['TCPTEE_MIRROR']
+  const fromFile = await parseCli(['--config', f])
+  t.same([fromFile.mirrors, fromFile.fileMirrors], [[], ['127.0.0.1:10']], 'neither: the file\'s')
+})

@@ -8,7 +8,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { call } from './support/admin-http.js'
-import { client, freePort, startPeer, waitFor } from './helpers.js'
+import { captureLogger, client, freePort, startPeer, waitFor } from './helpers.js'
+import { reloadConfig } from '../cmd/tcptee/config-file.js'
+import type { CliOptions } from '../cmd/tcptee/args.js'
+import { createDuplicator } from '../src/index.js'
+import { OPTIONS } from '../src/options.js'
 
 const CLI = fileURLToPath(new URL('../dist/cmd/tcptee.js', import.meta.url))
 
@@ -85,4 +89,42 @@ t.test('SIGHUP applies the new mirror set; bad files are rejected', async (t) =>
   child.kill('SIGTERM')
   const [code] = await once(child, 'exit') as [number]
   t.equal(code, 0)
+})
+
+// Regression: the restart list in Duplicator.reconfigure was hand-kept and lacked diff and mirror-batch, so a reload
+// that changed them neither applied them nor said that they need a restart.
+t.test('reload: every changed restart option is reported by its flag; apply options are applied', async (t) => {
+  const start: CliOptions = {
+    listen: '127.0.0.1:0', main: '127.0.0.1:9', mirrors: ['127.0.0.1:10'], workers: 1, logLevel: 'info', logFormat: 'json',
+    admin: undefined, adminAuthFile: undefined, config: undefined,
+  }
+  const dup = createDuplicator(start)
+  const { logger, lines } = captureLogger()
+  const reload = async (change: Partial<CliOptions>) => {
+    lines.length = 0
+    t.ok(await reloadConfig(dup, async () => ({ ...start, ...change }), logger, start))
+    return lines.find((l) => String(l['msg']).startsWith('configuration reloaded'))!['restartNeeded']
+  }
+  t.same(await reload({ mirrorBatch: 0, diff: 'bytes' }), ['--mirror-batch', '--diff'])
+  t.same(await reload({ mirrorBatch: '2ms' }), [], 'the same value written differently is no change')
+  t.same(await reload({ workers: 2, logLevel: 'debug', mainTls: 'on', proxyProtocolIn: true }), ['--main-tls', '--proxy-protocol-in', '--log-level', '--workers'],
+    'CLI-only options too')
+  t.same(await reload({ percent: 30, mirrors: ['127.0.0.1:11'] }), [], 'apply options are not reported...')
+  t.equal(dup.percent, 30, '...but applied')
+  t.same(dup.listMirrors().filter((m) => m.state !== 'removed').map((m) => m.address), ['127.0.0.1:11'])
+  // Every restart option, changed one at a time, is reported under its own flag.
+  const changed: Record<string, unknown> = {
+    listen: '127.0.0.1:1', main: '127.0.0.1:8', mirrorConnectTimeout: '1s', retryDelay: '1s', mirrorWriteTimeout: '1s', mirrorBuffer: '8MiB',
+    connectTimeout: '1s', shutdownTimeout: '1s', logLevel: 'warn', logFormat: 'pretty', mirrorBatch: '5ms', workers: 3, seed: 7,
+    failAfter: '1m', cutOffThreshold: 5, admin: '127.0.0.1:1', adminAuthFile: 'x', diff: 'http', tlsCa: 'ca.pem', tlsServername: 'x',
+    mainTls: 'verify', mirrorTls: 'on', proxyProtocolIn: true, proxyProtocolOut: 'v1', mirrorProxyProtocol: 'v2',
+  }
+  for (const o of OPTIONS.filter((o) => o.reload === 'restart')) {
+    const extra: Partial<CliOptions> = o.key.startsWith('diff') && o.key !== 'diff' ? { diff: 'http' } : o.key === 'proxyProtocolFrom' ? { proxyProtocolIn: true } : {}
+    const value = changed[o.key] ?? (o.key === 'diffWindow' ? '8MiB' : o.key === 'diffIgnoreHeaders' ? ['date'] : o.key === 'diffLog' ? 'd.log' : o.key === 'proxyProtocolFrom' ? ['10.0.0.0/8'] : undefined)
+    t.not(value, undefined, `a changed value for ${o.flag}`)
+    const got = await reload({ ...extra, [o.key]: value }) as string[]
+    t.ok(got.includes(`--${o.flag}`), `--${o.flag} reported (${got.join(' ')})`)
+  }
+  await dup.close(0)
 })

@@ -36,16 +36,28 @@ export type MirrorChange =
 /** What the primary asks a worker. */
 export type ClusterRequest = { op: 'list' } | { op: 'metrics' } | MirrorChange
 
-/** Primary → worker. */
-export type ToWorker =
+/**
+ * Every message between the primary and a worker, both ways, on the cluster IPC channel. The `tcptee:` prefix keeps
+ * them apart from anything else on the channel (node:cluster's own messages).
+ */
+export type ClusterMessage =
+  // primary → worker
   | { type: 'tcptee:request'; id: number; request: ClusterRequest }
   | { type: 'tcptee:replay'; changes: MirrorChange[] }
-
-/** Worker → primary. */
-export type ToPrimary =
+  /** Stop accepting and drain (the first SIGINT/SIGTERM to the primary). */
+  | { type: 'tcptee:shutdown' }
+  /** Destroy every connection and exit now (a second signal). */
+  | { type: 'tcptee:kill' }
+  // worker → primary
   | { type: 'tcptee:join' }
   | { type: 'tcptee:reply'; id: number; ok: true; result: unknown }
   | { type: 'tcptee:reply'; id: number; ok: false; error: string }
+
+/** The {@link ClusterMessage}s the primary sends. */
+export type ToWorker = Extract<ClusterMessage, { type: 'tcptee:request' | 'tcptee:replay' | 'tcptee:shutdown' | 'tcptee:kill' }>
+
+/** The {@link ClusterMessage}s a worker sends. */
+export type ToPrimary = Extract<ClusterMessage, { type: 'tcptee:join' | 'tcptee:reply' }>
 
 /** A `GET /mirrors` entry merged over the workers, with how many workers see the mirror in each state. */
 export interface ClusterMirrorInfo extends MirrorInfo {
@@ -333,6 +345,7 @@ export type ClusterTarget = Pick<Duplicator, 'listMirrors' | 'metrics' | 'addMir
 export interface PrimaryChannel {
   send?: ((message: ToPrimary) => unknown) | undefined
   on (event: 'message', listener: (message: unknown) => void): unknown
+  off (event: 'message', listener: (message: unknown) => void): unknown
 }
 
 function apply (target: ClusterTarget, r: ClusterRequest): unknown {
@@ -345,43 +358,56 @@ function apply (target: ClusterTarget, r: ClusterRequest): unknown {
   }
 }
 
+/** The worker's half of the channel, from {@link joinCluster}. */
+export interface ClusterMembership {
+  /** Resolves once the primary's journal is applied: the worker may listen. */
+  readonly joined: Promise<void>
+  /** Stops listening to the primary (the worker's close()). */
+  leave (): void
+}
+
 /**
  * In a worker, before it listens: joins the primary, applies the journal of mirror changes it answers with (so the
- * first client already gets the cluster's mirror set), and from then on answers the primary's requests. Resolves once
- * the journal is applied.
+ * first client already gets the cluster's mirror set), and from then on answers the primary's requests.
+ * `onStop` gets the primary's shutdown (`drain`) and kill (`now`) commands.
  */
-export function joinCluster (target: ClusterTarget, channel: PrimaryChannel, logger?: Logger): Promise<void> {
+export function joinCluster (target: ClusterTarget, channel: PrimaryChannel, logger?: Logger, onStop?: (how: 'drain' | 'now') => void): ClusterMembership {
   const log = (logger ?? silentLogger()).child({ module: 'cluster-admin' })
   const send = channel.send
-  if (send === undefined) return Promise.resolve()
-  return new Promise((resolve) => {
-    const primaryOnMessage = (message: unknown): void => {
-      const m = message as Partial<ToWorker> | null
-      if (m === null || typeof m !== 'object') return
-      if (m.type === 'tcptee:replay' && Array.isArray(m.changes)) {
-        let failed = 0
-        for (const c of m.changes) {
-          try {
-            apply(target, c)
-          } catch (err) {
-            failed++
-            log.error({ err, change: c.op }, 'replaying a mirror change from the primary failed')
-          }
-        }
-        log.debug({ changes: m.changes.length, failed }, 'mirror changes replayed from the primary')
-        resolve()
-        return
-      }
-      if (m.type !== 'tcptee:request' || typeof m.id !== 'number' || m.request === undefined) return
-      let reply: ToPrimary
-      try {
-        reply = { type: 'tcptee:reply', id: m.id, ok: true, result: apply(target, m.request) }
-      } catch (err) {
-        reply = { type: 'tcptee:reply', id: m.id, ok: false, error: err instanceof Error ? err.message : String(err) }
-      }
-      send.call(channel, reply)
+  if (send === undefined) return { joined: Promise.resolve(), leave () {} }
+  let resolveJoined: () => void = () => {}
+  const joined = new Promise<void>((resolve) => { resolveJoined = resolve })
+  const primaryOnMessage = (message: unknown): void => {
+    const m = message as Partial<ClusterMessage> | null
+    if (m === null || typeof m !== 'object') return
+    if (m.type === 'tcptee:shutdown' || m.type === 'tcptee:kill') {
+      onStop?.(m.type === 'tcptee:kill' ? 'now' : 'drain')
+      return
     }
-    channel.on('message', primaryOnMessage)
-    send.call(channel, { type: 'tcptee:join' })
-  })
+    if (m.type === 'tcptee:replay' && Array.isArray(m.changes)) {
+      let failed = 0
+      for (const c of m.changes) {
+        try {
+          apply(target, c)
+        } catch (err) {
+          failed++
+          log.error({ err, change: c.op }, 'replaying a mirror change from the primary failed')
+        }
+      }
+      log.debug({ changes: m.changes.length, failed }, 'mirror changes replayed from the primary')
+      resolveJoined()
+      return
+    }
+    if (m.type !== 'tcptee:request' || typeof m.id !== 'number' || m.request === undefined) return
+    let reply: ToPrimary
+    try {
+      reply = { type: 'tcptee:reply', id: m.id, ok: true, result: apply(target, m.request) }
+    } catch (err) {
+      reply = { type: 'tcptee:reply', id: m.id, ok: false, error: err instanceof Error ? err.message : String(err) }
+    }
+    send.call(channel, reply)
+  }
+  channel.on('message', primaryOnMessage)
+  send.call(channel, { type: 'tcptee:join' })
+  return { joined, leave: () => { channel.off('message', primaryOnMessage) } }
 }

@@ -1,51 +1,118 @@
+/**
+ * The primary of `--workers N`: owns the workers, the {@link ClusterAdmin} that reaches them, the admin server and its
+ * signal handlers, and releases all of them in {@link PrimaryRunner.close}. It forks N workers that each run a
+ * duplicator on the shared listen port, restarts a worker that dies while running, exits 1 if a worker fails before
+ * the cluster ever listened (that worker has printed its one-line error already), forwards the first SIGINT/SIGTERM
+ * as a graceful shutdown and a second one as an immediate exit, and applies SIGHUP to every worker.
+ */
 import cluster, { type Worker } from 'node:cluster'
 import type { Logger } from 'pino'
-import { workerHandle, type ClusterAdmin } from './cluster.js'
+import { AdminServer, createAdminServer, readAuthFile } from '../../src/index.js'
+import type { CliOptions } from './args.js'
+import { ClusterAdmin, workerHandle, type ToWorker } from './cluster.js'
+import { reloadConfig } from './config-file.js'
+import type { RunnerHooks } from './single.js'
 
-/** Messages from the primary to its workers. Workers ignore signals themselves: Ctrl-C reaches the whole process group. */
-export type WorkerCommand = { type: 'shutdown' } | { type: 'kill' }
+export class PrimaryRunner {
+  readonly backend: ClusterAdmin
+  private readonly admin: AdminServer | undefined
+  private readonly opts: CliOptions
+  private readonly log: Logger
+  private readonly hooks: RunnerHooks
+  private readonly workers = new Set<Worker>()
+  private listening = 0
+  private signals = 0
+  private stopping = false
+  private closing: Promise<void> | undefined
+  private allExited: (() => void) | undefined
 
-/**
- * The primary of `--workers N`: forks N workers that each run a duplicator on the shared listen port, forwards the first
- * SIGINT/SIGTERM as a graceful shutdown and a second one as an immediate exit, restarts a worker that dies while running,
- * and exits 1 if a worker fails before it ever listened (it has printed its one-line error already).
- * `admin` gets every worker's messages and exits: it serves the admin API and reloads over IPC (src/cluster-admin.ts).
- */
-export function runPrimary (workers: number, log: Logger, admin: ClusterAdmin): void {
-  let stopping = false
-  let signals = 0
-  let listening = 0
-  const onWorkerListening = (): void => { listening++ }
-  const fork = (): Worker => {
-    const w = cluster.fork()
-    const handle = workerHandle(w)
-    w.once('listening', onWorkerListening)
-    w.on('message', (message: unknown) => admin.workerOnMessage(handle, message))
-    return w
+  private constructor (opts: CliOptions, log: Logger, hooks: RunnerHooks) {
+    this.opts = opts
+    this.log = log
+    this.hooks = hooks
+    this.backend = new ClusterAdmin(opts, { logger: log })
+    const auth = opts.adminAuthFile === undefined ? undefined : readAuthFile(opts.adminAuthFile)
+    this.admin = opts.admin === undefined ? undefined : createAdminServer({ listen: opts.admin, backend: this.backend, auth, logger: log })
   }
-  for (let i = 0; i < workers; i++) fork()
-  cluster.on('exit', (worker, code, signal) => {
-    admin.workerOnExit(worker.id)
-    if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(signals > 1 ? 1 : 0)
+
+  static async start (opts: CliOptions, log: Logger, hooks: RunnerHooks): Promise<PrimaryRunner> {
+    const r = new PrimaryRunner(opts, log, hooks)
+    await r.admin?.listen()
+    cluster.on('exit', r.clusterOnExit)
+    for (let i = 0; i < opts.workers; i++) r.fork()
+    process.on('SIGINT', r.processOnSignal)
+    process.on('SIGTERM', r.processOnSignal)
+    process.on('SIGHUP', r.processOnSighup)
+    return r
+  }
+
+  /**
+   * Has every worker drain (each with its own `--shutdown-timeout`) and waits until all exited, then rejects what the
+   * admin backend still waits for, closes the admin server and removes its handlers. The same promise on every call.
+   */
+  close (): Promise<void> {
+    this.closing ??= (async () => {
+      this.stopping = true
+      process.off('SIGHUP', this.processOnSighup)
+      const exited = new Promise<void>((resolve) => { this.allExited = resolve })
+      this.sendAll({ type: 'tcptee:shutdown' })
+      if (this.workers.size === 0) this.allExited?.()
+      await exited
+      cluster.off('exit', this.clusterOnExit)
+      this.backend.close()
+      await this.admin?.close()
+      process.off('SIGINT', this.processOnSignal)
+      process.off('SIGTERM', this.processOnSignal)
+    })()
+    return this.closing
+  }
+
+  private fork (): void {
+    const w = cluster.fork()
+    this.workers.add(w)
+    const handle = workerHandle(w)
+    w.once('listening', this.workerOnListening)
+    w.on('message', (message: unknown) => this.backend.workerOnMessage(handle, message))
+  }
+
+  private sendAll (message: ToWorker): void {
+    for (const w of this.workers) if (w.isConnected()) w.send(message)
+  }
+
+  private readonly workerOnListening = (): void => {
+    this.listening++
+  }
+
+  private readonly clusterOnExit = (worker: Worker, code: number | null, signal: string | null): void => {
+    this.workers.delete(worker)
+    this.backend.workerOnExit(worker.id)
+    if (this.stopping) {
+      if (this.workers.size === 0) this.allExited?.()
       return
     }
-    if (listening < workers) {
+    if (this.listening < this.opts.workers) {
       // A worker died before the whole cluster was up (a listen error, printed by the worker): give up.
-      stopping = true
-      for (const w of Object.values(cluster.workers ?? {})) w?.kill('SIGKILL')
-      process.exit(code === 0 ? 1 : code ?? 1)
+      this.stopping = true
+      for (const w of this.workers) w.kill('SIGKILL')
+      this.hooks.exit(code === 0 || code === null ? 1 : code)
+      return
     }
-    log.error({ workerPid: worker.process.pid, code, signal }, 'worker died; starting a new one')
-    fork()
-  })
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signals++
-    stopping = true
-    const cmd: WorkerCommand = signals > 1 ? { type: 'kill' } : { type: 'shutdown' }
-    log.info({ signal, workers: Object.keys(cluster.workers ?? {}).length }, signals > 1 ? 'second signal: stopping workers now' : 'signal received: workers draining')
-    for (const w of Object.values(cluster.workers ?? {})) if (w?.isConnected() === true) w.send(cmd)
+    this.log.error({ workerPid: worker.process.pid, code, signal }, 'worker died; starting a new one')
+    this.fork()
   }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
+
+  private readonly processOnSignal = (signal: NodeJS.Signals): void => {
+    if (++this.signals > 1) {
+      this.log.info({ signal, workers: this.workers.size }, 'second signal: stopping workers now')
+      this.sendAll({ type: 'tcptee:kill' })
+      this.hooks.exit(1)
+      return
+    }
+    this.log.info({ signal, workers: this.workers.size }, 'signal received: workers draining')
+    void this.close().then(() => this.hooks.exit(0))
+  }
+
+  private readonly processOnSighup = (): void => {
+    void reloadConfig(this.backend, this.hooks.load, this.log, this.opts)
+  }
 }

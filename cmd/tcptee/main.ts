@@ -1,0 +1,45 @@
+/**
+ * The tcptee command: argv, environment and config file → options (args.ts), then one runner: a single process
+ * (single.ts), or with `--workers N` the cluster primary (primary.ts) and its workers (worker.ts). Bad input prints
+ * one line and exits 2; a run-time failure such as a listen error prints one line and exits 1.
+ */
+import cluster from 'node:cluster'
+import { createLogger, ErrorCodes, normalizeConfig, TcpteeError } from '../../src/index.js'
+import { HelpShown, parseCli } from './args.js'
+import { cliMessage } from './config-file.js'
+import { PrimaryRunner } from './primary.js'
+import { SingleRunner } from './single.js'
+import { WorkerRunner } from './worker.js'
+
+/** One line on stderr, no stack trace, and the exit code the README documents (2 bad input, 1 run-time). */
+function die (err: unknown): never {
+  if (err instanceof HelpShown) process.exit(0)
+  if (err instanceof TcpteeError) {
+    const bad = err.code === ErrorCodes.CONFIG
+    process.stderr.write(`tcptee: ${cliMessage(err)}\n${bad ? 'Try \'tcptee --help\' for usage.\n' : ''}`)
+    process.exit(bad ? 2 : 1)
+  }
+  process.stderr.write(`tcptee: ${cliMessage(err)}\n`)
+  process.exit(1)
+}
+
+/** Runs tcptee with `argv` (without node and script). Resolves once it runs; exits the process when it is done. */
+export async function main (argv?: readonly string[]): Promise<void> {
+  try {
+    const load = (): ReturnType<typeof parseCli> => parseCli(argv)
+    const opts = await load()
+    normalizeConfig(opts) // validate everything before anything is opened
+    const root = await createLogger({ level: opts.logLevel, format: opts.logFormat })
+    const exit = (code: number): void => { process.exit(code) }
+    if (cluster.isWorker) {
+      // Connection ids are per process: with several workers, every line also names its worker.
+      await WorkerRunner.start(opts, root.child({ worker: cluster.worker?.id }), process as Parameters<typeof WorkerRunner.start>[2], exit)
+    } else if (opts.workers > 1) {
+      await PrimaryRunner.start(opts, root, { load, exit })
+    } else {
+      await SingleRunner.start(opts, root, { load, exit })
+    }
+  } catch (err) {
+    die(err)
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The single-process runner (`--workers 1`): owns its duplicator, its admin server and its signal handlers, and
+ * releases all of them in {@link SingleRunner.close}.
+ */
+import type { Logger } from 'pino'
+import { AdminServer, createAdminServer, createDuplicator, readAuthFile, type Duplicator } from '../../src/index.js'
+import type { CliOptions } from './args.js'
+import { reloadConfig } from './config-file.js'
+
+export interface RunnerHooks {
+  /** Re-reads flags, environment and file (SIGHUP). */
+  load: () => Promise<CliOptions>
+  /** Ends the process once the runner is closed (first signal: 0) or at once (second signal: 1). */
+  exit: (code: number) => void
+}
+
+export class SingleRunner {
+  readonly duplicator: Duplicator
+  private readonly admin: AdminServer | undefined
+  private readonly log: Logger
+  private readonly opts: CliOptions
+  private readonly hooks: RunnerHooks
+  private closing: Promise<void> | undefined
+  private signals = 0
+
+  private constructor (opts: CliOptions, log: Logger, hooks: RunnerHooks) {
+    this.opts = opts
+    this.log = log
+    this.hooks = hooks
+    this.duplicator = createDuplicator({ ...opts, logger: log })
+    const auth = opts.adminAuthFile === undefined ? undefined : readAuthFile(opts.adminAuthFile)
+    this.admin = opts.admin === undefined ? undefined : createAdminServer({ listen: opts.admin, backend: this.duplicator, auth, logger: log })
+  }
+
+  /** Listens (data port, then admin) and installs the signal handlers. Rejects with ListenError or AdminListenError. */
+  static async start (opts: CliOptions, log: Logger, hooks: RunnerHooks): Promise<SingleRunner> {
+    const r = new SingleRunner(opts, log, hooks)
+    try {
+      await r.duplicator.listen()
+      await r.admin?.listen()
+    } catch (err) {
+      await r.close(0)
+      throw err
+    }
+    process.on('SIGINT', r.processOnSignal)
+    process.on('SIGTERM', r.processOnSignal)
+    process.on('SIGHUP', r.processOnSighup)
+    return r
+  }
+
+  /**
+   * Stops accepting, lets open connections finish for `deadlineMs` (default `--shutdown-timeout`), then closes the
+   * admin server and removes the signal handlers. The same promise on every call.
+   */
+  close (deadlineMs?: number): Promise<void> {
+    this.closing ??= (async () => {
+      process.off('SIGHUP', this.processOnSighup)
+      await this.duplicator.close(deadlineMs)
+      await this.admin?.close()
+      process.off('SIGINT', this.processOnSignal)
+      process.off('SIGTERM', this.processOnSignal)
+    })()
+    return this.closing
+  }
+
+  /** First signal: drain up to the shutdown timeout, exit 0. Second: destroy everything, exit 1. */
+  private readonly processOnSignal = (signal: NodeJS.Signals): void => {
+    if (++this.signals > 1) {
+      this.log.warn({ signal }, 'second signal: exiting now')
+      this.duplicator.destroyAll()
+      this.hooks.exit(1)
+      return
+    }
+    this.log.info({ signal, deadlineMs: this.duplicator.config.shutdownTimeout }, 'signal received: draining connections')
+    void this.close().then(() => this.hooks.exit(0))
+  }
+
+  /** SIGHUP re-reads flags, environment and --config with the usual precedence and applies mirrors and sampling. */
+  private readonly processOnSighup = (): void => {
+    void reloadConfig(this.duplicator, this.hooks.load, this.log, this.opts)
+  }
+}
