@@ -1,15 +1,31 @@
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import type { AddressInfo, Server, Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { formatAddress, type Address } from './net/address.js'
-import { configValue, normalizeConfig, type Config, type DuplicatorOptions, type MirrorSpec, parseMirrorSpec, parsePercent } from './config.js'
+import { acceptTls, createListener, loadCa, loadServerTls, type DialTarget, type DialTls, type ServerTls, type TlsMode } from './net/transport.js'
+import {
+  configValue,
+  mirrorProxyVersion,
+  mirrorTlsMode,
+  normalizeConfig,
+  parseMirrorSpec,
+  parsePercent,
+  type Config,
+  type DuplicatorOptions,
+  type MirrorSpec,
+} from './config.js'
 import { OPTIONS, restartOptions } from './options.js'
-import { Connection } from './datapath/connection.js'
+import { Connection, type ConnectionContext, type ConnectionOptions } from './datapath/connection.js'
+import { TcpMirrorOutput, type MirrorSettings } from './datapath/mirror-output.js'
+import type { MirrorOutput, OutputSession } from './datapath/output.js'
+import { socketPeer, type SessionPeer, type SessionSource } from './datapath/session-source.js'
+import type { StageFactory } from './datapath/stage.js'
+import { WriteCoalescer } from './datapath/write-coalescer.js'
 import { ConfigError, ListenError } from './ops/errors.js'
 import { silentLogger } from './ops/logger.js'
 import { Metrics, type MetricsSnapshot } from './ops/metrics.js'
-import { MirrorSet, type MirrorInfo } from './mirrors/mirror-set.js'
-import { WriteCoalescer } from './datapath/write-coalescer.js'
-import type { MirrorSettings } from './datapath/mirror-output.js'
+import { MirrorSet, type MirrorInfo, type MirrorTarget, type TargetWiring } from './mirrors/mirror-set.js'
+import { makeTrustCheck, parse as parseProxyHeader, ProxyProtocolError, readProxyHeader } from './protocols/proxy/index.js'
+import { ProxyHeaderStage, proxyHeaderFor } from './protocols/proxy/stage.js'
 
 export interface CreateDuplicatorOptions extends DuplicatorOptions {
   /** pino logger; default silent. Per-connection child loggers carry `conn` and `client`. */
@@ -38,6 +54,16 @@ export class Duplicator {
   /** Batches mirror writes (`mirrorBatch`); undefined when batching is off. */
   private readonly coalescer: WriteCoalescer | undefined
   private readonly mirrorSettings: MirrorSettings
+  /** Built once: what every connection shares. */
+  private readonly connectionContext: ConnectionContext
+  /** `--tls-cert`: client TLS, replaced on reload; undefined: clients speak plain TCP. */
+  private serverTls: ServerTls | undefined
+  /** `--tls-ca`, read once. */
+  private readonly tlsCa: Buffer | undefined
+  /** `--proxy-protocol-in`: whether a peer may send a PROXY header; undefined when headers are not expected. */
+  private readonly proxyTrusted: ((remoteAddress: string | undefined) => boolean) | undefined
+  /** Accepted sockets whose PROXY header or TLS handshake is still being read: owned here until a session starts. */
+  private readonly accepting = new Set<Socket>()
   private nextId = 1
   private closing: Promise<void> | undefined
   private shutdownTimer: NodeJS.Timeout | undefined
@@ -54,11 +80,45 @@ export class Duplicator {
     })
     this.log = options.logger ?? silentLogger()
     const c = this.config
+    // Files are read (and checked) before anything is opened: a bad certificate fails here, naming its option.
+    this.serverTls = c.tls === undefined ? undefined : loadServerTls(c.tls)
+    this.tlsCa = c.tlsCa === undefined ? undefined : loadCa(c.tlsCa)
+    this.proxyTrusted = c.proxyProtocolIn ? makeTrustCheck(c.proxyProtocolFrom) : undefined
+    const mainVersion = c.proxyProtocolOut
+    this.connectionContext = Object.freeze({
+      config: c,
+      metrics: this.metricsStore,
+      log: this.log,
+      main: Object.freeze({ address: c.main, tls: this.dialTls(c.mainTls) }),
+      mainHeader: mainVersion === undefined ? undefined : (peer: SessionPeer) => proxyHeaderFor(mainVersion, peer),
+      onClose: this.connectionOnClose,
+    })
     const health = { retryDelay: c.retryDelay, failAfter: c.failAfter, cutOffThreshold: c.cutOffThreshold }
-    this.mirrorSet = new MirrorSet(health, this.metricsStore, this.log, c.percent, c.seed)
+    this.mirrorSet = new MirrorSet(health, this.metricsStore, this.log, c.percent, c.seed, this.wiring)
     for (const spec of c.mirrorSpecs) this.mirrorSet.add(spec)
-    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, this.serverOnConnection)
+    this.server = createListener(this.serverOnConnection)
     this.server.on('error', this.serverOnError)
+  }
+
+  /** TLS settings for a dial in `mode`; undefined for plain TCP. */
+  private dialTls (mode: TlsMode): DialTls | undefined {
+    if (mode === 'off') return undefined
+    return Object.freeze({ verify: mode === 'verify', ca: this.tlsCa, servername: this.config.tlsServername })
+  }
+
+  /** How each mirror target opens its outputs and makes its stages, from its spec and the config. */
+  private readonly wiring: TargetWiring = {
+    output: (target: MirrorTarget) => {
+      const dialTarget: DialTarget = Object.freeze({ address: target.address, tls: this.dialTls(mirrorTlsMode(target.spec, this.config)) })
+      const tcpTarget = { name: target.name, dial: dialTarget, counters: target.counters, health: target.health }
+      const settings = this.mirrorSettings
+      return (session: OutputSession): MirrorOutput => new TcpMirrorOutput(tcpTarget, settings, session)
+    },
+    stages: (spec: MirrorSpec): StageFactory | undefined => {
+      const version = mirrorProxyVersion(spec, this.config)
+      if (version === undefined) return undefined
+      return (session) => new ProxyHeaderStage(version, session)
+    },
   }
 
   /** Starts accepting. Resolves with the bound address; rejects with {@link ListenError}. */
@@ -147,13 +207,17 @@ export class Duplicator {
     const restartNeeded = restartOptions('library')
       .filter((o) => JSON.stringify(configValue(this.config, o.key)) !== JSON.stringify(configValue(next, o.key)))
       .map((o) => o.key)
+    // Client TLS: the files are read again (a renewed certificate); new handshakes use them, open sessions keep theirs.
+    // Read first: a bad file rejects the whole reload with nothing applied. Turning TLS on or off needs a restart.
+    if ((next.tls === undefined) !== (this.serverTls === undefined)) restartNeeded.push('tlsCert')
+    else if (next.tls !== undefined) this.serverTls = loadServerTls(next.tls)
     for (const o of OPTIONS) {
       if (o.scope !== 'library' || o.reload !== 'apply') continue
       switch (o.key) {
         case 'mirrors': this.mirrorSet.sync(next.mirrorSpecs); break
         case 'percent': this.mirrorSet.percent = next.percent; break
         // Client TLS files are paths in the config; the TLS listener reads them again on each reload.
-        case 'tlsCert': case 'tlsKey': case 'tlsClientCa': break
+        case 'tlsCert': case 'tlsKey': case 'tlsClientCa': break // read above, before anything is applied
         // An option marked `apply` that nothing applies would be silently ignored on reload: fail loudly instead.
         default: throw new Error(`option ${o.key} has reload rule "apply" but Duplicator.reconfigure does not apply it`)
       }
@@ -176,6 +240,9 @@ export class Duplicator {
       const open = this.connections.size
       if (this.bound !== undefined) this.log.info({ open, deadlineMs }, 'shutting down: no longer accepting')
       const serverClosed = new Promise<void>((r) => this.server.close(() => r()))
+      // Clients still sending their PROXY header or TLS handshake have no session yet: nothing of theirs to finish.
+      for (const raw of this.accepting) raw.destroy()
+      this.accepting.clear()
       const drained = new Promise<void>((r) => {
         this.drainResolve = r
         this.checkDrained()
@@ -221,9 +288,78 @@ export class Duplicator {
       socket.destroy()
       return
     }
+    // Plain TCP without PROXY headers: the session starts now, with nothing in between.
+    if (this.proxyTrusted === undefined && this.serverTls === undefined) {
+      this.startSession(socket, socketPeer(socket), undefined)
+      return
+    }
+    void this.acceptSlowly(socket)
+  }
+
+  /**
+   * A client that first sends a PROXY header, or speaks TLS, or both (the header comes first on the wire). The socket
+   * is owned here (in `accepting`, destroyed by close) until its session starts. A failure is logged once, counted,
+   * and the client is closed; nothing was sent to main or mirrors yet.
+   */
+  private async acceptSlowly (raw: Socket): Promise<void> {
+    this.accepting.add(raw)
+    let peer = socketPeer(raw)
+    let source: SessionSource = raw
+    let check: ConnectionOptions['firstChunkCheck']
+    try {
+      if (this.proxyTrusted !== undefined) {
+        if (this.proxyTrusted(raw.remoteAddress)) {
+          const { header, rest } = await readProxyHeader(raw, { timeoutMs: this.config.connectTimeout })
+          if (rest.length > 0) raw.unshift(rest)
+          if (header.command === 'proxy' && header.source !== undefined) {
+            peer = { client: header.source, local: header.destination ?? peer.local }
+          }
+        } else {
+          check = refuseProxyHeader
+        }
+      }
+      const tls = this.serverTls
+      if (tls !== undefined) source = await acceptTls(raw, tls, this.config.connectTimeout)
+    } catch (err) {
+      this.accepting.delete(raw)
+      raw.on('error', noop)
+      raw.destroy()
+      const tlsFailed = !(err instanceof ProxyProtocolError)
+      if (tlsFailed) this.metricsStore.clientTlsFailures++
+      else this.metricsStore.proxyHeaderRefused++
+      if (this.closing === undefined) {
+        this.log.warn({ client: `${peer.client.address}:${peer.client.port}`, err }, tlsFailed ? 'client TLS handshake failed; connection closed' : 'PROXY header refused; connection closed')
+      }
+      return
+    }
+    this.accepting.delete(raw)
+    if (this.closing !== undefined) {
+      source.destroy()
+      return
+    }
+    this.startSession(source, peer, check)
+  }
+
+  private startSession (source: SessionSource, peer: SessionPeer, firstChunkCheck: ConnectionOptions['firstChunkCheck']): Connection {
     const plan = this.mirrorSet.plan(Date.now())
-    const conn = new Connection(this.nextId++, socket, this.config, plan, this.metricsStore, this.log, this.connectionOnClose, this.mirrorSettings)
+    const conn = new Connection(this.nextId++, source, peer, plan, this.connectionContext, firstChunkCheck === undefined ? undefined : { firstChunkCheck })
     this.connections.add(conn)
+    return conn
+  }
+
+  /**
+   * Runs a session whose client side is `source` rather than an accepted socket: a recorded session played back,
+   * or a stream from elsewhere. It goes through the same path as a live client: main, the mirrors with their stages,
+   * comparison, metrics, shutdown. `source` must be paused; the session resumes it once main is connected.
+   * Throws ShutdownError-free: when the duplicator is closing, the source is destroyed and undefined returned.
+   */
+  handle (source: SessionSource, peer: SessionPeer = { client: { address: 'session', port: 0 }, local: { address: 'session', port: 0 } }): boolean {
+    if (this.closing !== undefined) {
+      source.destroy()
+      return false
+    }
+    this.startSession(source, peer, undefined)
+    return true
   }
 
   private readonly connectionOnClose = (conn: Connection): void => {
@@ -236,6 +372,21 @@ export class Duplicator {
     // After listening, accept errors (EMFILE, ...) are logged; the server keeps going.
     if (this.bound !== undefined) this.log.error({ err }, 'accept failed')
   }
+}
+
+function noop (): void {}
+
+/**
+ * `--proxy-protocol-from`: a peer outside the list whose first bytes look like a PROXY header is refused, so that a
+ * client cannot forge its address. Anything else is an ordinary client.
+ */
+function refuseProxyHeader (chunk: Buffer): Error | undefined {
+  try {
+    parseProxyHeader(chunk)
+  } catch {
+    return undefined // not a PROXY header (bad signature or malformed): ordinary bytes
+  }
+  return new ProxyProtocolError('bad-signature', 'PROXY header from a peer not in --proxy-protocol-from: refused')
 }
 
 /** Validates a mirror added at run time (admin API); shared with the cluster primary, which checks before it asks its workers. */

@@ -88,6 +88,6 @@ t.test('percent syntax', async (t) => {
   const cfg = normalizeConfig({ main: ':1', mirrors: [':2@5%,:3'], percent: '12.5' })
   t.same(cfg.mirrorSpecs.map((s) => s.percent), [5, undefined], 'comma lists and @ do not clash')
   t.equal(cfg.percent, 12.5)
-  t.throws(() => normalizeConfig({ main: ':1', percent: '-3' }), { message: /--percent: "-3" is not a percentage/ })
-  t.throws(() => normalizeConfig({ main: ':1', seed: 'x' }), { message: /--seed: "x" is not an integer/ })
+  t.throws(() => normalizeConfig({ main: ':1', percent: '-3' }), { message: /^percent: "-3" is not a percentage/ })
+  t.throws(() => normalizeConfig({ main: ':1', seed: 'x' }), { message: /^seed: "x" is not an integer/ })
 })

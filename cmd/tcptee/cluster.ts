@@ -107,6 +107,7 @@ export function mergeSnapshots (snaps: readonly MetricsSnapshot[]): MetricsSnaps
     connections: { active: 0, total: 0 },
     bytes: { clientToMain: 0, mainToClient: 0 },
     main: { connectFailures: 0, connectTimeouts: 0 },
+    clients: { tlsFailures: 0, proxyHeaderRefused: 0 },
     mirrors: {},
     durations: { counts: [], sum: 0, count: 0 },
   }

@@ -1,18 +1,43 @@
-import { connect, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { formatAddress } from '../net/address.js'
+import { dial, type DialTarget } from '../net/transport.js'
 import type { Config } from '../config.js'
-import { MainConnectError, MainConnectTimeoutError, ShutdownError } from '../ops/errors.js'
+import { MainConnectError, MainConnectTimeoutError, MainTlsError, ShutdownError } from '../ops/errors.js'
 import type { Metrics, MirrorFate } from '../ops/metrics.js'
-import { Mirror, type MirrorSettings } from './mirror-output.js'
 import { DiffSession } from '../diff/session.js'
 import type { DiffResult } from '../diff/outcome.js'
 import type { MirrorPlan } from '../mirrors/mirror-set.js'
+import type { MirrorOutput } from './output.js'
+import type { SessionPeer, SessionSource } from './session-source.js'
 
 function noop (): void {}
 
 /** How the client/main session ended. */
-export type SessionEnd = 'closed' | 'client-error' | 'main-error' | 'main-refused' | 'main-timeout' | 'shutdown'
+export type SessionEnd = 'closed' | 'client-error' | 'main-error' | 'main-refused' | 'main-tls-failed' | 'main-timeout' | 'shutdown'
+
+/** What every connection of one duplicator shares: built once by the duplicator. */
+export interface ConnectionContext {
+  readonly config: Config
+  readonly metrics: Metrics
+  /** The duplicator's logger; each connection makes a child with `conn` and `client`. */
+  readonly log: Logger
+  /** How to reach main: address, and TLS (`--main-tls`). */
+  readonly main: DialTarget
+  /** `--proxy-protocol-out`: the PROXY header main gets before the client's first byte. */
+  readonly mainHeader?: ((peer: SessionPeer) => Buffer) | undefined
+  /** Called once, when the connection and all its mirrors are gone. */
+  readonly onClose: (conn: Connection) => void
+}
+
+/** Per-connection choices the duplicator makes when it accepts. */
+export interface ConnectionOptions {
+  /**
+   * Looks at the client's first chunk before anything is forwarded; an Error refuses the session (the client is
+   * reset, nothing reaches main or mirrors). Used to refuse a PROXY header from a peer not allowed to send one.
+   */
+  readonly firstChunkCheck?: ((chunk: Buffer) => Error | undefined) | undefined
+}
 
 /**
  * One client connection. Owns the client socket, the main socket, its mirrors and the main connect timer; fans each
@@ -24,17 +49,26 @@ export type SessionEnd = 'closed' | 'client-error' | 'main-error' | 'main-refuse
  */
 export class Connection {
   readonly id: number
+  /** Who the client is (from a PROXY header when one was accepted). */
+  readonly peer: SessionPeer
   private readonly startedAt = process.hrtime.bigint()
-  private readonly client: Socket
+  private readonly client: SessionSource
   private readonly main: Socket
   private readonly clientName: string
-  private readonly mirrors: Mirror[] = []
+  private readonly config: Config
+  private readonly metrics: Metrics
+  private readonly rootLog: Logger
+  private readonly onClose: (conn: Connection) => void
+  private readonly mirrors: MirrorOutput[] = []
+  private readonly firstChunkCheck: ((chunk: Buffer) => Error | undefined) | undefined
   /** Reply comparison (`--diff`); undefined when off, and then the data path does not touch it. */
   private readonly diff: DiffSession | undefined
   private readonly skipped: readonly string[]
   private readonly finishedMirrors: Array<{ name: string; fate: MirrorFate; bytes: number }> = []
   private connectTimer: NodeJS.Timeout | undefined
   private mainConnected = false
+  /** Main's TCP connect is done and its TLS handshake is not: an error now is a TLS failure. */
+  private mainHandshaking = false
   private clientClosed = false
   private mainClosed = false
   private sessionEnd: SessionEnd | undefined
@@ -49,47 +83,52 @@ export class Connection {
   private bytesMainToClient = 0
   private _log: Logger | undefined
 
-  constructor (
-    id: number,
-    client: Socket,
-    private readonly config: Config,
-    /** The mirrors this connection uses, decided (sampling, health) by the duplicator when it was accepted. */
-    plan: MirrorPlan,
-    private readonly metrics: Metrics,
-    private readonly rootLog: Logger,
-    private readonly onClose: (conn: Connection) => void,
-    /** Made once by the duplicator from its config: the same for every connection. */
-    mirrorSettings: MirrorSettings,
-  ) {
+  /**
+   * @param client the client side: an accepted socket (paused), or any {@link SessionSource}
+   * @param plan the mirrors this connection uses, decided (sampling, health) by the duplicator when it was accepted
+   */
+  constructor (id: number, client: SessionSource, peer: SessionPeer, plan: MirrorPlan, ctx: ConnectionContext, opts: ConnectionOptions = {}) {
     this.id = id
     this.client = client
-    this.clientName = `${client.remoteAddress ?? '?'}:${client.remotePort ?? '?'}`
+    this.peer = peer
+    this.config = ctx.config
+    this.metrics = ctx.metrics
+    this.rootLog = ctx.log
+    this.onClose = ctx.onClose
+    const config = ctx.config
+    const metrics = ctx.metrics
+    this.clientName = `${peer.client.address}:${peer.client.port}`
     metrics.connectionsActive++
     metrics.connectionsTotal++
-    // TCP_NODELAY on the client socket comes from the server's `noDelay` option (duplicator.ts).
-    client.on('data', this.clientOnData)
+    // TCP_NODELAY on the client socket comes from the listener's `noDelay` option (net/transport.ts).
+    this.firstChunkCheck = opts.firstChunkCheck
+    client.on('data', this.firstChunkCheck === undefined ? this.clientOnData : this.clientOnFirstData)
     client.on('end', this.clientOnEnd)
     client.on('error', this.clientOnError)
     client.on('close', this.clientOnClose)
     client.on('drain', this.clientOnDrain)
 
     // Mirrors connect in parallel with main. Until they are connected, client bytes wait in their bounded queues.
-    this.diff = config.diff === undefined ? undefined : new DiffSession(config.diff, id, this.clientName, rootLog)
+    this.diff = config.diff === undefined ? undefined : new DiffSession(config.diff, id, this.clientName, ctx.log)
     for (const target of plan.use) {
       const replies = this.diff?.attach(target.name, target.counters.diff)
-      this.mirrors.push(new Mirror(target.address, mirrorSettings, target.counters, target.health, this.log, this.mirrorOnDone, replies))
+      const stage = target.stages?.({ id, client: peer.client, local: peer.local })
+      this.mirrors.push(target.open({ log: this.log, onDone: this.mirrorOnDone, replies, stage }))
     }
     this.skipped = plan.skipped
     if (this.diff !== undefined) for (const name of plan.skipped) this.diff.skip(name, metrics.mirror(name).diff, 'mirror skipped: backing off')
 
-    const main = connect({ host: config.main.host, port: config.main.port, allowHalfOpen: true, noDelay: true })
+    const { socket: main, readyEvent } = dial(ctx.main)
     this.main = main
-    main.on('connect', this.mainOnConnect)
+    if (readyEvent === 'secureConnect') main.once('connect', this.mainOnTcpConnect)
+    main.on(readyEvent, this.mainOnConnect)
     main.on('data', this.mainOnData)
     main.on('end', this.mainOnEnd)
     main.on('error', this.mainOnError)
     main.on('close', this.mainOnClose)
     main.on('drain', this.mainOnDrain)
+    // The PROXY header goes out first: net and tls queue it until the connection is up.
+    if (ctx.mainHeader !== undefined) main.write(ctx.mainHeader(peer))
     this.connectTimer = setTimeout(this.connectTimerOnTimeout, config.connectTimeout)
   }
 
@@ -117,6 +156,18 @@ export class Connection {
     if (this.diff !== undefined) this.diff.client(chunk)
   }
 
+  /** The first chunk with `firstChunkCheck`: checked once, then every chunk goes to {@link clientOnData}. */
+  private readonly clientOnFirstData = (chunk: Buffer): void => {
+    this.client.removeListener('data', this.clientOnFirstData)
+    const refused = this.firstChunkCheck!(chunk)
+    if (refused !== undefined) {
+      this.fail('client-error', refused)
+      return
+    }
+    this.client.on('data', this.clientOnData)
+    this.clientOnData(chunk)
+  }
+
   private readonly mainOnDrain = (): void => {
     if (this.sessionEnd === undefined) this.client.resume()
   }
@@ -141,7 +192,12 @@ export class Connection {
 
   // ---- main -> client -------------------------------------------------------------------------------------------
 
+  private readonly mainOnTcpConnect = (): void => {
+    this.mainHandshaking = true
+  }
+
   private readonly mainOnConnect = (): void => {
+    this.mainHandshaking = false
     clearTimeout(this.connectTimer)
     this.connectTimer = undefined
     this.mainConnected = true
@@ -170,6 +226,10 @@ export class Connection {
   private readonly mainOnError = (err: Error): void => {
     if (!this.mainConnected) {
       this.metrics.mainConnectFailures++
+      if (this.mainHandshaking) {
+        this.fail('main-tls-failed', new MainTlsError(`main ${formatAddress(this.config.main)}: TLS handshake failed: ${err.message}`, { cause: err }))
+        return
+      }
       this.fail('main-refused', new MainConnectError(`main ${formatAddress(this.config.main)}: connect failed`, { cause: err }))
       return
     }
@@ -189,7 +249,7 @@ export class Connection {
 
   // ---- teardown ----------------------------------------------------------------------------------------------
 
-  private readonly mirrorOnDone = (mirror: Mirror): void => {
+  private readonly mirrorOnDone = (mirror: MirrorOutput): void => {
     const i = this.mirrors.indexOf(mirror)
     if (i >= 0) this.mirrors.splice(i, 1)
     this.finishedMirrors.push({ name: mirror.name, fate: mirror.fate ?? 'aborted', bytes: mirror.bytes })
@@ -215,7 +275,7 @@ export class Connection {
   private fail (how: SessionEnd, err: Error): void {
     if (this.sessionEnd === undefined) this.endSession(how, err)
     else if (how !== 'shutdown') return
-    for (const s of [this.client, this.main]) {
+    for (const s of [this.client, this.main] as SessionSource[]) {
       s.on('error', noop)
       if (s.destroyed) continue
       // Propagate a failure as a reset, like the TCP peer we stand in for would; a refused main looks refused.

@@ -1,16 +1,19 @@
-import { connect, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
-import { formatAddress, type Address } from '../net/address.js'
+import { dial, type DialTarget } from '../net/transport.js'
 import {
   MirrorConnectError,
   MirrorConnectTimeoutError,
   MirrorOverflowError,
+  MirrorTlsError,
   MirrorWriteTimeoutError,
   type TcpteeError,
 } from '../ops/errors.js'
 import type { MirrorCounters, MirrorFate } from '../ops/metrics.js'
 import type { MirrorHealth } from '../mirrors/health.js'
 import type { ReplySink } from '../diff/comparer.js'
+import type { MirrorOutput, OutputSession } from './output.js'
+import type { MirrorStage, StageContext } from './stage.js'
 import type { Coalesced, WriteCoalescer } from './write-coalescer.js'
 
 function noop (): void {}
@@ -34,15 +37,23 @@ export interface MirrorSettings {
   readonly coalescer?: WriteCoalescer | undefined
 }
 
+/** The target a {@link TcpMirrorOutput} connects to: shared by every client connection (see MirrorTarget). */
+export interface TcpOutputTarget {
+  readonly name: string
+  readonly dial: DialTarget
+  readonly counters: MirrorCounters
+  readonly health: MirrorHealth
+}
+
 /**
- * One mirror connection of one client connection. It owns its socket and its two timers (connect, write progress),
+ * One mirror connection of one client connection: the TCP (or TLS) {@link MirrorOutput}. It owns its socket and its two timers (connect, write progress),
  * and ends exactly once, calling `onDone(fate)`.
  *
  * It never pushes back on the client: `write()` queues into the socket and, when the queue would pass
  * `maxQueueBytes`, cuts the whole connection off instead of dropping the chunk, so a mirror never sees a stream
  * with a hole in it. Its replies are read and discarded so that the mirror server never blocks on us.
  */
-export class Mirror implements Coalesced {
+export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   readonly name: string
   /** Bytes accepted from the client for this mirror (queued or delivered). */
   bytes = 0
@@ -57,37 +68,86 @@ export class Mirror implements Coalesced {
   private peerEndedFirst = false
   private retired = false
   private corked = false
+  /** TCP is up but the TLS handshake is not done: an error now is a TLS failure. */
+  private handshaking = false
+  private readonly settings: MirrorSettings
+  private readonly counters: MirrorCounters
+  private readonly health: MirrorHealth
+  private readonly log: Logger
+  private readonly onDone: (output: MirrorOutput) => void
+  /** With `--diff`: gets the mirror's replies instead of them being discarded. */
+  private readonly replies: ReplySink | undefined
+  /** Until it is passthrough, client chunks and mirror replies go through it. */
+  private stage: MirrorStage | undefined
+  private stageCtx: StageContext | undefined
 
-  constructor (
-    address: Address,
-    private readonly settings: MirrorSettings,
-    private readonly counters: MirrorCounters,
-    private readonly health: MirrorHealth,
-    private readonly log: Logger,
-    private readonly onDone: (mirror: Mirror) => void,
-    /** With `--diff`: gets the mirror's replies instead of them being discarded. */
-    private readonly replies?: ReplySink,
-  ) {
-    this.name = formatAddress(address)
-    counters.connects++
-    counters.active++
-    health.opened(this)
-    const socket = replies === undefined
-      ? connect({ host: address.host, port: address.port, allowHalfOpen: true, noDelay: true, onread: { buffer: DISCARD, callback: discardReply } })
-      : connect({ host: address.host, port: address.port, allowHalfOpen: true, noDelay: true })
+  constructor (target: TcpOutputTarget, settings: MirrorSettings, session: OutputSession) {
+    this.name = target.name
+    this.settings = settings
+    this.counters = target.counters
+    this.health = target.health
+    this.log = session.log
+    this.onDone = session.onDone
+    this.replies = session.replies
+    this.stage = session.stage
+    this.counters.connects++
+    this.counters.active++
+    this.health.opened(this)
+    const replies = this.replies
+    // Replies nobody looks at are read into one buffer and thrown away, without a 'data' event per read.
+    const discard = replies === undefined && this.stage === undefined && target.dial.tls === undefined
+    const { socket, readyEvent } = dial(target.dial, discard ? { discard: { buffer: DISCARD, callback: discardReply } } : {})
     this.socket = socket
-    socket.on('connect', this.socketOnConnect)
+    socket.on(readyEvent, this.socketOnReady)
+    if (readyEvent === 'secureConnect') socket.once('connect', this.socketOnTcpConnect)
     socket.on('error', this.socketOnError)
     socket.on('end', this.socketOnEnd)
     socket.on('close', this.socketOnClose)
-    // Replies are read and thrown away (onread above). With --diff they go to the comparer, which never pauses the
-    // socket either: a mirror must never block on us.
-    if (replies !== undefined) socket.on('data', replies.onData)
+    // With --diff replies go to the comparer, which never pauses the socket: a mirror must never block on us. A
+    // stage sees them first. Otherwise (TLS, or a stage without --diff) they are read and dropped.
+    if (this.stage !== undefined) socket.on('data', this.socketOnStagedData)
+    else if (replies !== undefined) socket.on('data', replies.onData)
+    else if (!discard) socket.on('data', discardReply)
     this.connectTimer = setTimeout(this.connectTimerOnTimeout, settings.connectTimeout)
+    if (this.stage !== undefined) {
+      this.stageCtx = { send: this.stageOnSend, reply: this.stageOnReply, fail: this.stageOnFail }
+      this.stage.start?.(this.stageCtx)
+    }
   }
 
-  /** Queues a copy of the client's chunk. Never blocks and never signals backpressure. */
+  /** Queues a copy of the client's chunk (through the stage while it has work). Never blocks or signals backpressure. */
   write (chunk: Buffer): void {
+    const stage = this.stage
+    if (stage !== undefined) {
+      if (!stage.passthrough) {
+        if (this.socket !== undefined && !this.ending) stage.clientData(chunk, this.stageCtx!)
+        return
+      }
+      this.stage = undefined
+    }
+    this.send(chunk)
+  }
+
+  private readonly stageOnSend = (chunk: Buffer): void => {
+    this.send(chunk)
+  }
+
+  private readonly stageOnReply = (chunk: Buffer): void => {
+    this.replies?.onData(chunk)
+  }
+
+  private readonly stageOnFail = (fate: MirrorFate, err: Error): void => {
+    this.cutOff(fate, err)
+  }
+
+  private readonly socketOnStagedData = (chunk: Buffer): void => {
+    const stage = this.stage
+    if (stage !== undefined && !stage.passthrough && stage.mirrorData !== undefined) stage.mirrorData(chunk, this.stageCtx!)
+    else this.replies?.onData(chunk)
+  }
+
+  /** Queues bytes on the socket, within the bound. */
+  private send (chunk: Buffer): void {
     const socket = this.socket
     if (socket === undefined || this.ending) return
     if (socket.writableLength + chunk.length > this.settings.maxQueueBytes) {
@@ -176,7 +236,12 @@ export class Mirror implements Coalesced {
     this.finish('connect-timeout')
   }
 
-  private readonly socketOnConnect = (): void => {
+  private readonly socketOnTcpConnect = (): void => {
+    this.handshaking = true
+  }
+
+  private readonly socketOnReady = (): void => {
+    this.handshaking = false
     clearTimeout(this.connectTimer)
     this.connectTimer = undefined
     this.health.connected(this)
@@ -184,9 +249,16 @@ export class Mirror implements Coalesced {
 
   private readonly socketOnError = (err: Error): void => {
     if (this.connectTimer !== undefined) {
-      // Still connecting: the mirror refused or could not be reached.
+      // Still connecting: the mirror refused or could not be reached, or its TLS handshake failed.
       clearTimeout(this.connectTimer)
       this.connectTimer = undefined
+      if (this.handshaking) {
+        const tlsErr = new MirrorTlsError(`mirror ${this.name}: TLS handshake failed: ${err.message}`, { cause: err })
+        this.health.connectFailed(tlsErr, Date.now())
+        this.log.warn({ mirror: this.name, fate: 'tls-failed', err: tlsErr }, 'mirror TLS handshake failed; main and other mirrors go on')
+        this.finish('tls-failed')
+        return
+      }
       this.health.connectFailed(new MirrorConnectError(`mirror ${this.name}: connect failed`, { cause: err }), Date.now())
       this.finish('refused')
       return
@@ -223,6 +295,8 @@ export class Mirror implements Coalesced {
     this.connectTimer = undefined
     this.progressTimer = undefined
     this.settings.coalescer?.delete(this)
+    this.stage = undefined
+    this.stageCtx = undefined
     const socket = this.socket
     this.socket = undefined
     if (socket !== undefined) {

@@ -4,19 +4,38 @@ import type { MirrorOrigin, MirrorSpec } from '../config.js'
 import type { Metrics, MirrorCounters, MirrorState } from '../ops/metrics.js'
 import { MirrorHealth, type HealthSettings } from './health.js'
 import { createSampler, sampled, type Sampler } from './sampling.js'
+import type { MirrorOutput, OutputSession } from '../datapath/output.js'
+import type { StageFactory } from '../datapath/stage.js'
+
+/** How the duplicator opens a target's outputs and makes its stages: decided once per target, from its spec. */
+export interface TargetWiring {
+  /** The output factory of this target (a TCP or TLS connection to the mirror today). */
+  output (target: MirrorTarget): (session: OutputSession) => MirrorOutput
+  /** The stage factory of this target, or undefined when its sessions need no stage. */
+  stages (spec: MirrorSpec): StageFactory | undefined
+}
 
 /** One mirror target of the running duplicator. */
 export class MirrorTarget {
   readonly name: string
+  readonly address: Address
+  /** Opens this target's output for one client connection. */
+  readonly open: (session: OutputSession) => MirrorOutput
+  /** Makes this target's stage for one client connection; undefined: no stage, and the data path pays nothing. */
+  readonly stages: StageFactory | undefined
   constructor (
-    readonly address: Address,
+    readonly spec: MirrorSpec,
     public origin: MirrorOrigin,
     /** This mirror's own sampling percentage; undefined follows the global `--percent`. */
     public percent: number | undefined,
     readonly counters: MirrorCounters,
     readonly health: MirrorHealth,
+    wiring: TargetWiring,
   ) {
-    this.name = formatAddress(address)
+    this.address = spec.address
+    this.name = formatAddress(spec.address)
+    this.open = wiring.output(this)
+    this.stages = wiring.stages(spec)
   }
 }
 
@@ -69,7 +88,8 @@ export class MirrorSet {
     private readonly metrics: Metrics,
     private readonly log: Logger,
     private globalPercent: number,
-    seed?: number,
+    seed: number | undefined,
+    private readonly wiring: TargetWiring,
   ) {
     this.sampler = createSampler(seed)
   }
@@ -132,7 +152,7 @@ export class MirrorSet {
     this.removed.delete(name)
     const counters = this.metrics.mirror(name)
     const health = new MirrorHealth(name, this.settings, counters, this.log, this.healthOnGiveUp)
-    const target = new MirrorTarget(spec.address, spec.origin, spec.percent, counters, health)
+    const target = new MirrorTarget(spec, spec.origin, spec.percent, counters, health, this.wiring)
     this.active = [...this.active, target]
     this.recompute()
     if (spec.origin === 'runtime') this.log.info({ mirror: name, percent: spec.percent ?? null }, 'mirror added')
@@ -195,7 +215,7 @@ export class MirrorSet {
       bytesSent: c.bytesSent,
       overflows: c.fates.overflow,
       writeTimeouts: c.fates['write-timeout'],
-      connectFailures: c.fates.refused + c.fates['connect-timeout'],
+      connectFailures: c.fates.refused + c.fates['connect-timeout'] + c.fates['tls-failed'],
       skipped: c.fates.skipped,
       unsampled: c.unsampled,
       lastError: err === undefined ? null : { message: err.message, at: new Date(err.at).toISOString() },

@@ -13,6 +13,9 @@ export const ErrorCodes = {
   MIRROR_CONNECT_TIMEOUT: 'TCPTEE_ERR_MIRROR_CONNECT_TIMEOUT',
   MIRROR_OVERFLOW: 'TCPTEE_ERR_MIRROR_OVERFLOW',
   MIRROR_WRITE_TIMEOUT: 'TCPTEE_ERR_MIRROR_WRITE_TIMEOUT',
+  MIRROR_TLS: 'TCPTEE_ERR_MIRROR_TLS',
+  MAIN_TLS: 'TCPTEE_ERR_MAIN_TLS',
+  CLIENT_TLS: 'TCPTEE_ERR_CLIENT_TLS',
   SHUTDOWN: 'TCPTEE_ERR_SHUTDOWN',
   ADMIN_LISTEN: 'TCPTEE_ERR_ADMIN_LISTEN',
   WORKERS_UNAVAILABLE: 'TCPTEE_ERR_WORKERS_UNAVAILABLE',
@@ -139,5 +142,29 @@ export class WorkersUnavailableError extends TcpteeError {
   override name = 'WorkersUnavailableError'
   constructor (message: string) {
     super(ErrorCodes.WORKERS_UNAVAILABLE, message)
+  }
+}
+
+/** The TLS handshake with a mirror failed (certificate rejected with `verify`, protocol mismatch): fate `tls-failed`. */
+export class MirrorTlsError extends TcpteeError {
+  override name = 'MirrorTlsError'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.MIRROR_TLS, message, options)
+  }
+}
+
+/** The TLS handshake with main failed: the client's connection is closed, as if main had refused it. */
+export class MainTlsError extends TcpteeError {
+  override name = 'MainTlsError'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.MAIN_TLS, message, options)
+  }
+}
+
+/** A client's TLS handshake with tcptee failed (no or a wrong client certificate, plain text on a TLS port). */
+export class ClientTlsError extends TcpteeError {
+  override name = 'ClientTlsError'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.CLIENT_TLS, message, options)
   }
 }

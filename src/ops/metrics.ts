@@ -11,6 +11,7 @@ export type MirrorFate =
   | 'skipped' // the mirror was in its retry delay after a failed connect: no connection was made
   | 'refused' // connect failed (ECONNREFUSED, EHOSTUNREACH, DNS, ...)
   | 'connect-timeout' // no accept within the mirror connect timeout
+  | 'tls-failed' // the TLS handshake failed (certificate rejected with verify, protocol mismatch)
   | 'overflow' // its write queue would have exceeded the mirror buffer: cut off
   | 'write-timeout' // bytes queued and no write progress for the mirror write timeout: cut off
   | 'reset' // the mirror reset or errored mid-stream
@@ -42,6 +43,8 @@ export interface MetricsSnapshot {
   connections: { active: number; total: number }
   bytes: { clientToMain: number; mainToClient: number }
   main: { connectFailures: number; connectTimeouts: number }
+  /** Clients closed before their session started. */
+  clients: { tlsFailures: number; proxyHeaderRefused: number }
   mirrors: Record<string, MirrorCounters>
   /** Client connection lifetimes (accept to last socket closed), in seconds. */
   durations: DurationHistogram
@@ -58,7 +61,7 @@ export interface DurationHistogram {
 }
 
 function emptyFates (): Record<MirrorFate, number> {
-  return { ok: 0, skipped: 0, refused: 0, 'connect-timeout': 0, overflow: 0, 'write-timeout': 0, reset: 0, closed: 0, aborted: 0, removed: 0 }
+  return { ok: 0, skipped: 0, refused: 0, 'connect-timeout': 0, 'tls-failed': 0, overflow: 0, 'write-timeout': 0, reset: 0, closed: 0, aborted: 0, removed: 0 }
 }
 
 /** Live counters of one duplicator. Fields are public for cheap increments on the data path. */
@@ -69,6 +72,10 @@ export class Metrics {
   bytesMainToClient = 0
   mainConnectFailures = 0
   mainConnectTimeouts = 0
+  /** Clients whose TLS handshake failed (`--tls-cert`). */
+  clientTlsFailures = 0
+  /** Clients refused for their PROXY header: malformed, missing, too slow, or from a peer not allowed to send one. */
+  proxyHeaderRefused = 0
   readonly mirrors = new Map<string, MirrorCounters>()
   readonly durations: DurationHistogram = { counts: new Array<number>(DURATION_BUCKETS.length + 1).fill(0), sum: 0, count: 0 }
 
@@ -98,6 +105,7 @@ export class Metrics {
       connections: { active: this.connectionsActive, total: this.connectionsTotal },
       bytes: { clientToMain: this.bytesClientToMain, mainToClient: this.bytesMainToClient },
       main: { connectFailures: this.mainConnectFailures, connectTimeouts: this.mainConnectTimeouts },
+      clients: { tlsFailures: this.clientTlsFailures, proxyHeaderRefused: this.proxyHeaderRefused },
       mirrors,
       durations: { counts: [...this.durations.counts], sum: this.durations.sum, count: this.durations.count },
     }

@@ -35,6 +35,8 @@ export class PrometheusExporter {
     })
     counter('tcptee_main_connect_failures_total', 'Main connects that failed (refused, unreachable, DNS).', [], (c, s) => c.inc(s.main.connectFailures))
     counter('tcptee_main_connect_timeouts_total', 'Main connects that timed out (--connect-timeout).', [], (c, s) => c.inc(s.main.connectTimeouts))
+    counter('tcptee_client_tls_failures_total', 'Clients whose TLS handshake with tcptee failed (--tls-cert).', [], (c, s) => c.inc(s.clients.tlsFailures))
+    counter('tcptee_proxy_header_refused_total', 'Clients refused for their PROXY header (malformed, missing, late, or from a peer not in --proxy-protocol-from).', [], (c, s) => c.inc(s.clients.proxyHeaderRefused))
     counter('tcptee_mirror_bytes_sent_total', 'Client bytes accepted for each mirror (queued or delivered).', ['mirror'],
       perMirror((c, mirror, m) => c.inc({ mirror }, m.bytesSent)))
     counter('tcptee_mirror_connections_total', 'Mirror connections attempted.', ['mirror'],
@@ -47,7 +49,7 @@ export class PrometheusExporter {
     counter('tcptee_mirror_write_timeouts_total', 'Mirror connections cut off after --mirror-write-timeout without write progress.', ['mirror'],
       perMirror((c, mirror, m) => c.inc({ mirror }, m.fates['write-timeout'])))
     counter('tcptee_mirror_connect_failures_total', 'Mirror connects that failed or timed out.', ['mirror'],
-      perMirror((c, mirror, m) => c.inc({ mirror }, m.fates.refused + m.fates['connect-timeout'])))
+      perMirror((c, mirror, m) => c.inc({ mirror }, m.fates.refused + m.fates['connect-timeout'] + m.fates['tls-failed'])))
     counter('tcptee_mirror_connection_fates_total', 'Mirror connections by how they ended (ok, skipped, refused, overflow, ...).', ['mirror', 'fate'],
       perMirror((c, mirror, m) => { for (const [fate, n] of Object.entries(m.fates) as Array<[MirrorFate, number]>) c.inc({ mirror, fate }, n) }))
     counter('tcptee_mirror_unsampled_connections_total', 'Client connections not mirrored to this mirror because of sampling (--percent).', ['mirror'],

@@ -1,0 +1,201 @@
+/**
+ * The one place that opens sockets: {@link dial} (to main and mirrors, plain or TLS), {@link createListener} and
+ * {@link acceptTls} (for clients). Nothing else in the library calls `net.connect`, `net.createServer`, `tls.connect` or
+ * `tls.createServer` (the admin endpoint is HTTP and has its own server in src/ops/admin.ts).
+ *
+ * TLS here starts with the first byte. PostgreSQL and MySQL negotiate TLS inside their protocol; their stages use the
+ * same settings ({@link DialTls}) when they upgrade a socket.
+ */
+import { readFileSync } from 'node:fs'
+import { connect as netConnect, createServer as netCreateServer, isIP, type Server, type Socket } from 'node:net'
+import {
+  checkServerIdentity,
+  connect as tlsConnect,
+  createSecureContext,
+  TLSSocket,
+  type ConnectionOptions,
+  type PeerCertificate,
+  type SecureContextOptions,
+  type SecureContext,
+} from 'node:tls'
+import { ClientTlsError, ConfigError } from '../ops/errors.js'
+import type { Address } from './address.js'
+
+/** How TLS to a server is checked: `on` encrypts without checking the certificate; `verify` checks the chain and the name. */
+export type TlsMode = 'off' | 'on' | 'verify'
+
+/** TLS settings for one outgoing connection. */
+export interface DialTls {
+  readonly verify: boolean
+  /** Trusted CAs in PEM (`--tls-ca`); Node's default CAs when undefined. */
+  readonly ca?: Buffer | undefined
+  /** Name sent in SNI and checked against the certificate (`--tls-servername`); the host when undefined. */
+  readonly servername?: string | undefined
+}
+
+/** Where and how to connect. */
+export interface DialTarget {
+  readonly address: Address
+  /** TLS from the first byte; plain TCP when undefined. */
+  readonly tls?: DialTls | undefined
+}
+
+/** A socket being opened, and the event that says it is ready for the session (`connect`, or `secureConnect` for TLS). */
+export interface Dialed {
+  readonly socket: Socket
+  readonly readyEvent: 'connect' | 'secureConnect'
+}
+
+export interface DialOptions {
+  /**
+   * Read whatever arrives into one shared buffer and drop it, without allocating or emitting 'data' (mirror replies
+   * nobody compares). Plain TCP only: a TLS socket has to decrypt, so its replies are read with 'data' and dropped.
+   */
+  readonly discard?: { readonly buffer: Buffer; readonly callback: () => boolean } | undefined
+}
+
+/**
+ * Opens a connection. Both kinds are `allowHalfOpen` with Nagle off: a FIN is forwarded with `.end()` and the
+ * other direction keeps flowing. Errors (refused, handshake failed, certificate rejected) arrive as 'error' events.
+ */
+export function dial (target: DialTarget, opts: DialOptions = {}): Dialed {
+  const { host, port } = target.address
+  const tls = target.tls
+  if (tls === undefined) {
+    const socket = opts.discard === undefined
+      ? netConnect({ host, port, allowHalfOpen: true, noDelay: true })
+      : netConnect({ host, port, allowHalfOpen: true, noDelay: true, onread: opts.discard })
+    return { socket, readyEvent: 'connect' }
+  }
+  const name = tls.servername ?? host
+  // SNI must be a host name, never an IP literal (RFC 6066); the certificate is checked against `name` either way:
+  // Node checks `servername`, else `host`, and an IP is matched against the certificate's IP SANs.
+  const socket: TLSSocket = tlsConnect({
+    host,
+    port,
+    allowHalfOpen: true,
+    rejectUnauthorized: tls.verify,
+    ...(isIP(name) === 0 ? { servername: name } : { checkServerIdentity: (_h: string, cert: PeerCertificate) => checkServerIdentity(name, cert) }),
+    ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+  } as unknown as ConnectionOptions) // allowHalfOpen is passed on to the TLSSocket by Node (lib/_tls_wrap.js) but missing from the types
+  socket.setNoDelay(true)
+  return { socket, readyEvent: 'secureConnect' }
+}
+
+/** TLS for clients (`--tls-cert`, `--tls-key`, `--tls-client-ca`): PEM file paths. */
+export interface ServerTlsFiles {
+  readonly cert: string
+  readonly key: string
+  readonly clientCa?: string | undefined
+}
+
+/** TLS files read and checked: what {@link acceptTls} takes. A reload makes a new one; open sessions keep theirs. */
+export interface ServerTls {
+  readonly context: SecureContext
+  readonly requestCert: boolean
+}
+
+/** Option keys, for errors: the library names keys, the CLI turns them into flags. */
+const KEYS = { cert: 'tlsCert', key: 'tlsKey', clientCa: 'tlsClientCa', ca: 'tlsCa' } as const
+
+function readPem (file: string, key: string): Buffer {
+  try {
+    return readFileSync(file)
+  } catch (err) {
+    throw new ConfigError(`${key}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, key, { cause: err })
+  }
+}
+
+/**
+ * Reads and checks the client-facing certificate, key and client CA. Throws ConfigError naming the option
+ * (`tlsCert`, `tlsKey`, `tlsClientCa`) when a file is missing, is not PEM, or the key does not match the certificate.
+ */
+export function loadServerTls (files: ServerTlsFiles): ServerTls {
+  const cert = readPem(files.cert, KEYS.cert)
+  const key = readPem(files.key, KEYS.key)
+  const ca = files.clientCa === undefined ? undefined : readPem(files.clientCa, KEYS.clientCa)
+  if (!cert.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) {
+    throw new ConfigError(`${KEYS.cert}: ${files.cert} holds no PEM certificate`, KEYS.cert)
+  }
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key.toString('latin1'))) {
+    throw new ConfigError(`${KEYS.key}: ${files.key} holds no PEM private key`, KEYS.key)
+  }
+  if (ca !== undefined && !ca.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) {
+    throw new ConfigError(`${KEYS.clientCa}: ${files.clientCa ?? ''} holds no PEM certificate`, KEYS.clientCa)
+  }
+  const options: SecureContextOptions = ca === undefined ? { cert, key } : { cert, key, ca }
+  let context: SecureContext
+  try {
+    context = createSecureContext(options)
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err)
+    const which = /key values mismatch|private key/i.test(why) ? KEYS.key : /ca|certificate authority/i.test(why) && ca !== undefined ? KEYS.clientCa : KEYS.cert
+    throw new ConfigError(`${which}: ${files[which === KEYS.key ? 'key' : which === KEYS.cert ? 'cert' : 'clientCa'] ?? ''}: ${why}`, which, { cause: err })
+  }
+  return Object.freeze({ context, requestCert: ca !== undefined })
+}
+
+/** Reads `--tls-ca`: trusted CAs for `--main-tls verify` and `--mirror-tls verify`. Throws ConfigError naming `tlsCa`. */
+export function loadCa (file: string): Buffer {
+  const ca = readPem(file, KEYS.ca)
+  if (!ca.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`${KEYS.ca}: ${file} holds no PEM certificate`, KEYS.ca)
+  return ca
+}
+
+/**
+ * The client-facing server: plain TCP with `pauseOnConnect`, so nothing is read from a client before its session
+ * starts. TLS for clients is {@link acceptTls} on the accepted socket, after a PROXY header if one is expected: the
+ * header comes before the TLS handshake on the wire.
+ */
+export function createListener (onSocket: (socket: Socket) => void): Server {
+  return netCreateServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, onSocket)
+}
+
+/**
+ * Runs the server side of a TLS handshake on an accepted socket (paused, possibly with bytes unshifted back into it).
+ * Resolves with the TLS socket, paused, once the handshake is done (and the client certificate checked with
+ * `--tls-client-ca`). Rejects with {@link ClientTlsError} when it fails or takes longer than `timeoutMs`; the
+ * socket is destroyed then. Clears its timer and removes its listeners on every path.
+ */
+export function acceptTls (raw: Socket, tls: ServerTls, timeoutMs: number): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = new TLSSocket(raw, {
+      isServer: true,
+      secureContext: tls.context,
+      requestCert: tls.requestCert,
+      rejectUnauthorized: tls.requestCert,
+    })
+    // The TLS socket reads the TCP socket's handle itself; the TCP socket was accepted paused.
+    raw.resume()
+    const cleanup = (): void => {
+      clearTimeout(timer)
+      socket.removeListener('secure', socketOnSecure)
+      socket.removeListener('error', socketOnError)
+      socket.removeListener('close', socketOnClose)
+    }
+    const fail = (err: ClientTlsError): void => {
+      cleanup()
+      socket.on('error', noop)
+      socket.destroy()
+      raw.destroy()
+      reject(err)
+    }
+    const socketOnSecure = (): void => {
+      cleanup()
+      socket.pause()
+      resolve(socket)
+    }
+    const socketOnError = (err: Error): void => {
+      fail(new ClientTlsError(`client TLS handshake failed: ${err.message}`, { cause: err }))
+    }
+    const socketOnClose = (): void => {
+      fail(new ClientTlsError('client TLS handshake failed: the client closed the connection'))
+    }
+    const timer = setTimeout(() => fail(new ClientTlsError(`client TLS handshake failed: not done within ${timeoutMs}ms`)), timeoutMs)
+    socket.once('secure', socketOnSecure)
+    socket.on('error', socketOnError)
+    socket.once('close', socketOnClose)
+  })
+}
+
+function noop (): void {}
