@@ -12,9 +12,9 @@ import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { createDuplicator, type CreateDuplicatorOptions, type Duplicator } from '../src/index.js'
-import { encodeV1, encodeV2, readProxyHeader, type ProxyHeader } from '../src/protocols/proxy/index.js'
+import { encodeV1, encodeV2 } from '../src/protocols/proxy/index.js'
 import { captureLogger, client, freePort, resources, startPeer, waitFor, type Peer } from './helpers.js'
-import { requireHaproxy, startHaproxy } from './support/haproxy.js'
+import { requireHaproxy, startHaproxy, startProxyHeaderReader } from './support/haproxy.js'
 
 t.setTimeout(90_000)
 
@@ -42,45 +42,6 @@ async function closedLine (lines: Array<Record<string, unknown>>, n = 1): Promis
 
 function mainOf (p: Peer): string {
   return `${p.host}:${p.port}`
-}
-
-/**
- * A raw TCP server that reads a PROXY header with readProxyHeader from each connection, then everything after it
- * until the peer's FIN. A connection that sends no header rejects its `next()`.
- */
-async function startHeaderReader (t: Test): Promise<{ port: number; next: () => Promise<{ header: ProxyHeader; payload: Buffer }> }> {
-  const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true })
-  const sockets = new Set<net.Socket>()
-  const queue: net.Socket[] = []
-  const waiting: Array<(s: net.Socket) => void> = []
-  server.on('connection', (socket) => {
-    sockets.add(socket)
-    socket.on('error', () => {})
-    socket.once('close', () => sockets.delete(socket))
-    const w = waiting.shift()
-    if (w !== undefined) w(socket)
-    else queue.push(socket)
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => {
-    for (const socket of sockets) socket.destroy()
-    server.close()
-  })
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    async next () {
-      const socket = queue.shift() ?? await new Promise<net.Socket>((resolve) => waiting.push(resolve))
-      const { header, rest } = await readProxyHeader(socket, { timeoutMs: 10_000 })
-      const chunks: Buffer[] = [rest]
-      socket.on('data', (c: Buffer) => chunks.push(c))
-      const ended = once(socket, 'end')
-      socket.resume()
-      await ended
-      socket.end()
-      return { header, payload: Buffer.concat(chunks) }
-    },
-  }
 }
 
 /** Writes `bytes` (and FIN) to 127.0.0.1:port, reads until the other side ends, returns the HTTP status line and body. */
@@ -266,7 +227,7 @@ if (haproxy !== undefined) {
 t.test('a mirror given as host:port@proxy-v2 gets a header naming the client; other mirrors and main get none', async (t) => {
   const main = await startPeer(t, 'record', { keep: true })
   const plainMirror = await startPeer(t, 'record', { keep: true })
-  const proxied = await startHeaderReader(t)
+  const proxied = await startProxyHeaderReader(t)
   const tee = await startTee(t, {
     main: mainOf(main),
     mirrors: [`127.0.0.1:${proxied.port}@proxy-v2`, mainOf(plainMirror)],
@@ -296,8 +257,8 @@ t.test('a mirror given as host:port@proxy-v2 gets a header naming the client; ot
 
 t.test('--mirror-proxy-protocol v1 applies to every mirror, and a PROXY-in source is what the mirror is told', async (t) => {
   const main = await startPeer(t, 'record', { keep: true })
-  const a = await startHeaderReader(t)
-  const b = await startHeaderReader(t)
+  const a = await startProxyHeaderReader(t)
+  const b = await startProxyHeaderReader(t)
   const tee = await startTee(t, {
     main: mainOf(main), mirrors: [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}@proxy-v2`], mirrorProxyProtocol: 'v1', proxyProtocolIn: true,
   })

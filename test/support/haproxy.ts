@@ -1,7 +1,9 @@
+import { once } from 'node:events'
 import fs from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+import { readProxyHeader, type ProxyHeader } from '../../src/protocols/proxy/index.js'
 import { freePort, waitFor } from '../helpers.js'
 import { startProcess, type ServerProcess } from './child.js'
 import { requireBins, type BinGate } from './require-bin.js'
@@ -82,4 +84,45 @@ async function accepts (port: number): Promise<boolean> {
     socket.once('connect', () => { socket.destroy(); resolve(true) })
     socket.once('error', () => { socket.destroy(); resolve(false) })
   })
+}
+
+/**
+ * A raw TCP server standing in for a PROXY protocol receiver (a mirror given as `host:port@proxy-v2`): from each
+ * connection, in order of arrival, `next()` reads the header with readProxyHeader, then everything after it until
+ * the peer's FIN, and answers FIN. It rejects when a connection does not start with a valid header. Every socket and
+ * the server are closed at teardown.
+ */
+export async function startProxyHeaderReader (t: TeardownTarget): Promise<{ port: number; next: () => Promise<{ header: ProxyHeader; payload: Buffer }> }> {
+  const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true })
+  const sockets = new Set<net.Socket>()
+  const queue: net.Socket[] = []
+  const waiting: Array<(s: net.Socket) => void> = []
+  server.on('connection', (socket) => {
+    sockets.add(socket)
+    socket.on('error', () => {})
+    socket.once('close', () => sockets.delete(socket))
+    const w = waiting.shift()
+    if (w !== undefined) w(socket)
+    else queue.push(socket)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy()
+    server.close()
+  })
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    async next () {
+      const socket = queue.shift() ?? await new Promise<net.Socket>((resolve) => waiting.push(resolve))
+      const { header, rest } = await readProxyHeader(socket, { timeoutMs: 10_000 })
+      const chunks: Buffer[] = [rest]
+      socket.on('data', (c: Buffer) => chunks.push(c))
+      const ended = new Promise((resolve) => { socket.once('end', resolve); socket.once('close', resolve) })
+      socket.resume()
+      await ended
+      socket.end()
+      return { header, payload: Buffer.concat(chunks) }
+    },
+  }
 }
