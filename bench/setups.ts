@@ -38,6 +38,8 @@ export function setups (peers: Array<[string, string]>): Setup[] {
     { name: 'tcptee-1-mirror-2workers', proxy: 'tcptee', mirrors: ['echo'], args: ['--workers', '2'] },
     // --diff bytes reads and compares every mirror reply; the window is raised so bulk runs are compared, not abandoned.
     { name: 'tcptee-1-mirror-diff', proxy: 'tcptee', mirrors: ['echo'], args: ['--diff', 'bytes', '--diff-window', '16MiB'] },
+    // A per-mirror stage (the PROXY v2 header stage): what the stage seam costs once it has done its work.
+    { name: 'tcptee-1-mirror-stage', proxy: 'tcptee', mirrors: ['echo'], args: ['--mirror-proxy-protocol', 'v2'] },
     { name: 'naive-1-mirror', proxy: 'naive', mirrors: ['echo'] },
     { name: 'naive-stalled-mirror', proxy: 'naive', mirrors: ['stall'] }
   ]

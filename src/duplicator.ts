@@ -24,7 +24,7 @@ import { ConfigError, ListenError } from './ops/errors.js'
 import { silentLogger } from './ops/logger.js'
 import { Metrics, type MetricsSnapshot } from './ops/metrics.js'
 import { MirrorSet, type MirrorInfo, type MirrorTarget, type TargetWiring } from './mirrors/mirror-set.js'
-import { makeTrustCheck, parse as parseProxyHeader, ProxyProtocolError, readProxyHeader } from './protocols/proxy/index.js'
+import { makeTrustCheck, ProxyProtocolError, readProxyHeader } from './protocols/proxy/index.js'
 import { ProxyHeaderStage, proxyHeaderFor } from './protocols/proxy/stage.js'
 
 export interface CreateDuplicatorOptions extends DuplicatorOptions {
@@ -315,7 +315,7 @@ export class Duplicator {
             peer = { client: header.source, local: header.destination ?? peer.local }
           }
         } else {
-          check = refuseProxyHeader
+          check = this.refuseProxyHeader
         }
       }
       const tls = this.serverTls
@@ -338,6 +338,13 @@ export class Duplicator {
       return
     }
     this.startSession(source, peer, check)
+  }
+
+  /** A PROXY header from a peer outside `--proxy-protocol-from`: refused (the session logs it as its error) and counted. */
+  private readonly refuseProxyHeader = (chunk: Buffer): Error | undefined => {
+    if (!startsWithProxySignature(chunk)) return undefined
+    this.metricsStore.proxyHeaderRefused++
+    return new ProxyProtocolError('bad-signature', 'PROXY header from a peer not in --proxy-protocol-from: refused')
   }
 
   private startSession (source: SessionSource, peer: SessionPeer, firstChunkCheck: ConnectionOptions['firstChunkCheck']): Connection {
@@ -376,17 +383,18 @@ export class Duplicator {
 
 function noop (): void {}
 
+const V1_SIGNATURE = Buffer.from('PROXY ', 'latin1')
+const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a])
+
 /**
- * `--proxy-protocol-from`: a peer outside the list whose first bytes look like a PROXY header is refused, so that a
- * client cannot forge its address. Anything else is an ordinary client.
+ * `--proxy-protocol-from`: whether a first chunk from a peer outside the list starts with a whole PROXY signature.
+ * Only a whole signature counts: an ordinary client whose first chunk is `P` or `\r\n` must not be refused. A forger
+ * who splits the signature over two chunks gains nothing: main and mirrors get those bytes as ordinary data (after
+ * our own header with `--proxy-protocol-out`).
  */
-function refuseProxyHeader (chunk: Buffer): Error | undefined {
-  try {
-    parseProxyHeader(chunk)
-  } catch {
-    return undefined // not a PROXY header (bad signature or malformed): ordinary bytes
-  }
-  return new ProxyProtocolError('bad-signature', 'PROXY header from a peer not in --proxy-protocol-from: refused')
+function startsWithProxySignature (chunk: Buffer): boolean {
+  return (chunk.length >= V1_SIGNATURE.length && chunk.subarray(0, V1_SIGNATURE.length).equals(V1_SIGNATURE)) ||
+    (chunk.length >= V2_SIGNATURE.length && chunk.subarray(0, V2_SIGNATURE.length).equals(V2_SIGNATURE))
 }
 
 /** Validates a mirror added at run time (admin API); shared with the cluster primary, which checks before it asks its workers. */

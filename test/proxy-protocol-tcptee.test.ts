@@ -302,12 +302,11 @@ t.test('untrusted peer (not in --proxy-protocol-from) sending a PROXY header is 
     t.match(l['client'], /^127\.0\.0\.1:\d+$/, 'with the real peer as client')
   }
   t.notOk(tee.lines.some((l) => String(l['client']).startsWith('203.0.113.7')), 'the forged address is never logged as client')
-  // BUG (src/datapath/connection.ts clientOnFirstData, src/duplicator.ts refuseProxyHeader): the refusal of an
+  // Regression: the refusal of an
   // untrusted peer's header goes through Connection.fail('client-error'), which does not increment
   // metrics.proxyHeaderRefused (only acceptSlowly's catch does), and is logged as an ordinary "connection closed"
   // rather than "PROXY header refused; connection closed". The README promises it is counted.
-  t.equal(tee.dup.metrics().clients.proxyHeaderRefused, 2, 'counted in clients.proxyHeaderRefused',
-    { todo: 'BUG: a header from an untrusted peer is refused but not counted in clients.proxyHeaderRefused' })
+  t.equal(tee.dup.metrics().clients.proxyHeaderRefused, 2, 'counted in clients.proxyHeaderRefused')
 })
 
 t.test('untrusted peer sending ordinary bytes is an ordinary client', async (t) => {
@@ -330,7 +329,7 @@ t.test('untrusted peer sending ordinary bytes is an ordinary client', async (t) 
 })
 
 t.test('untrusted peer whose first chunk is only a prefix of a signature ("P", then "ING") is an ordinary client', async (t) => {
-  // BUG (src/duplicator.ts refuseProxyHeader, ~line 383): parse() answers 'need-more' for "P" or "\r\n" (prefixes of
+  // Regression (refusal now needs a whole signature): parse() answers 'need-more' for "P" or "\r\n" (prefixes of
   // the v1 and v2 signatures) and refuseProxyHeader treats anything that does not throw as a header, so an untrusted
   // client whose first TCP segment happens to be "P", "PR", "\r" or "\r\n" is reset although it never sent a header.
   const main = await startPeer(t, 'echo', { keep: true })
@@ -343,8 +342,7 @@ t.test('untrusted peer whose first chunk is only a prefix of a signature ("P", t
   await waitFor('"P" forwarded, or the client closed', () => m.bytes >= 1 || c.socket.destroyed || c.error !== undefined)
   c.socket.end('ING\r\n')
   await c.ended
-  t.equal(Buffer.concat(c.chunks).toString('latin1'), 'PING\r\n', 'main\'s echo of PING came back',
-    { todo: 'BUG: refuseProxyHeader refuses a first chunk that is only a prefix of a PROXY signature' })
+  t.equal(Buffer.concat(c.chunks).toString('latin1'), 'PING\r\n', 'main\'s echo of PING came back')
 })
 
 t.test('trusted peer sending garbage instead of a header is refused, logged once and counted', async (t) => {

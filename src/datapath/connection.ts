@@ -113,7 +113,9 @@ export class Connection {
     for (const target of plan.use) {
       const replies = this.diff?.attach(target.name, target.counters.diff)
       const stage = target.stages?.({ id, client: peer.client, local: peer.local })
-      this.mirrors.push(target.open({ log: this.log, onDone: this.mirrorOnDone, replies, stage }))
+      const output = target.open({ log: this.log, onDone: this.mirrorOnDone, replies, stage })
+      // An output can end inside its constructor (its stage failed at start): it has reported itself done already.
+      if (output.fate === undefined) this.mirrors.push(output)
     }
     this.skipped = plan.skipped
     if (this.diff !== undefined) for (const name of plan.skipped) this.diff.skip(name, metrics.mirror(name).diff, 'mirror skipped: backing off')
