@@ -291,6 +291,37 @@ t.test('main TLS verify: a wrong name closes the client and forwards nothing; --
   })
 })
 
+t.test('main TLS on (no verify) accepts a self-signed main; verify refuses it', { timeout: 30_000 }, async (t) => {
+  const main = await startTlsPeer(t, 'echo', certs.selfSigned)
+  const on = await startDup(t, main, [], { mainTls: 'on', tlsCa: certs.ca.certFile })
+  const c = tlsPlainClient(t, on.port)
+  await once(c.socket, 'connect')
+  const data = pattern(64 * 1024, 45)
+  await writeAll(c.socket, data)
+  await c.ended
+  t.equal(c.digest(), sha256(data), 'on: encrypted, certificate not checked, byte-exact')
+  const verify = await startDup(t, main, [], { mainTls: 'verify', tlsCa: certs.ca.certFile })
+  const v = tlsPlainClient(t, verify.port)
+  await once(v.socket, 'connect')
+  v.socket.write('x')
+  await v.closed
+  t.equal(v.bytes, 0)
+  t.equal(verify.dup.metrics().main.connectFailures, 1, 'verify: the self-signed chain is refused')
+})
+
+t.test('a client that connects to the TLS port and sends nothing is closed after the connect timeout', { timeout: 30_000 }, async (t) => {
+  const main = await startPeer(t, 'echo')
+  const { logger, lines } = captureLogger()
+  const { dup, port } = await startDup(t, main, [], { tlsCert: certs.server.certFile, tlsKey: certs.server.keyFile, connectTimeout: 300, logger })
+  const silent = tlsPlainClient(t, port)
+  await once(silent.socket, 'connect')
+  await silent.ended
+  t.equal(dup.metrics().clients.tlsFailures, 1, 'counted')
+  t.match(lines.find((l) => l['msg'] === 'client TLS handshake failed; connection closed'), { err: { code: 'TCPTEE_ERR_CLIENT_TLS', message: /not done within 300ms/ } })
+  t.equal(main.conns.length, 0, 'main never saw it')
+  t.equal(dup.connectionCount, 0)
+})
+
 t.test('a mirror with a self-signed certificate under mirror-tls verify: tls-failed, main and client untouched', { timeout: 30_000 }, async (t) => {
   const main = await startPeer(t, 'echo')
   const bad = await startTlsPeer(t, 'record', certs.selfSigned)
