@@ -5,6 +5,7 @@ import { ConfigError, type OptionNamer } from './ops/errors.js'
 import { DEFAULT_DIFF_WINDOW, normalizeDiff, type DiffOptions } from './diff/diff-config.js'
 import type { DiffConfig } from './diff/outcome.js'
 import { flagName, option, optionByFlag } from './options.js'
+import { sameEndpoint } from './mirrors/loop-guard.js'
 
 /** TLS on a connection tcptee opens: `off`, `on` (encrypted, the certificate is not checked) or `verify` (checked). */
 export type TlsMode = 'off' | 'on' | 'verify'
@@ -348,7 +349,7 @@ export function normalizeConfig (opts: DuplicatorOptions): Config {
           : Object.freeze({ address: toAddress(part, 'mirrors', DEFAULTS.targetHost, false), percent: undefined, origin, tls: false, proxy: undefined })
         const m = spec.address
         const name = formatAddress(m)
-        if (name === formatAddress(main)) fail('mirrors', (n) => `${n('mirrors')}: ${name} is also the main server (${n('main')})`)
+        if (sameEndpoint(m, main)) fail('mirrors', (n) => `${n('mirrors')}: ${name} is also the main server (${n('main')})`)
         if (seen.has(name)) fail('mirrors', (n) => `${n('mirrors')}: ${name} is given twice`)
         seen.add(name)
         mirrors.push(m)

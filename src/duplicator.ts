@@ -1,6 +1,7 @@
 import type { AddressInfo, Server, Socket } from 'node:net'
 import type { Logger } from 'pino'
-import { formatAddress, type Address } from './net/address.js'
+import { formatAddress, parseAddress, type Address } from './net/address.js'
+import { afterLoopCheck, OwnEndpoints, sameEndpoint } from './mirrors/loop-guard.js'
 import { acceptTls, createListener, loadCa, loadServerTls, type DialTarget, type DialTls, type ServerTls, type TlsMode } from './net/transport.js'
 import {
   configValue,
@@ -30,6 +31,8 @@ import { ProxyHeaderStage, proxyHeaderFor } from './protocols/proxy/stage.js'
 export interface CreateDuplicatorOptions extends DuplicatorOptions {
   /** pino logger; default silent. Per-connection child loggers carry `conn` and `client`. */
   logger?: Logger
+  /** The admin endpoint's address (the CLI's `--admin`), so that a mirror at it is refused like one at `listen`. */
+  admin?: Address | string | undefined
 }
 
 const LISTEN_ERRORS: Record<string, string> = {
@@ -68,6 +71,11 @@ export class Duplicator {
   private closing: Promise<void> | undefined
   private shutdownTimer: NodeJS.Timeout | undefined
   private bound: Address | undefined
+  /** Set by listen(): the resolved addresses a mirror must not be (a mirror loop); see mirrors/loop-guard.ts. */
+  private own: OwnEndpoints | undefined
+  private readonly adminAddress: Address | undefined
+  /** Mirrors whose loop was logged: once each. */
+  private readonly loopsLogged = new Set<string>()
 
   constructor (options: CreateDuplicatorOptions) {
     this.config = normalizeConfig(options)
@@ -79,6 +87,8 @@ export class Duplicator {
       coalescer: this.coalescer,
     })
     this.log = options.logger ?? silentLogger()
+    const admin = options.admin
+    this.adminAddress = typeof admin === 'string' ? parseAddress(admin, 'admin', '127.0.0.1', true) : admin
     const c = this.config
     // Files are read (and checked) before anything is opened: a bad certificate fails here, naming its option.
     this.serverTls = c.tls === undefined ? undefined : loadServerTls(c.tls)
@@ -132,19 +142,46 @@ export class Duplicator {
       }
       const onListening = (): void => {
         this.server.removeListener('error', onError)
-        const a = this.server.address() as AddressInfo
-        this.bound = Object.freeze({ host: a.address, port: a.port })
-        this.log.info({
-          listen: formatAddress(this.bound),
-          main: formatAddress(this.config.main),
-          mirrors: this.config.mirrors.map(formatAddress),
-          mirrorBuffer: this.config.mirrorBuffer,
-        }, 'listening')
-        resolve(this.bound)
+        const bound = this.server.address() as AddressInfo
+        const a: Address = Object.freeze({ host: bound.address, port: bound.port })
+        this.bound = a
+        // A mirror that resolves to ourselves or main would copy every byte back to us until descriptors run out.
+        void this.refuseOwnMirrors(this.bound).then(() => {
+          this.log.info({
+            listen: formatAddress(a),
+            main: formatAddress(this.config.main),
+            mirrors: this.config.mirrors.map(formatAddress),
+            mirrorBuffer: this.config.mirrorBuffer,
+          }, 'listening')
+          resolve(a)
+        }, (err: unknown) => {
+          this.server.close()
+          reject(err)
+        })
       }
       this.server.once('error', onError)
       this.server.once('listening', onListening)
       this.server.listen({ host, port })
+    })
+  }
+
+  /** Resolves the addresses a mirror must not be, then checks the configured mirrors (rejects with ConfigError). */
+  private async refuseOwnMirrors (bound: Address): Promise<void> {
+    const own = await OwnEndpoints.resolve(bound, this.config.main, this.adminAddress)
+    for (const spec of this.config.mirrorSpecs) await own.check(spec.address, 'mirrors')
+    this.own = own
+  }
+
+  /**
+   * A mirror added or reloaded at run time: an IP literal or `localhost` that is ourselves or main throws at once; a
+   * host name is resolved afterwards and the mirror removed if it is (until then the loop detector stands guard).
+   */
+  private refuseOwnMirror (spec: MirrorSpec, key: string): void {
+    const own = this.own
+    if (own === undefined || own.checkSync(spec.address, key)) return
+    own.check(spec.address, key).catch((err: unknown) => {
+      this.log.error({ err }, `mirror refused: ${(err as Error).message}`)
+      this.mirrorSet.remove(formatAddress(spec.address), (err as Error).message)
     })
   }
 
@@ -165,7 +202,9 @@ export class Duplicator {
 
   /** Validates a mirror address (and percentage) as addMirror would, without adding it; returns its canonical name. Throws ConfigError. */
   checkMirror (address: Address | string, percent?: number | string): string {
-    return formatAddress(parseRuntimeMirror(address, percent, this.config).address)
+    const spec = parseRuntimeMirror(address, percent, this.config)
+    this.own?.checkSync(spec.address, 'mirror')
+    return formatAddress(spec.address)
   }
 
   /**
@@ -175,6 +214,7 @@ export class Duplicator {
    */
   addMirror (address: Address | string, percent?: number | string): boolean {
     const spec = parseRuntimeMirror(address, percent, this.config)
+    this.refuseOwnMirror(spec, 'mirror')
     return this.mirrorSet.add(spec)
   }
 
@@ -204,6 +244,7 @@ export class Duplicator {
    */
   reconfigure (options: DuplicatorOptions): { restartNeeded: string[] } {
     const next = normalizeConfig(options)
+    for (const spec of next.mirrorSpecs) this.refuseOwnMirror(spec, 'mirrors')
     const restartNeeded = restartOptions('library')
       .filter((o) => JSON.stringify(configValue(this.config, o.key)) !== JSON.stringify(configValue(next, o.key)))
       .map((o) => o.key)
@@ -288,12 +329,31 @@ export class Duplicator {
       socket.destroy()
       return
     }
+    afterLoopCheck(socket, this.serverOnClient, this.cutLoop)
+  }
+
+  /** An accepted client that is not one of our own mirror connections. */
+  private readonly serverOnClient = (socket: Socket): void => {
+    if (this.closing !== undefined) {
+      socket.destroy()
+      return
+    }
     // Plain TCP without PROXY headers: the session starts now, with nothing in between.
     if (this.proxyTrusted === undefined && this.serverTls === undefined) {
       this.startSession(socket, socketPeer(socket), undefined)
       return
     }
     void this.acceptSlowly(socket)
+  }
+
+  /** A client that is one of this process's own mirror connections: cut off before main is dialled, counted, logged once per mirror. */
+  private readonly cutLoop = (socket: Socket, mirror: string): void => {
+    socket.on('error', noop)
+    socket.destroy()
+    this.metricsStore.loopsCut++
+    if (this.loopsLogged.has(mirror)) return
+    this.loopsLogged.add(mirror)
+    this.log.error({ mirror, client: `${socket.remoteAddress}:${socket.remotePort}` }, `mirror loop: a connection from our own mirror connection to ${mirror} was cut off`)
   }
 
   /**
@@ -402,7 +462,7 @@ export function parseRuntimeMirror (address: Address | string, percent: number |
   const text = typeof address === 'string' ? address : formatAddress(address)
   let spec = parseMirrorSpec(text, 'runtime', 'mirror')
   if (percent !== undefined) spec = { ...spec, percent: parsePercent(percent, 'percent') }
-  if (formatAddress(spec.address) === formatAddress(config.main)) {
+  if (sameEndpoint(spec.address, config.main)) {
     throw new ConfigError(`mirror: ${formatAddress(spec.address)} is the main server`, 'mirror')
   }
   return spec

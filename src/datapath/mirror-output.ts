@@ -11,6 +11,7 @@ import {
 } from '../ops/errors.js'
 import type { MirrorCounters, MirrorFate } from '../ops/metrics.js'
 import type { MirrorHealth } from '../mirrors/health.js'
+import { trackMirrorSocket } from '../mirrors/loop-guard.js'
 import type { ReplySink } from '../diff/comparer.js'
 import type { MirrorOutput, OutputSession } from './output.js'
 import type { MirrorStage, StageContext } from './stage.js'
@@ -99,6 +100,8 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     const { socket, readyEvent } = dial(target.dial, discard ? { discard: { buffer: DISCARD, callback: discardReply } } : {})
     this.socket = socket
     socket.on(readyEvent, this.socketOnReady)
+    // Our local address:port, so that the duplicator recognises this connection if it comes back to us (a mirror loop).
+    trackMirrorSocket(socket, this.name)
     if (readyEvent === 'secureConnect') socket.once('connect', this.socketOnTcpConnect)
     socket.on('error', this.socketOnError)
     socket.on('end', this.socketOnEnd)

@@ -44,7 +44,7 @@ export interface MetricsSnapshot {
   bytes: { clientToMain: number; mainToClient: number }
   main: { connectFailures: number; connectTimeouts: number }
   /** Clients closed before their session started. */
-  clients: { tlsFailures: number; proxyHeaderRefused: number }
+  clients: { tlsFailures: number; proxyHeaderRefused: number; /** Clients that were our own mirror connections (a mirror loop): cut off at accept. */ loopsCut?: number }
   mirrors: Record<string, MirrorCounters>
   /** Client connection lifetimes (accept to last socket closed), in seconds. */
   durations: DurationHistogram
@@ -76,6 +76,8 @@ export class Metrics {
   clientTlsFailures = 0
   /** Clients refused for their PROXY header: malformed, missing, too slow, or from a peer not allowed to send one. */
   proxyHeaderRefused = 0
+  /** Clients cut off at accept because they were this process's own mirror connections (see mirrors/loop-guard.ts). */
+  loopsCut = 0
   readonly mirrors = new Map<string, MirrorCounters>()
   readonly durations: DurationHistogram = { counts: new Array<number>(DURATION_BUCKETS.length + 1).fill(0), sum: 0, count: 0 }
 
@@ -105,7 +107,7 @@ export class Metrics {
       connections: { active: this.connectionsActive, total: this.connectionsTotal },
       bytes: { clientToMain: this.bytesClientToMain, mainToClient: this.bytesMainToClient },
       main: { connectFailures: this.mainConnectFailures, connectTimeouts: this.mainConnectTimeouts },
-      clients: { tlsFailures: this.clientTlsFailures, proxyHeaderRefused: this.proxyHeaderRefused },
+      clients: { tlsFailures: this.clientTlsFailures, proxyHeaderRefused: this.proxyHeaderRefused, loopsCut: this.loopsCut },
       mirrors,
       durations: { counts: [...this.durations.counts], sum: this.durations.sum, count: this.durations.count },
     }
