@@ -152,6 +152,11 @@ export class Duplicator {
             main: formatAddress(this.config.main),
             mirrors: this.config.mirrors.map(formatAddress),
             mirrorBuffer: this.config.mirrorBuffer,
+            // Only what differs from plain TCP, so that the usual line stays short.
+            ...(this.serverTls === undefined ? {} : { clientTls: this.serverTls.requestCert ? 'client-certificates' : 'on' }),
+            ...(this.config.mainTls === 'off' ? {} : { mainTls: this.config.mainTls }),
+            ...(this.proxyTrusted === undefined ? {} : { proxyProtocolIn: this.config.proxyProtocolFrom.length === 0 ? 'any peer' : this.config.proxyProtocolFrom }),
+            ...(this.config.proxyProtocolOut === undefined ? {} : { proxyProtocolOut: this.config.proxyProtocolOut }),
           }, 'listening')
           resolve(a)
         }, (err: unknown) => {

@@ -27,11 +27,7 @@ async function run (args: string[]): Promise<{ code: number | null; stdout: stri
   return { code, stdout, stderr }
 }
 
-// BUG (src/net/transport.ts, readPem and loadServerTls): their ConfigErrors are built with the library key in the
-// message text ("tlsCert: ...") and no `render`, so ConfigError.messageFor(flagName) (cmd/tcptee/config-file.ts
-// cliMessage) has nothing to rename and the CLI prints "tcptee: tlsCert: bad.pem holds no PEM certificate" instead of
-// "--tls-cert: ...". The flag-name assertions are todo until the messages render through the option namer.
-const FLAG_TODO = 'BUG: transport.ts ConfigErrors print the library key (tlsCert/tlsKey), not the flag'
+// Regression: transport.ts's ConfigErrors render through the option namer, so the CLI names the flag, not the key.
 
 t.test('bad certificate or key files: one line naming the flag, exit 2, no stack trace', { timeout: 30_000 }, async (t) => {
   const notPem = join(certs.dir, 'not-pem.crt')
@@ -50,7 +46,7 @@ t.test('bad certificate or key files: one line naming the flag, exit 2, no stack
       const lines = r.stderr.trimEnd().split('\n')
       t.match(lines[0], c.why, `the line says what is wrong: ${lines[0]}`)
       t.match(lines[0], new RegExp(`^tcptee: (${c.flag}|${c.key}): `), 'and names the option')
-      t.match(lines[0], new RegExp(`^tcptee: ${c.flag}: `), `names the flag ${c.flag}`, { todo: FLAG_TODO })
+      t.match(lines[0], new RegExp(`^tcptee: ${c.flag}: `), `names the flag ${c.flag}`)
       t.equal(lines.filter((l) => !/--help/.test(l)).length, 1, 'one line (and the usage hint)')
       t.notMatch(r.stderr, /^\s+at /m, 'no stack trace')
       t.equal(r.stdout, '', 'nothing on stdout: it never listened')
@@ -130,7 +126,7 @@ t.test('SIGHUP re-reads the certificate files: new handshakes see the new one, a
   const rejected = msgs('configuration reload rejected')[0]!
   t.equal(rejected['level'], 50, 'logged at error level')
   t.match(rejected['msg'], /(--tls-cert|tlsCert): .*holds no PEM certificate/, 'naming the option and what is wrong')
-  t.match(rejected['msg'], /--tls-cert: /, 'by its flag', { todo: FLAG_TODO })
+  t.match(rejected['msg'], /--tls-cert: /, 'by its flag')
   t.equal(await fingerprint(cli.port), certs.server2.fingerprint256, 'the running certificate stays')
 
   open.end('after')

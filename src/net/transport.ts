@@ -19,6 +19,7 @@ import {
   type SecureContext,
 } from 'node:tls'
 import { ClientTlsError, ConfigError } from '../ops/errors.js'
+import { flagName } from '../options.js'
 import type { Address } from './address.js'
 
 /** How TLS to a server is checked: `on` encrypts without checking the certificate; `verify` checks the chain and the name. */
@@ -98,11 +99,16 @@ export interface ServerTls {
 /** Option keys, for errors: the library names keys, the CLI turns them into flags. */
 const KEYS = { cert: 'tlsCert', key: 'tlsKey', clientCa: 'tlsClientCa', ca: 'tlsCa' } as const
 
+/** A ConfigError about option `key`: the library's message names the key, the CLI's the flag (see ConfigError.messageFor). */
+function optionError (key: string, text: (name: (key: string) => string) => string, cause?: unknown): ConfigError {
+  return new ConfigError(text((k) => k), flagName(key), { key, render: text, cause })
+}
+
 function readPem (file: string, key: string): Buffer {
   try {
     return readFileSync(file)
   } catch (err) {
-    throw new ConfigError(`${key}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, key, { cause: err })
+    throw optionError(key, (n) => `${n(key)}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, err)
   }
 }
 
@@ -115,13 +121,13 @@ export function loadServerTls (files: ServerTlsFiles): ServerTls {
   const key = readPem(files.key, KEYS.key)
   const ca = files.clientCa === undefined ? undefined : readPem(files.clientCa, KEYS.clientCa)
   if (!cert.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) {
-    throw new ConfigError(`${KEYS.cert}: ${files.cert} holds no PEM certificate`, KEYS.cert)
+    throw optionError(KEYS.cert, (n) => `${n(KEYS.cert)}: ${files.cert} holds no PEM certificate`)
   }
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key.toString('latin1'))) {
-    throw new ConfigError(`${KEYS.key}: ${files.key} holds no PEM private key`, KEYS.key)
+    throw optionError(KEYS.key, (n) => `${n(KEYS.key)}: ${files.key} holds no PEM private key`)
   }
   if (ca !== undefined && !ca.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) {
-    throw new ConfigError(`${KEYS.clientCa}: ${files.clientCa ?? ''} holds no PEM certificate`, KEYS.clientCa)
+    throw optionError(KEYS.clientCa, (n) => `${n(KEYS.clientCa)}: ${files.clientCa ?? ''} holds no PEM certificate`)
   }
   const options: SecureContextOptions = ca === undefined ? { cert, key } : { cert, key, ca }
   let context: SecureContext
@@ -130,7 +136,8 @@ export function loadServerTls (files: ServerTlsFiles): ServerTls {
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err)
     const which = /key values mismatch|private key/i.test(why) ? KEYS.key : /ca|certificate authority/i.test(why) && ca !== undefined ? KEYS.clientCa : KEYS.cert
-    throw new ConfigError(`${which}: ${files[which === KEYS.key ? 'key' : which === KEYS.cert ? 'cert' : 'clientCa'] ?? ''}: ${why}`, which, { cause: err })
+    const file = files[which === KEYS.key ? 'key' : which === KEYS.cert ? 'cert' : 'clientCa'] ?? ''
+    throw optionError(which, (n) => `${n(which)}: ${file}: ${why}`, err)
   }
   return Object.freeze({ context, requestCert: ca !== undefined })
 }
@@ -138,7 +145,7 @@ export function loadServerTls (files: ServerTlsFiles): ServerTls {
 /** Reads `--tls-ca`: trusted CAs for `--main-tls verify` and `--mirror-tls verify`. Throws ConfigError naming `tlsCa`. */
 export function loadCa (file: string): Buffer {
   const ca = readPem(file, KEYS.ca)
-  if (!ca.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`${KEYS.ca}: ${file} holds no PEM certificate`, KEYS.ca)
+  if (!ca.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) throw optionError(KEYS.ca, (n) => `${n(KEYS.ca)}: ${file} holds no PEM certificate`)
   return ca
 }
 
@@ -181,6 +188,18 @@ export function acceptTls (raw: Socket, tls: ServerTls, timeoutMs: number): Prom
       reject(err)
     }
     const socketOnSecure = (): void => {
+      // tls.Server checks the client's chain after the handshake (onServerSocketSecure in lib/_tls_wrap.js); a
+      // TLSSocket made by hand must do it itself, or a certificate from any CA would be accepted.
+      if (tls.requestCert) {
+        // `ssl` is the TLSWrap (as `_handle` is on sockets tls.Server makes); verifyError() is null for a good chain.
+        const wrap = socket as unknown as { ssl?: { verifyError (): Error | null } | null; _handle?: { verifyError? (): Error | null } | null }
+        const check = wrap.ssl ?? wrap._handle
+        const verifyError = typeof check?.verifyError === 'function' ? check.verifyError() : new Error('the TLS connection is gone')
+        if (verifyError !== null) {
+          fail(new ClientTlsError(`client TLS handshake failed: client certificate rejected: ${verifyError.message}`, { cause: verifyError }))
+          return
+        }
+      }
       cleanup()
       socket.pause()
       resolve(socket)
