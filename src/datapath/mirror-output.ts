@@ -101,7 +101,7 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     this.socket = socket
     socket.on(readyEvent, this.socketOnReady)
     // Our local address:port, so that the duplicator recognises this connection if it comes back to us (a mirror loop).
-    trackMirrorSocket(socket, this.name)
+    trackMirrorSocket(socket, this.name, target.dial.address)
     if (readyEvent === 'secureConnect') socket.once('connect', this.socketOnTcpConnect)
     socket.on('error', this.socketOnError)
     socket.on('end', this.socketOnEnd)

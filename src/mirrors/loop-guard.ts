@@ -133,9 +133,13 @@ export function sameEndpoint (a: Address, b: Address): boolean {
 
 // ---- the run-time detector: this process's open mirror connections, by their local address:port ----------------
 
-/** Local `address:port` of every mirror socket of this process whose local end is known → the mirror's name. */
+/**
+ * Both ends of every mirror socket of this process whose ends are known (`local|remote`) → the mirror's name. Both
+ * ends, not the local one alone: Linux gives the same ephemeral port to connections to different destinations, so a
+ * client of ours may well come from the port one of our mirror sockets uses towards another server.
+ */
 const mirrorEnds = new Map<string, string>()
-/** Mirror sockets of this process still connecting whose local end is not known yet (a host name being resolved). */
+/** Mirror sockets of this process still connecting whose ends are not known yet (a host name being resolved). */
 let unknownEnds = 0
 
 function endKey (address: string | undefined, port: number | undefined): string | undefined {
@@ -143,15 +147,20 @@ function endKey (address: string | undefined, port: number | undefined): string 
   return `${normalizeIp(address)}:${port}`
 }
 
+function pairKey (local: string | undefined, remote: string | undefined): string | undefined {
+  return local === undefined || remote === undefined ? undefined : `${local}|${remote}`
+}
+
 function noop (): void {}
 
-/** Records a mirror socket that was just dialled, from the moment its local end is known until it closes. */
-export function trackMirrorSocket (socket: Socket, mirror: string): void {
+/** Records a mirror socket that was just dialled to `target`, from the moment its ends are known until it closes. */
+export function trackMirrorSocket (socket: Socket, mirror: string, target: Address): void {
   let key: string | undefined
   unknownEnds++
+  const literal = isIP(target.host) !== 0 ? target.host : undefined
   const record = (): void => {
     if (key !== undefined || socket.destroyed) return
-    key = endKey(socket.localAddress, socket.localPort)
+    key = pairKey(endKey(socket.localAddress, socket.localPort), endKey(socket.remoteAddress ?? literal, socket.remotePort ?? target.port))
     if (key === undefined) return
     unknownEnds--
     mirrorEnds.set(key, mirror)
@@ -167,9 +176,9 @@ export function trackMirrorSocket (socket: Socket, mirror: string): void {
   })
 }
 
-/** The mirror whose connection of ours this accepted socket is (its remote end is our mirror socket's local end). */
+/** The mirror whose connection of ours this accepted socket is (its two ends are our mirror socket's, swapped). */
 function mirrorConnectionFrom (socket: Socket): string | undefined {
-  const key = endKey(socket.remoteAddress, socket.remotePort)
+  const key = pairKey(endKey(socket.remoteAddress, socket.remotePort), endKey(socket.localAddress, socket.localPort))
   return key === undefined ? undefined : mirrorEnds.get(key)
 }
 
