@@ -423,7 +423,7 @@ export class Duplicator {
    * Runs a session whose client side is `source` rather than an accepted socket: a recorded session played back,
    * or a stream from elsewhere. It goes through the same path as a live client: main, the mirrors with their stages,
    * comparison, metrics, shutdown. `source` must be paused; the session resumes it once main is connected.
-   * Throws ShutdownError-free: when the duplicator is closing, the source is destroyed and undefined returned.
+   * Returns false, and destroys the source, when the duplicator is already closing.
    */
   handle (source: SessionSource, peer: SessionPeer = { client: { address: 'session', port: 0 }, local: { address: 'session', port: 0 } }): boolean {
     if (this.closing !== undefined) {
