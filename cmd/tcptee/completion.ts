@@ -9,7 +9,8 @@ import { yargsOption } from './args.js'
 
 function parser (argv: readonly string[]) {
   let y = yargs([...argv]).scriptName('tcptee')
-  for (const o of OPTIONS) y = y.option(o.flag, yargsOption(o))
+  // Short aliases are left out: yargs would offer `-l` as `--l`.
+  for (const o of OPTIONS) y = y.option(o.flag, { ...yargsOption(o), alias: o.aliases.filter((a) => a.length > 1) })
   for (const [name, c] of Object.entries(SUBCOMMANDS)) if (name !== 'completion') y = y.command(name, c.describe)
   return y.completion('completion', SUBCOMMANDS['completion']!.describe).help(false).version(false).exitProcess(false)
 }

@@ -157,7 +157,9 @@ export const STATUS_PAGE_SCRIPT = String.raw`
   function chart(id, series) {
     var svg = $(id);
     var W = 600, H = 160, PAD = 4;
-    var t1 = latest.t, t0 = t1 - CHART_MS;
+    // The x axis spans the history there is (at least a minute), up to 15 minutes.
+    var span = Math.min(CHART_MS, Math.max(60000, latest.t - (history.length ? history[0].t : latest.t)));
+    var t1 = latest.t, t0 = t1 - span;
     var max = 0;
     series.forEach(function (s) { s.points.forEach(function (p) { if (p[1] > max) max = p[1]; }); });
     var kids = [];
@@ -167,7 +169,7 @@ export const STATUS_PAGE_SCRIPT = String.raw`
       var lastT = null;
       s.points.forEach(function (p) {
         if (p[0] < t0) return;
-        var x = ((p[0] - t0) / CHART_MS) * W;
+        var x = ((p[0] - t0) / span) * W;
         var y = H - PAD - (max > 0 ? (p[1] / max) * (H - 2 * PAD) : 0);
         d += (lastT === null || p[0] - lastT > 3 * s.step ? 'M' : 'L') + x.toFixed(1) + ' ' + y.toFixed(1) + ' ';
         lastT = p[0];
@@ -178,7 +180,7 @@ export const STATUS_PAGE_SCRIPT = String.raw`
     label.textContent = 'max ' + (id === 'chart-bytes' ? bytes(max) : num(max)) + '/s';
     kids.push(label);
     var label2 = svgEl('text', { x: 4, y: H - 4 });
-    label2.textContent = '-15 min';
+    label2.textContent = '-' + (span >= 120000 ? Math.round(span / 60000) + ' min' : Math.round(span / 1000) + ' s');
     kids.push(label2);
     svg.replaceChildren.apply(svg, kids);
   }
