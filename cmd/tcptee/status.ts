@@ -24,7 +24,7 @@ export async function run (argv: readonly string[]): Promise<void> {
   if (a['help'] === true) return
   if (typeof a.admin !== 'string' || a.admin === '') throw new ConfigError('--admin is required: the admin endpoint to read, e.g. --admin 127.0.0.1:9900', '--admin')
   const addr = parseAddress(a.admin, '--admin', '127.0.0.1', false)
-  const creds = a['auth-file'] === undefined ? undefined : readAuthFile(a['auth-file'])
+  const creds = a['auth-file'] === undefined ? undefined : readCredentials(a['auth-file'])
   const watch = a.watch === undefined ? undefined : (Number.isNaN(a.watch) || a.watch <= 0 ? 2 : a.watch)
   const url = `http://${formatAddress(addr)}/status`
   const headers: Record<string, string> = creds === undefined ? {} : { authorization: 'Basic ' + Buffer.from(`${creds.user}:${creds.password}`).toString('base64') }
@@ -55,5 +55,15 @@ export async function run (argv: readonly string[]): Promise<void> {
     const now = await read()
     process.stdout.write(clear + (a.json === true ? JSON.stringify(now) + '\n' : renderStatusTable(now, previous)))
     previous = now
+  }
+}
+
+/** The same file format as the running tcptee's `--admin-auth-file`; errors name this command's flag. */
+function readCredentials (file: string): ReturnType<typeof readAuthFile> {
+  try {
+    return readAuthFile(file)
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(err.message.replace(/^--admin-auth-file/, '--auth-file'), '--auth-file', { cause: err })
+    throw err
   }
 }

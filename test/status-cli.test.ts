@@ -1,0 +1,113 @@
+// `tcptee status` against the spawned CLI's admin endpoint (with basic auth), and `tcptee completion` sourced by a
+// real bash. The table must show the mirror's state and fates as the endpoint reports them; a missing or wrong
+// credential, nobody listening, and bad flags give one line each.
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { CLI, startCli } from './support/cli-process.js'
+import { client, freePort, startPeer, waitFor } from './helpers.js'
+
+async function run (args: readonly string[], opts: { killAfter?: (out: string) => boolean } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString()
+    if (opts.killAfter?.(stdout) === true) child.kill('SIGTERM')
+  })
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const [code] = await once(child, 'exit') as [number | null]
+  return { code, stdout, stderr }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'tcptee-status-cli-'))
+const authFile = join(dir, 'auth')
+writeFileSync(authFile, 'ops:pw\n', { mode: 0o600 })
+const wrongAuth = join(dir, 'wrong')
+writeFileSync(wrongAuth, 'ops:nope\n', { mode: 0o600 })
+
+t.test('tcptee status prints the table; --watch refreshes; auth and connection errors are one line', async (t) => {
+  const main = await startPeer(t, 'echo')
+  const up = await startPeer(t, 'record')
+  const down = await freePort() // nobody listens: refused
+  const adminPort = await freePort()
+  const cli = startCli(t, ['-l', '127.0.0.1:0', '-f', `127.0.0.1:${main.port}`, '-m', `127.0.0.1:${up.port},127.0.0.1:${down}`,
+    '--admin', `127.0.0.1:${adminPort}`, '--admin-auth-file', authFile])
+  await cli.line('admin endpoint listening')
+  const port = Number(String((await cli.line('listening'))['listen']).split(':').pop())
+  for (let i = 0; i < 3; i++) {
+    const c = client(t, port)
+    await c.connected
+    c.socket.end('x')
+    await c.ended
+  }
+  await waitFor('fates known', () => cli.count('connection closed') === 3)
+
+  const admin = `127.0.0.1:${adminPort}`
+  const r = await run(['status', '--admin', admin, '--auth-file', authFile])
+  t.equal(r.code, 0, r.stderr)
+  const lines = r.stdout.split('\n')
+  t.match(lines[0], /^tcptee status at .*: 0 active connections, 3 total/)
+  const header = lines.find((l) => l.startsWith('TARGET'))!
+  t.match(header, /TARGET\s+STATE\s+ACTIVE\s+CONN\/S\s+BYTES\/S\s+OK\s+CUT\s+REFUSED\s+SKIPPED\s+RESET\s+LAST ERROR/)
+  const row = (addr: string) => lines.find((l) => l.startsWith(addr))!.split(/\s{2,}/)
+  t.same(row(`127.0.0.1:${up.port}`).slice(0, 3), [`127.0.0.1:${up.port}`, 'up', '0'])
+  t.equal(row(`127.0.0.1:${up.port}`)[5], '3', 'ok fates of the healthy mirror')
+  const bad = row(`127.0.0.1:${down}`)
+  t.equal(bad[1], 'backing-off')
+  t.equal(Number(bad[7]) + Number(bad[8]), 3, 'refused + skipped fates of the dead mirror: every connection')
+  t.match(bad[10], /ECONNREFUSED/, 'its last error')
+
+  // The rest in parallel: each is a Node start-up and one request.
+  const nobodyPort = await freePort()
+  const [json, w, noAuth, wrong, nobody] = await Promise.all([
+    run(['status', '--admin', admin, '--auth-file', authFile, '--json']),
+    // --watch: a second table comes by itself.
+    run(['status', '--admin', admin, '--auth-file', authFile, '--watch', '0.3'], { killAfter: (out) => out.split('TARGET').length > 2 }),
+    run(['status', '--admin', admin]),
+    run(['status', '--admin', admin, '--auth-file', wrongAuth]),
+    run(['status', '--admin', `127.0.0.1:${nobodyPort}`]),
+  ])
+  t.equal((JSON.parse(json.stdout) as { snap: { connections: { total: number } } }).snap.connections.total, 3, '--json: the raw overview')
+  t.ok(w.stdout.split('TARGET').length > 2, '--watch printed the table again')
+  t.equal(noAuth.code, 1)
+  t.match(noAuth.stderr, /^tcptee: http:\/\/127\.0\.0\.1:\d+\/status answered 401: it needs credentials; give --auth-file\n$/)
+  t.match(wrong.stderr, /^tcptee: .* answered 401: wrong user or password in --auth-file\n$/)
+  t.equal(nobody.code, 1)
+  t.match(nobody.stderr, /^tcptee: cannot read http:\/\/127\.0\.0\.1:\d+\/status: ECONNREFUSED\n$/)
+})
+
+t.test('tcptee status: bad flags exit 2 with one line', async (t) => {
+  const cases: Array<[string[], RegExp]> = [
+    [['status'], /^tcptee: --admin is required/],
+    [['status', '--admin', 'nope'], /^tcptee: --admin: /],
+    [['status', '--admin', ':1', '--auth-file', join(dir, 'missing')], /^tcptee: --auth-file: cannot read .*missing: ENOENT\n/],
+    [['status', '--admin', ':1', '--frob'], /^tcptee: unknown flag: --frob/],
+  ]
+  const results = await Promise.all(cases.map(([args]) => run(args)))
+  cases.forEach(([args, want], i) => {
+    t.equal(results[i]!.code, 2, args.join(' '))
+    t.match(results[i]!.stderr, want)
+  })
+})
+
+t.test('tcptee completion: the script completes subcommands, flags and choices in a real bash', async (t) => {
+  const bin = mkdtempSync(join(tmpdir(), 'tcptee-bin-'))
+  writeFileSync(join(bin, 'tcptee'), `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`)
+  chmodSync(join(bin, 'tcptee'), 0o755)
+  // One bash sources the script once and completes three command lines; each answer ends with a '--' line.
+  const lines = [['tcptee', 'st'], ['tcptee', '--mirror-b'], ['tcptee', '--log-format', '']]
+  const script = 'source <(tcptee completion)\n' + lines.map((words) =>
+    `COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _tcptee_yargs_completions; printf '%s\\n' "\${COMPREPLY[@]}" --`).join('\n')
+  const child = spawn('bash', ['-c', script], { env: { ...process.env, PATH: `${bin}:${process.env['PATH'] ?? ''}` }, stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  await once(child, 'exit')
+  const answers = out.split('--\n').map((a) => a.split('\n').filter((l) => l !== '').sort())
+  t.same(answers[0], ['status'], 'subcommand')
+  t.same(answers[1], ['--mirror-batch', '--mirror-buffer'], 'flags from the option table')
+  t.same(answers[2], ['json', 'pretty'], 'choices')
+})
