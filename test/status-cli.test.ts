@@ -10,8 +10,8 @@ import { join } from 'node:path'
 import { CLI, startCli } from './support/cli-process.js'
 import { client, freePort, startPeer, waitFor } from './helpers.js'
 
-async function run (args: readonly string[], opts: { killAfter?: (out: string) => boolean } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+async function run (args: readonly string[], opts: { killAfter?: (out: string) => boolean; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d: Buffer) => {
@@ -63,14 +63,19 @@ t.test('tcptee status prints the table; --watch refreshes; auth and connection e
 
   // The rest in parallel: each is a Node start-up and one request.
   const nobodyPort = await freePort()
-  const [json, w, noAuth, wrong, nobody] = await Promise.all([
+  const [json, w, noAuth, wrong, nobody, health, unhealthy] = await Promise.all([
     run(['status', '--admin', admin, '--auth-file', authFile, '--json']),
     // --watch: a second table comes by itself.
     run(['status', '--admin', admin, '--auth-file', authFile, '--watch', '0.3'], { killAfter: (out) => out.split('TARGET').length > 2 }),
     run(['status', '--admin', admin]),
     run(['status', '--admin', admin, '--auth-file', wrongAuth]),
     run(['status', '--admin', `127.0.0.1:${nobodyPort}`]),
+    // The container HEALTHCHECK: endpoint and credentials from the variables the server itself reads.
+    run(['status', '--healthz'], { env: { ...process.env, TCPTEE_ADMIN: `0.0.0.0:${adminPort}`, TCPTEE_ADMIN_AUTH_FILE: authFile } }),
+    run(['status', '--healthz'], { env: { ...process.env, TCPTEE_ADMIN: `0.0.0.0:${adminPort}` } }),
   ])
+  t.same([health.code, health.stdout, health.stderr], [0, '', ''], '--healthz: exit 0, silent')
+  t.equal(unhealthy.code, 1, '--healthz without credentials: exit 1')
   t.equal((JSON.parse(json.stdout) as { snap: { connections: { total: number } } }).snap.connections.total, 3, '--json: the raw overview')
   t.ok(w.stdout.split('TARGET').length > 2, '--watch printed the table again')
   t.equal(noAuth.code, 1)

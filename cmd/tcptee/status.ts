@@ -1,6 +1,9 @@
 /**
  * `tcptee status --admin HOST:PORT [--auth-file FILE] [--watch [SECONDS]] [--json]`: reads `GET /status` from a
  * running tcptee's admin endpoint and prints it as a table (src/ops/status-table.ts); `--watch` refreshes it.
+ * `--healthz` only asks `GET /healthz` and prints nothing: exit 0 when healthy (a container HEALTHCHECK).
+ * Without flags, `--admin` and `--auth-file` come from `TCPTEE_ADMIN` and `TCPTEE_ADMIN_AUTH_FILE`, the variables the
+ * running tcptee reads, so inside its container `tcptee status` needs no arguments.
  */
 import yargs from 'yargs'
 import { readAuthFile } from '../../src/ops/admin.js'
@@ -18,15 +21,20 @@ export async function run (argv: readonly string[]): Promise<void> {
     .option('auth-file', { type: 'string', describe: 'file holding user:password (the --admin-auth-file of the running tcptee)' })
     .option('watch', { type: 'number', describe: 'refresh every SECONDS (default 2) until interrupted' })
     .option('json', { type: 'boolean', describe: 'print the raw overview as JSON' })
+    .option('healthz', { type: 'boolean', describe: 'only check GET /healthz: exit 0 if healthy, 1 if not; prints nothing' })
     .strict().help().version(false).exitProcess(false)
     .fail(strictFail)
     .parse()
   if (a['help'] === true) return
-  if (typeof a.admin !== 'string' || a.admin === '') throw new ConfigError('--admin is required: the admin endpoint to read, e.g. --admin 127.0.0.1:9900', '--admin')
-  const addr = parseAddress(a.admin, '--admin', '127.0.0.1', false)
-  const creds = a['auth-file'] === undefined ? undefined : readCredentials(a['auth-file'])
+  const admin = a.admin ?? process.env['TCPTEE_ADMIN']
+  if (admin === undefined || admin === '') throw new ConfigError('--admin is required: the admin endpoint to read, e.g. --admin 127.0.0.1:9900', '--admin')
+  const listen = parseAddress(admin, '--admin', '127.0.0.1', false)
+  // An endpoint listening on every address (0.0.0.0, ::) is reached on loopback.
+  const addr = listen.host === '0.0.0.0' || listen.host === '::' ? { ...listen, host: listen.host === '::' ? '::1' : '127.0.0.1' } : listen
+  const authFile = a['auth-file'] ?? process.env['TCPTEE_ADMIN_AUTH_FILE']
+  const creds = authFile === undefined || authFile === '' ? undefined : readCredentials(authFile)
   const watch = a.watch === undefined ? undefined : (Number.isNaN(a.watch) || a.watch <= 0 ? 2 : a.watch)
-  const url = `http://${formatAddress(addr)}/status`
+  const url = `http://${formatAddress(addr)}/${a.healthz === true ? 'healthz' : 'status'}`
   const headers: Record<string, string> = creds === undefined ? {} : { authorization: 'Basic ' + Buffer.from(`${creds.user}:${creds.password}`).toString('base64') }
 
   const read = async (): Promise<StatusOverview> => {
@@ -43,6 +51,10 @@ export async function run (argv: readonly string[]): Promise<void> {
     return JSON.parse(text) as StatusOverview
   }
 
+  if (a.healthz === true) {
+    await read()
+    return
+  }
   let previous = await read()
   if (watch === undefined) {
     process.stdout.write(a.json === true ? JSON.stringify(previous, null, 2) + '\n' : renderStatusTable(previous))
