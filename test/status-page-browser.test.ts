@@ -19,14 +19,14 @@ const SHOT = process.env['STATUS_PAGE_SCREENSHOT'] ?? '/work/wt/status-page.png'
 if (bins !== undefined) {
   t.test('status page: live mirror states over SSE with --workers 2, 401 without auth', async (t) => {
     const main = await startPeer(t, 'echo')
-    const a = await startPeer(t, 'record')
+    const a = await startPeer(t, 'junk') // answers JUNK where main echoes: every connection diverges (--diff bytes)
     const b = await startPeer(t, 'record')
     const dir = mkdtempSync(join(tmpdir(), 'tcptee-status-'))
     const authFile = join(dir, 'admin-auth')
     writeFileSync(authFile, 'ops:s3cret pass\n', { mode: 0o600 })
     const [port, adminPort] = [await freePort(), await freePort()]
     const cli = startCli(t, ['--workers', '2', '-l', `127.0.0.1:${port}`, '-f', `127.0.0.1:${main.port}`, '-m', `127.0.0.1:${a.port},127.0.0.1:${b.port}`,
-      '--admin', `127.0.0.1:${adminPort}`, '--admin-auth-file', authFile, '--retry-delay', '1m'])
+      '--admin', `127.0.0.1:${adminPort}`, '--admin-auth-file', authFile, '--retry-delay', '1m', '--diff', 'bytes'])
     await cli.line('listening', { n: 1, timeoutMs: 20_000 })
     await cli.line('admin endpoint listening')
     const auth = 'ops:s3cret pass'
@@ -70,6 +70,9 @@ if (bins !== undefined) {
     await waitFor('10 connections in total on the page', async () => (await text('#c-total')) === '10', { timeoutMs: 8_000, intervalMs: 100 })
     await waitFor('6 ok fates for A on the page', async () => (await text(`tr[data-target="${A}"] td[data-fate="ok"]`)) === '6', { timeoutMs: 8_000, intervalMs: 100 })
     t.pass('the page shows 10 connections and 6 ok fates for mirror A (new since it was opened), from both workers')
+    await waitFor('divergence records on the page', async () => (await page.$$(`#divergences tr[data-mirror="${A}"]`)).length === 10, { timeoutMs: 8_000, intervalMs: 100 })
+    t.match(await text(`#divergences tr[data-mirror="${A}"] td:last-child`), /differ/, 'the latest divergences say what differs')
+    t.match(await text(`tr[data-target="${A}"] td.diff`), /diverged 10/, 'the diff counters of A: 10 connections diverged')
 
     // Kill mirror B: new connections are refused there, the workers that saw it back off, the page follows.
     await b.close()
@@ -98,12 +101,16 @@ if (bins !== undefined) {
     await page.close()
 
     // A browser without credentials (a context of its own, so nothing cached is sent) gets 401 and no page.
-    // Headless Chromium has no prompt to show: goto fails with ERR_INVALID_AUTH_CREDENTIALS after the 401 arrived.
+    // Headless Chromium has no prompt to show for the 401's challenge: either goto returns the 401 or it fails with
+    // ERR_INVALID_AUTH_CREDENTIALS, which Chromium gives only for an auth challenge it could not answer.
     const anonymous = await (await browser.createBrowserContext()).newPage()
     const statuses: number[] = []
     anonymous.on('response', (r) => { if (r.url() === `http://127.0.0.1:${adminPort}/`) statuses.push(r.status()) })
-    await anonymous.goto(`http://127.0.0.1:${adminPort}/`).catch((err: Error) => { t.match(err.message, /ERR_INVALID_AUTH_CREDENTIALS/) })
-    t.same(statuses, [401], 'the browser without credentials gets 401')
+    const refused = await anonymous.goto(`http://127.0.0.1:${adminPort}/`).then(
+      (r) => `status ${r?.status() ?? 'none'}`,
+      (err: Error) => /ERR_INVALID_AUTH_CREDENTIALS/.test(err.message) ? 'status 401' : err.message)
+    t.equal(refused, 'status 401', 'the browser without credentials gets 401')
+    t.notOk(statuses.some((s) => s !== 401), `no other answer (${statuses.join(', ')})`)
     t.notOk(await anonymous.$('#mirrors'), 'and no page')
     t.equal(cli.count('status page: could not read'), 0, 'every sample was read')
   })

@@ -20,7 +20,7 @@ export interface StatusSource {
 /** One sample: the time and the counters (without the duration histogram, which the page does not chart). */
 export interface StatusSample {
   t: number
-  snap: Omit<MetricsSnapshot, 'durations'>
+  snap: Omit<MetricsSnapshot, 'durations' | 'recentDivergences'> & Pick<MetricsSnapshot, 'recentDivergences'>
 }
 
 /** `GET /status` and every `update` event: the newest sample plus the mirror list (state, origin, last error). */
@@ -57,10 +57,11 @@ export class StatusFeed {
   /** One overview, read now; also recorded as a sample. */
   async overview (): Promise<StatusOverview> {
     const [metrics, mirrors] = await Promise.all([this.source.metrics(), this.source.listMirrors()])
-    const { durations: _, ...snap } = metrics
+    const { durations: _, recentDivergences, ...snap } = metrics
     const sample = { t: Date.now(), snap }
+    // The history keeps counters only; the records go with the newest overview.
     this.record(sample)
-    return { ...sample, mirrors }
+    return { t: sample.t, snap: { ...snap, recentDivergences }, mirrors }
   }
 
   /**

@@ -74,5 +74,13 @@ export function renderStatusTable (now: StatusOverview, previous?: StatusOvervie
   }
   out.push(...table(rows))
   if (diffLines.length > 0) out.push('', 'reply comparison (--diff):', ...diffLines)
+  const recent = s.recentDivergences ?? []
+  if (recent.length > 0) {
+    out.push('', 'latest divergences:')
+    for (const d of recent.slice(-5)) {
+      const where = d.request ?? (d.index !== undefined ? `reply ${d.index}` : d.offset !== undefined ? `byte ${d.offset}` : '')
+      out.push(`  ${d.at}  ${d.mirror}  conn ${d.conn} ${d.client}  ${d.outcome}  ${where}: ${d.what}`)
+    }
+  }
   return out.join('\n') + '\n'
 }

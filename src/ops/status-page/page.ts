@@ -39,6 +39,13 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     <tbody></tbody>
   </table>
 </section>
+<section id="divergences-section" hidden>
+  <h2>Latest divergences <span class="muted">(--diff; reply excerpts are in the --diff-log file)</span></h2>
+  <table id="divergences">
+    <thead><tr><th>time</th><th>mirror</th><th>connection</th><th>outcome</th><th>where</th><th>what</th></tr></thead>
+    <tbody></tbody>
+  </table>
+</section>
 <section class="charts">
   <figure><figcaption>bytes/s per mirror (main: client &rarr; main)</figcaption><svg id="chart-bytes" viewBox="0 0 600 160" preserveAspectRatio="none"></svg></figure>
   <figure><figcaption>connections/s per mirror</figcaption><svg id="chart-conns" viewBox="0 0 600 160" preserveAspectRatio="none"></svg></figure>

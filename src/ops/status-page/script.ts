@@ -220,6 +220,25 @@ export const STATUS_PAGE_SCRIPT = String.raw`
     legend.replaceChildren.apply(legend, items);
   }
 
+  function renderDivergences(list) {
+    var section = $('divergences-section');
+    if (!list || !list.length) { section.hidden = true; return; }
+    section.hidden = false;
+    var tbody = document.querySelector('#divergences tbody');
+    var rows = list.slice().reverse().map(function (d) {
+      var tr = el('tr', { 'data-mirror': d.mirror });
+      tr.appendChild(el('td', {}, new Date(d.at).toLocaleTimeString()));
+      tr.appendChild(el('td', {}, d.mirror));
+      tr.appendChild(el('td', {}, '#' + d.conn + ' ' + d.client));
+      tr.appendChild(el('td', {}, d.outcome));
+      var where = d.request !== undefined ? d.request : d.index !== undefined ? 'reply ' + d.index : d.offset !== undefined ? 'byte ' + d.offset : '';
+      tr.appendChild(el('td', { 'class': 'diff' }, where));
+      tr.appendChild(el('td', { 'class': 'diff' }, d.what));
+      return tr;
+    });
+    tbody.replaceChildren.apply(tbody, rows);
+  }
+
   function render(overview) {
     latest = { t: overview.t, snap: overview.snap };
     var last = history[history.length - 1];
@@ -228,6 +247,7 @@ export const STATUS_PAGE_SCRIPT = String.raw`
     renderCards();
     renderTable(overview.mirrors);
     renderCharts();
+    renderDivergences(overview.snap.recentDivergences);
     $('updated').textContent = 'updated ' + new Date(overview.t).toLocaleTimeString();
     document.body.setAttribute('data-updated', String(overview.t));
   }
