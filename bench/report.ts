@@ -17,7 +17,17 @@ export interface RunRecord {
   /** Wall time from the first CPU reading to the second, s. */
   wallSec: number
   /** Proxy process tree (tcptee, naive or peer); null for direct. */
-  proxy: { pids: number[], cpuSec: number, peakRssKiB: number, mirrorCutOffs?: number } | null
+  proxy: {
+    pids: number[]
+    /** From before the client started to after it exited. */
+    cpuSec: number
+    /** Over the client's measured window only (null when the client did not mark it). */
+    windowCpuSec?: number | null
+    /** Length of that window as seen by the benchmark, s. */
+    windowSec?: number | null
+    peakRssKiB: number
+    mirrorCutOffs?: number
+  } | null
   /** The main test server's CPU during the run. */
   mainServerCpuSec: number
 }
@@ -40,7 +50,7 @@ export interface SetupResult {
   proxyCpuSecPer100k: number | null
   /** Bulk: proxy CPU seconds per GB (10^9 bytes) confirmed (median). */
   proxyCpuSecPerGB: number | null
-  /** Proxy CPU seconds over the client's active time (warm-up + window; 1.0 = one core busy), median. */
+  /** Proxy CPU seconds over the client's measured window (1.0 = one core busy), median. */
   proxyCpuUtil: number | null
   clientCpuSecPer100k: number | null
   clientCpuSecPerGB: number | null
@@ -95,7 +105,21 @@ export function aggregate (runs: RunRecord[], directThroughput: number | null): 
     }
     return c.requests > 0 ? cpu / c.requests * 1e5 : null
   }
-  const proxyPer = runs.map((r) => per(r, r.proxy?.cpuSec ?? null))
+  // Proxy CPU per request: the window's CPU over the window's requests. (Older records without window marks: the
+  // whole run's CPU over all its requests, which overstates it by the warm-up's share.)
+  const proxyPer = runs.map((r) => {
+    const w = r.proxy?.windowCpuSec
+    const c = r.client
+    if (w === undefined || w === null || c === null) return per(r, r.proxy?.cpuSec ?? null)
+    if (bulk) return per(r, w)
+    const n = c.windowRequests ?? c.requests
+    return n > 0 ? w / n * 1e5 : null
+  })
+  const proxyUtil = (r: RunRecord): number | null => {
+    if (r.proxy === null) return null
+    if (r.proxy.windowCpuSec != null && r.proxy.windowSec != null) return ratio(r.proxy.windowCpuSec, r.proxy.windowSec)
+    return ratio(r.proxy.cpuSec, activeSec(r))
+  }
   const clientPer = runs.map((r) => per(r, r.client === null ? null : clientCpuSec(r.client)))
   const rss = runs.map((r) => r.proxy?.peakRssKiB ?? null).filter((x): x is number => x !== null)
   return {
@@ -110,7 +134,7 @@ export function aggregate (runs: RunRecord[], directThroughput: number | null): 
     latencyP99Ms: bulk ? null : round(median(runs.map((r) => r.client?.latencyMs.p99 ?? null)), 3),
     proxyCpuSecPer100k: bulk ? null : round(median(proxyPer), 3),
     proxyCpuSecPerGB: bulk ? round(median(proxyPer), 3) : null,
-    proxyCpuUtil: round(median(runs.map((r) => r.proxy === null ? null : ratio(r.proxy.cpuSec, activeSec(r)))), 2),
+    proxyCpuUtil: round(median(runs.map(proxyUtil)), 2),
     clientCpuSecPer100k: bulk ? null : round(median(clientPer), 3),
     clientCpuSecPerGB: bulk ? round(median(clientPer), 3) : null,
     clientCpuUtil: round(median(runs.map((r) => r.client === null || r.client.elapsedMs <= 0 ? null : clientCpuSec(r.client) / (r.client.elapsedMs / 1000))), 2),
