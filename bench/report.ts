@@ -25,6 +25,8 @@ export interface RunRecord {
     windowCpuSec?: number | null
     /** Length of that window as seen by the benchmark, s. */
     windowSec?: number | null
+    /** read and write system calls (syscr + syscw from /proc/PID/io) in that window. */
+    windowIoSyscalls?: number | null
     peakRssKiB: number
     mirrorCutOffs?: number
   } | null
@@ -50,6 +52,8 @@ export interface SetupResult {
   proxyCpuSecPer100k: number | null
   /** Bulk: proxy CPU seconds per GB (10^9 bytes) confirmed (median). */
   proxyCpuSecPerGB: number | null
+  /** Ping-pong: the proxy's read and write system calls per request in the window (median). */
+  proxySyscallsPerReq: number | null
   /** Proxy CPU seconds over the client's measured window (1.0 = one core busy), median. */
   proxyCpuUtil: number | null
   clientCpuSecPer100k: number | null
@@ -135,6 +139,10 @@ export function aggregate (runs: RunRecord[], directThroughput: number | null): 
     proxyCpuSecPer100k: bulk ? null : round(median(proxyPer), 3),
     proxyCpuSecPerGB: bulk ? round(median(proxyPer), 3) : null,
     proxyCpuUtil: round(median(runs.map(proxyUtil)), 2),
+    proxySyscallsPerReq: bulk ? null : round(median(runs.map((r) => {
+      const n = r.client?.windowRequests ?? 0
+      return r.proxy?.windowIoSyscalls != null && n > 0 ? r.proxy.windowIoSyscalls / n : null
+    })), 2),
     clientCpuSecPer100k: bulk ? null : round(median(clientPer), 3),
     clientCpuSecPerGB: bulk ? round(median(clientPer), 3) : null,
     clientCpuUtil: round(median(runs.map((r) => r.client === null || r.client.elapsedMs <= 0 ? null : clientCpuSec(r.client) / (r.client.elapsedMs / 1000))), 2),
@@ -163,11 +171,11 @@ export function table (results: SetupResult[]): string {
   const bulk = results.some((r) => r.mbPerSec !== null)
   const head = bulk
     ? ['setup', 'status', 'MB/s', 'vs direct', 'proxy CPU s/GB', 'client CPU s/GB', 'proxy CPU', 'client CPU', 'proxy peak RSS MiB', 'errors', 'mirror cut-offs']
-    : ['setup', 'status', 'req/s', 'vs direct', 'p50 ms', 'p99 ms', 'proxy CPU s/100k req', 'client CPU s/100k req', 'proxy CPU', 'client CPU', 'proxy peak RSS MiB', 'errors', 'mirror cut-offs']
+    : ['setup', 'status', 'req/s', 'vs direct', 'p50 ms', 'p99 ms', 'proxy CPU s/100k req', 'proxy read+write syscalls/req', 'client CPU s/100k req', 'proxy CPU', 'client CPU', 'proxy peak RSS MiB', 'errors', 'mirror cut-offs']
   const rows = results.map((r) => bulk
     ? [r.setup, statusCell(r.statuses), cell(r.mbPerSec), cell(r.ratioToDirect), cell(r.proxyCpuSecPerGB), cell(r.clientCpuSecPerGB),
         pct(r.proxyCpuUtil), pct(r.clientCpuUtil), cell(r.proxyPeakRssMiB), String(r.errors), String(r.mirrorCutOffs)]
     : [r.setup, statusCell(r.statuses), cell(r.reqPerSec), cell(r.ratioToDirect), cell(r.latencyP50Ms), cell(r.latencyP99Ms),
-        cell(r.proxyCpuSecPer100k), cell(r.clientCpuSecPer100k), pct(r.proxyCpuUtil), pct(r.clientCpuUtil), cell(r.proxyPeakRssMiB), String(r.errors), String(r.mirrorCutOffs)])
+        cell(r.proxyCpuSecPer100k), cell(r.proxySyscallsPerReq), cell(r.clientCpuSecPer100k), pct(r.proxyCpuUtil), pct(r.clientCpuUtil), cell(r.proxyPeakRssMiB), String(r.errors), String(r.mirrorCutOffs)])
   return [head, head.map(() => '---'), ...rows].map((cols) => `| ${cols.join(' | ')} |`).join('\n')
 }

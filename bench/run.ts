@@ -17,7 +17,7 @@ import { hideBin } from 'yargs/helpers'
 import type { LoadSummary } from '../testkit/load-client.js'
 import { parseDuration, parseSize } from '../testkit/parse.js'
 import { start, waitForLine, waitForPort, freePorts, kill, waitOrKill, type Proc } from './child.js'
-import { processTree, treeCpuSeconds, cpuSeconds, peakRssKiB } from './procfs.js'
+import { processTree, treeCpuSeconds, cpuSeconds, peakRssKiB, treeIoSyscalls } from './procfs.js'
 import { setups as allSetups, scenarios as allScenarios, TIMINGS, type Setup, type Scenario, type Timing, type MirrorKind, type PeerBinaries } from './setups.js'
 import { aggregate, table, type RunRecord, type RunStatus, type SetupResult } from './report.js'
 
@@ -229,14 +229,14 @@ async function measureGo (running: Running, scenario: Scenario, roundNo: number)
   const cutOffs0 = proxy?.mirrorCutOffs ?? 0
   const client = start('go-client', peerBin.goClient!, ['-a', `127.0.0.1:${running.target}`, '-p', String(scenario.parallel), '-s', String(scenario.size)])
   const perSecond: number[] = []
-  let cpu0 = 0; let cpu1 = 0; let main0 = 0; let t0 = 0; let t1 = 0
+  let cpu0 = 0; let cpu1 = 0; let main0 = 0; let t0 = 0; let t1 = 0; let sys0 = 0; let sys1 = 0
   const windowDone = new Promise<void>((resolve) => {
     client.onStderrLine.push((line) => {
       const m = / (\d+) req\/sec$/.exec(line)
       if (m === null) return
       perSecond.push(Number(m[1]))
-      if (perSecond.length === warmupLines) { cpu0 = treeCpuSeconds(proxyPids); main0 = cpuSeconds(main.proc.pid); t0 = performance.now() }
-      if (perSecond.length === warmupLines + windowLines) { cpu1 = treeCpuSeconds(proxyPids); record.mainServerCpuSec = cpuSeconds(main.proc.pid) - main0; t1 = performance.now(); resolve() }
+      if (perSecond.length === warmupLines) { cpu0 = treeCpuSeconds(proxyPids); sys0 = treeIoSyscalls(proxyPids); main0 = cpuSeconds(main.proc.pid); t0 = performance.now() }
+      if (perSecond.length === warmupLines + windowLines) { cpu1 = treeCpuSeconds(proxyPids); sys1 = treeIoSyscalls(proxyPids); record.mainServerCpuSec = cpuSeconds(main.proc.pid) - main0; t1 = performance.now(); resolve() }
     })
   })
   const limit = (warmupLines + windowLines) * 1000 + 10_000
@@ -253,6 +253,7 @@ async function measureGo (running: Running, scenario: Scenario, roundNo: number)
       cpuSec: Number((cpu1 - cpu0).toFixed(3)),
       windowCpuSec: Number((cpu1 - cpu0).toFixed(3)),
       windowSec: Number(record.wallSec.toFixed(3)),
+      windowIoSyscalls: sys1 - sys0,
       peakRssKiB: proxyPids.reduce((n, pid) => n + peakRssKiB(pid), 0),
       mirrorCutOffs: proxy.mirrorCutOffs - cutOffs0
     }
@@ -301,10 +302,13 @@ async function measure (running: Running, scenario: Scenario, roundNo: number): 
   const client = start('client', process.execPath, clientArgs)
   // The proxy's CPU over exactly the client's measured window (not its warm-up, grace period or process start),
   // which is what the window's requests cost.
-  const window: { cpu0?: number, cpu1?: number, t0?: number, t1?: number } = {}
+  const window: { cpu0?: number, cpu1?: number, t0?: number, t1?: number, sys0?: number, sys1?: number } = {}
   client.onStderrLine.push((line) => {
-    if (line === 'window start') { window.t0 = performance.now(); window.cpu0 = treeCpuSeconds(proxyPids) }
-    if (line === 'window end') { window.t1 = performance.now(); window.cpu1 = treeCpuSeconds([...new Set([...proxyPids, ...(proxy === null ? [] : processTree(proxy.pid))])]) }
+    if (line === 'window start') { window.t0 = performance.now(); window.cpu0 = treeCpuSeconds(proxyPids); window.sys0 = treeIoSyscalls(proxyPids) }
+    if (line === 'window end') {
+      const pids = [...new Set([...proxyPids, ...(proxy === null ? [] : processTree(proxy.pid))])]
+      window.t1 = performance.now(); window.cpu1 = treeCpuSeconds(pids); window.sys1 = treeIoSyscalls(pids)
+    }
   })
   // The client bounds itself; this is the backstop if it cannot.
   const killed = await waitOrKill(client, timing.warmupMs + scenario.durationMs + timing.graceMs + 10_000)
@@ -318,6 +322,7 @@ async function measure (running: Running, scenario: Scenario, roundNo: number): 
       cpuSec: Number((treeCpuSeconds(pids) - proxyCpu0).toFixed(3)),
       windowCpuSec: window.cpu0 === undefined || window.cpu1 === undefined ? null : Number((window.cpu1 - window.cpu0).toFixed(3)),
       windowSec: window.t0 === undefined || window.t1 === undefined ? null : Number(((window.t1 - window.t0) / 1000).toFixed(3)),
+      windowIoSyscalls: window.sys0 === undefined || window.sys1 === undefined ? null : window.sys1 - window.sys0,
       peakRssKiB: pids.reduce((n, pid) => n + peakRssKiB(pid), 0),
       mirrorCutOffs: proxy.mirrorCutOffs - cutOffs0
     }
