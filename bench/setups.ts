@@ -52,6 +52,8 @@ export function setups (peers: Array<[string, string]>, haproxyTemplate?: string
     { name: 'tcptee-refused-mirror', proxy: 'tcptee', mirrors: ['refused'] },
     // Variants of the 1-mirror setup: what batching mirror writes buys, two worker processes, reply comparison on.
     { name: 'tcptee-1-mirror-nobatch', proxy: 'tcptee', mirrors: ['echo'], args: ['--mirror-batch', '0'] },
+    // The batching window before 20 ms became the default: at 100 connections each 2 ms window mostly held one chunk.
+    { name: 'tcptee-1-mirror-batch2ms', proxy: 'tcptee', mirrors: ['echo'], args: ['--mirror-batch', '2ms'] },
     { name: 'tcptee-1-mirror-2workers', proxy: 'tcptee', mirrors: ['echo'], args: ['--workers', '2'] },
     // --diff bytes reads and compares every mirror reply; the window is raised so bulk runs are compared, not abandoned.
     { name: 'tcptee-1-mirror-diff', proxy: 'tcptee', mirrors: ['echo'], args: ['--diff', 'bytes', '--diff-window', '16MiB'] },
