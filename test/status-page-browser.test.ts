@@ -27,8 +27,8 @@ if (bins !== undefined) {
     const [port, adminPort] = [await freePort(), await freePort()]
     const cli = startCli(t, ['--workers', '2', '-l', `127.0.0.1:${port}`, '-f', `127.0.0.1:${main.port}`, '-m', `127.0.0.1:${a.port},127.0.0.1:${b.port}`,
       '--admin', `127.0.0.1:${adminPort}`, '--admin-auth-file', authFile, '--retry-delay', '1m', '--diff', 'bytes'])
-    await cli.line('listening', { n: 1, timeoutMs: 20_000 })
-    await cli.line('admin endpoint listening')
+    await cli.line('listening', { n: 1, timeoutMs: 60_000 })
+    await cli.line('admin endpoint listening', { timeoutMs: 60_000 })
     const auth = 'ops:s3cret pass'
     const A = `127.0.0.1:${a.port}`
     const B = `127.0.0.1:${b.port}`

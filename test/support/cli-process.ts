@@ -48,6 +48,6 @@ export function startCli (t: { teardown (fn: () => unknown): void }, args: reado
     text,
     exited,
     count: (msg) => matching(msg).length,
-    line: (msg, opts = {}) => waitFor(`log line "${msg}"`, () => matching(msg)[opts.n ?? 0], { timeoutMs: opts.timeoutMs ?? 10_000, intervalMs: 20 }),
+    line: (msg, opts = {}) => waitFor(`log line "${msg}"`, () => matching(msg)[opts.n ?? 0], { timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: 20 }),
   }
 }
