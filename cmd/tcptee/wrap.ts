@@ -100,7 +100,7 @@ export class WrapRunner {
   private constructor (private readonly opts: CliOptions, private readonly log: Logger, flags: WrapFlags, private readonly appPort: number,
     private readonly load: () => Promise<CliOptions>) {
     this.app = new WrappedApp({ command: flags.command, args: flags.args, port: appPort, portEnv: 'PORT', logger: log })
-    this.log.info({ app: [flags.command, ...flags.args].join(' '), pid: this.app.pid, appPort }, 'wrap: app started')
+    this.log.info({ app: [flags.command, ...flags.args].join(' '), appPid: this.app.pid, appPort }, 'wrap: app started')
   }
 
   /** Starts the app, waits until it listens, then listens on $PORT. Exits the process when the app exits. */
@@ -145,7 +145,7 @@ export class WrapRunner {
       this.app.signal('SIGKILL')
       process.exit(1)
     }
-    this.log.info({ signal, pid: this.app.pid }, 'wrap: signal received: passed on to the app; draining connections')
+    this.log.info({ signal, appPid: this.app.pid }, 'wrap: signal received: passed on to the app; draining connections')
     this.app.signal(signal)
     void this.drain()
   }

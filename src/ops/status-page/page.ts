@@ -49,7 +49,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 <section class="charts">
   <figure><figcaption>bytes/s per mirror (main: client &rarr; main)</figcaption><svg id="chart-bytes" viewBox="0 0 600 160" preserveAspectRatio="none"></svg></figure>
   <figure><figcaption>connections/s per mirror</figcaption><svg id="chart-conns" viewBox="0 0 600 160" preserveAspectRatio="none"></svg></figure>
-  <figure><figcaption>divergences/s per mirror (--diff)</figcaption><svg id="chart-diverged" viewBox="0 0 600 160" preserveAspectRatio="none"></svg></figure>
+  <figure><figcaption>diverged connections/s per mirror (--diff)</figcaption><svg id="chart-diverged" viewBox="0 0 600 160" preserveAspectRatio="none"></svg></figure>
 </section>
 <div id="legend"></div>
 <footer class="muted">Live over <code>/events</code>; the same numbers as <code>/metrics</code> and <code>/mirrors</code>. Rates and fates are over the last 5 minutes of samples; charts show the last 15 minutes this endpoint was watched.</footer>

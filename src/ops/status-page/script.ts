@@ -76,7 +76,8 @@ export const STATUS_PAGE_SCRIPT = String.raw`
   function diverged(m) {
     var l = leaves((m && m.diff) || {}, '', {});
     var s = 0;
-    for (var k in l) if (/(^|\.)replies[Dd]iverged$|^diverged$/.test(k)) s += l[k];
+    // Mirror connections whose comparison diverged (outcomes.diverged): the same unit for every comparer.
+    for (var k in l) if (/(^|\.)diverged$/.test(k)) s += l[k];
     return s;
   }
   // The sample closest to (and not after) t - ms, or the oldest.

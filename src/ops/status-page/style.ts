@@ -20,6 +20,7 @@ th, td { text-align: right; padding: 5px 8px; border-bottom: 1px solid var(--lin
 th:first-child, td:first-child, td.err, th:last-child { text-align: left; }
 td.err { color: var(--bad); white-space: normal; max-width: 320px; font-size: 12px; }
 td.diff { font-size: 12px; text-align: left; white-space: normal; }
+#divergences th, #divergences td { text-align: left; }
 .bad { color: var(--bad); }
 .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(380px, 1fr)); gap: 12px; margin-top: 16px; }
 figure { margin: 0; background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: 8px; }
