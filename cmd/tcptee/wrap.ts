@@ -74,6 +74,11 @@ function freeLoopbackPort (): Promise<number> {
 }
 
 export async function run (argv: readonly string[]): Promise<void> {
+  const sep = argv.indexOf('--')
+  if ((sep < 0 ? argv : argv.slice(0, sep)).some((a) => a === '--help' || a === '-h')) {
+    process.stdout.write(`${USAGE}\n\nRuns CMD with PORT set to a free loopback port, listens on $PORT (or --port-env NAME) and forwards to the\napp as main and to the mirrors. Every other tcptee option works as usual except -l, -f and --workers.\n`)
+    return
+  }
   const flags = parseWrapArgs(argv)
   const raw = process.env[flags.portEnv]
   if (raw === undefined || !/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 65535) {
