@@ -8,7 +8,7 @@ import {
   describeError,
   GSSENC_REQUEST_CODE,
   MessageReader,
-
+  printable,
   SSL_REQUEST_CODE,
   startupParameters,
 } from './messages.js'
@@ -122,6 +122,10 @@ export class PostgresLoginStage implements MirrorStage {
         return
       }
       if (this.mirrorPhase === 'login') {
+        if (this.user === undefined) {
+          this.fail(ctx, `sent '${printable(m.type)}' before it was sent a StartupMessage`)
+          return
+        }
         if (m.type === TYPE.auth) this.authRequest(m.body, ctx)
         // NegotiateProtocolVersion, NoticeResponse: nothing to answer, nothing to compare.
         continue
