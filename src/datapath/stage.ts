@@ -50,6 +50,23 @@ export interface Endpoint {
   readonly port: number
 }
 
+/**
+ * Watches one session's main path without touching it: the client's bytes before main gets them, and main's bytes
+ * after the client got them. A protocol uses it to learn what only main says (PostgreSQL's BackendKeyData, which a
+ * cancel request names). Each method returns false once it needs no more of that direction; the connection then
+ * stops calling it. Made once per session, with the same {@link StageSession} object the mirror stages get.
+ * Contract: synchronous, never throws, never holds or changes bytes.
+ */
+export interface MainPathObserver {
+  client (chunk: Buffer): boolean
+  main (chunk: Buffer): boolean
+  /** The session is over (both sockets closed, or failed). */
+  close (): void
+}
+
+/** Makes the main path observer of one session, or undefined. */
+export type MainObserverFactory = (session: StageSession) => MainPathObserver | undefined
+
 /** Makes the stage for one mirror connection, or undefined when this mirror needs none. */
 export type StageFactory = (session: StageSession) => MirrorStage | undefined
 

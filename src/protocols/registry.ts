@@ -1,5 +1,5 @@
 import type { Config, MirrorSpec, ProtocolName, TlsMode } from '../config.js'
-import type { StageFactory } from '../datapath/stage.js'
+import type { MainObserverFactory, StageFactory } from '../datapath/stage.js'
 import type { MirrorCredentials } from '../mirrors/credentials.js'
 import { postgresModule } from './postgres/index.js'
 
@@ -14,6 +14,8 @@ export interface ProtocolModule {
    * undefined when this mirror's copies need no stage. Called when the target is added.
    */
   mirrorStage? (mirror: ProtocolMirror): StageFactory | undefined
+  /** What watches each session's main path (read only), if the protocol needs to learn something from main. */
+  readonly mainObserver?: MainObserverFactory | undefined
 }
 
 /** One mirror target, as a protocol module sees it. */
