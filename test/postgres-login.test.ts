@@ -112,6 +112,20 @@ if (bins !== undefined) {
       t.equal(tee.mirror().fates.ok, 1, 'the mirror connection ended ok')
     })
 
+    t.test('a client that leaves during its login (pg_isready) ends the mirror connection at once, not by a timeout', async (t) => {
+      const file = credentialsFile(t, `"*":\n  "*": ${PASSWORDS.mirror.legacy}\n`)
+      const { logger, lines } = captureLogger()
+      const tee = await startTee(t, a.port, [b.port], { protocol: 'postgres', mirrorCredentials: file, logger, mirrorWriteTimeout: '20s' })
+      const started = Date.now()
+      const r = await run(bins!.pg_isready, ['-h', '127.0.0.1', '-p', String(tee.port), '-U', 'legacy'], { env: { ...process.env, ...PG_CLIENT_ENV } })
+      t.equal(r.code, 0, `pg_isready through tcptee: ${r.stdout}`)
+      await tee.idle(15_000)
+      t.ok(Date.now() - started < 15_000, 'the mirror connection did not wait for the 20 s write timeout')
+      const fates = tee.mirror().fates
+      t.equal(fates['write-timeout'] + fates['auth-failed'] + fates.overflow, 0, `no failure fate: ${JSON.stringify(fates)}`)
+      t.equal(lines.filter((l) => l['level'] === 40).length, 0, 'no warning logged')
+    })
+
     for (const [what, content, expected] of [
       ['a wrong mirror password', (m: string) => `"${m}":\n  app: not-the-password\n`, /login as "app": the mirror refused the login: FATAL 28P01 password authentication failed for user "app"/],
       ['no mirror password for the user', (m: string) => `"${m}":\n  someone-else: x\n`, /login as "app": the mirror asks for a password and --mirror-credentials has none for user "app"/],

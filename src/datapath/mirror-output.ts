@@ -192,7 +192,7 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   end (): void {
     const socket = this.socket
     if (socket === undefined || this.ending) return
-    if (this.stage !== undefined && !this.stage.passthrough) {
+    if (this.stage !== undefined && !this.stage.passthrough && this.stage.clientEnd?.(this.stageCtx!) === true) {
       this.endAfterStage = true
       if (this.progressTimer === undefined) this.armProgressTimer()
       return

@@ -32,6 +32,12 @@ export interface MirrorStage {
   clientData (chunk: Buffer, ctx: StageContext): void
   /** A chunk the mirror sent. Default: passed on as a reply. */
   mirrorData? (chunk: Buffer, ctx: StageContext): void
+  /**
+   * The client sent FIN while the stage is not passthrough. True: the stage still holds client bytes it will send
+   * (a login in progress), so the mirror's FIN waits until the stage is passthrough (at most the mirror write
+   * timeout). False or absent: FIN now.
+   */
+  clientEnd? (ctx: StageContext): boolean
 }
 
 /** What a stage factory knows about the session a mirror connection belongs to. */
@@ -114,6 +120,10 @@ export function chainStages (stages: readonly MirrorStage[]): MirrorStage {
     mirrorData (chunk, ctx) {
       if (outer !== ctx) build(ctx)
       forwardReply(stages.length - 1, chunk)
+    },
+    clientEnd (ctx) {
+      if (outer !== ctx) build(ctx)
+      return stages.some((s, i) => !s.passthrough && s.clientEnd?.(ctxs[i]!) === true)
     },
   }
 }

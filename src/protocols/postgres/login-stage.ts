@@ -146,6 +146,11 @@ export class PostgresLoginStage implements MirrorStage {
     this.maybeDone(ctx)
   }
 
+  /** The client is done: its bytes after login are worth waiting for; a client that never finished logging in is not. */
+  clientEnd (): boolean {
+    return !this.failed && this.clientPhase === 'done'
+  }
+
   private authRequest (body: Buffer, ctx: StageContext): void {
     if (body.length < 4) {
       this.fail(ctx, 'sent an authentication request without a code')
