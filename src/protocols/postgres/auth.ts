@@ -5,7 +5,7 @@
  * beyond the salted-password cache, which holds PBKDF2 outputs, never passwords.
  */
 import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto'
-import saslprep from '@mongodb-js/saslprep'
+import { createRequire } from 'node:module'
 import { cstring, encodeMessage } from './messages.js'
 
 /** PasswordMessage with the cleartext password (AuthenticationCleartextPassword). */
@@ -23,9 +23,13 @@ export function md5Response (user: string, password: string, salt: Buffer): Buff
 /** The mechanism tcptee speaks; `-PLUS` (channel binding) needs the TLS connection the client made, which it has not. */
 export const SCRAM_SHA_256 = 'SCRAM-SHA-256'
 
+/** Loaded on the first SCRAM login: its Unicode tables are not worth their memory in a process that never needs them. */
+let saslprep: ((input: string) => string) | undefined
+
 /** SASLprep as PostgreSQL's client does it: a password that is not valid for SASLprep is used as it is. */
 function prepare (password: string): string {
   try {
+    saslprep ??= createRequire(import.meta.url)('@mongodb-js/saslprep') as (input: string) => string
     return saslprep(password)
   } catch {
     return password
