@@ -30,6 +30,7 @@ import { ProxyHeaderStage, proxyHeaderFor } from './protocols/proxy/stage.js'
 import { protocolModule, type ProtocolMirror } from './protocols/registry.js'
 import { loadCredentials, type MirrorCredentials } from './mirrors/credentials.js'
 import { chainStages, type MirrorStage } from './datapath/stage.js'
+import { SessionOpenError, type OpenedSession, type SessionOpener } from './datapath/session-opener.js'
 
 export interface CreateDuplicatorOptions extends DuplicatorOptions {
   /** pino logger; default silent. Per-connection child loggers carry `conn` and `client`. */
@@ -79,6 +80,8 @@ export class Duplicator {
   /** Set by listen(): the resolved addresses a mirror must not be (a mirror loop); see mirrors/loop-guard.ts. */
   private own: OwnEndpoints | undefined
   private readonly adminAddress: Address | undefined
+  /** `--protocol`'s session opener (TLS negotiated inside the protocol); undefined: sessions start at once. */
+  private readonly opener: SessionOpener | undefined
   /** Mirrors whose loop was logged: once each. */
   private readonly loopsLogged = new Set<string>()
 
@@ -101,11 +104,13 @@ export class Duplicator {
     this.credentials = this.readCredentials(c.mirrorCredentials)
     this.proxyTrusted = c.proxyProtocolIn ? makeTrustCheck(c.proxyProtocolFrom) : undefined
     const mainVersion = c.proxyProtocolOut
+    this.opener = protocolModule(c.protocol).openSession
     this.connectionContext = Object.freeze({
       config: c,
       metrics: this.metricsStore,
       log: this.log,
-      main: Object.freeze({ address: c.main, tls: this.dialTls(c.mainTls) }),
+      // With a session opener TLS to main is negotiated inside the protocol: main is dialled in plain TCP.
+      main: Object.freeze({ address: c.main, tls: this.opener === undefined ? this.dialTls(c.mainTls) : undefined }),
       mainHeader: mainVersion === undefined ? undefined : (peer: SessionPeer) => proxyHeaderFor(mainVersion, peer),
       onClose: this.connectionOnClose,
       mainObserver: protocolModule(c.protocol).mainObserver,
@@ -134,8 +139,11 @@ export class Duplicator {
   /** How each mirror target opens its outputs and makes its stages, from its spec and the config. */
   private readonly wiring: TargetWiring = {
     output: (target: MirrorTarget) => {
-      const dialTarget: DialTarget = Object.freeze({ address: target.address, tls: this.dialTls(mirrorTlsMode(target.spec, this.config)) })
-      const tcpTarget = { name: target.name, dial: dialTarget, counters: target.counters, health: target.health }
+      const tls = this.dialTls(mirrorTlsMode(target.spec, this.config))
+      // A protocol that negotiates TLS inside itself (its stage sends the request) dials in plain TCP.
+      const inProtocol = this.opener !== undefined
+      const dialTarget: DialTarget = Object.freeze({ address: target.address, tls: inProtocol ? undefined : tls })
+      const tcpTarget = { name: target.name, dial: dialTarget, counters: target.counters, health: target.health, stageTls: inProtocol ? tls : undefined }
       const settings = this.mirrorSettings
       return (session: OutputSession): MirrorOutput => new TcpMirrorOutput(tcpTarget, settings, session)
     },
@@ -377,7 +385,7 @@ export class Duplicator {
       return
     }
     // Plain TCP without PROXY headers: the session starts now, with nothing in between.
-    if (this.proxyTrusted === undefined && this.serverTls === undefined) {
+    if (this.proxyTrusted === undefined && this.serverTls === undefined && this.opener === undefined) {
       this.startSession(socket, socketPeer(socket), undefined)
       return
     }
@@ -417,11 +425,37 @@ export class Duplicator {
         }
       }
       const tls = this.serverTls
+      if (this.opener !== undefined) {
+        const opened = await this.openSession(raw, peer)
+        if (opened === undefined) {
+          this.accepting.delete(raw)
+          return
+        }
+        source = opened.source
+        this.accepting.delete(raw)
+        if (this.closing !== undefined) {
+          source.destroy()
+          opened.main?.destroy()
+          return
+        }
+        this.startSession(source, peer, check, opened)
+        return
+      }
       if (tls !== undefined) source = await acceptTls(raw, tls, this.config.connectTimeout)
     } catch (err) {
       this.accepting.delete(raw)
       raw.on('error', noop)
       raw.destroy()
+      if (err instanceof SessionOpenError) {
+        if (err.end === 'client-error') this.metricsStore.clientTlsFailures++
+        else this.metricsStore.mainConnectFailures++
+        if (this.closing === undefined) {
+          this.log.warn({ client: `${peer.client.address}:${peer.client.port}`, end: err.end, err: err.error }, err.end === 'client-error'
+            ? 'client TLS handshake failed; connection closed'
+            : 'session not opened: main could not be reached as --main-tls asks; client closed')
+        }
+        return
+      }
       const tlsFailed = !(err instanceof ProxyProtocolError)
       if (tlsFailed) this.metricsStore.clientTlsFailures++
       else this.metricsStore.proxyHeaderRefused++
@@ -445,9 +479,27 @@ export class Duplicator {
     return new ProxyProtocolError('bad-signature', 'PROXY header from a peer not in --proxy-protocol-from: refused')
   }
 
-  private startSession (source: SessionSource, peer: SessionPeer, firstChunkCheck: ConnectionOptions['firstChunkCheck']): Connection {
+  /** Runs the protocol's session opener on an accepted client (the PROXY header, if any, already read). */
+  private openSession (raw: Socket, peer: SessionPeer): Promise<OpenedSession | undefined> {
+    const c = this.config
+    return this.opener!({
+      client: raw,
+      clientTls: this.serverTls,
+      main: this.connectionContext.main,
+      mainTls: { mode: c.mainTls, settings: this.dialTls(c.mainTls) },
+      mainHeader: this.connectionContext.mainHeader?.(peer),
+      timeoutMs: c.connectTimeout,
+      log: this.log.child({ client: `${peer.client.address}:${peer.client.port}` }),
+    })
+  }
+
+  private startSession (source: SessionSource, peer: SessionPeer, firstChunkCheck: ConnectionOptions['firstChunkCheck'], opened?: OpenedSession): Connection {
     const plan = this.mirrorSet.plan(Date.now())
-    const conn = new Connection(this.nextId++, source, peer, plan, this.connectionContext, firstChunkCheck === undefined ? undefined : { firstChunkCheck })
+    const opts: ConnectionOptions = {
+      ...(firstChunkCheck === undefined ? {} : { firstChunkCheck }),
+      ...(opened === undefined ? {} : { main: opened.main, mainToClient: opened.mainToClient }),
+    }
+    const conn = new Connection(this.nextId++, source, peer, plan, this.connectionContext, opts)
     this.connections.add(conn)
     return conn
   }
