@@ -234,8 +234,10 @@ export class ScramPlusRemover implements MainRewriter {
 function withoutPlus (raw: Buffer): Buffer {
   const mechanisms = cstrings(raw, 9)
   if (!mechanisms.includes(SCRAM_PLUS)) return raw
-  const kept = mechanisms.filter((m) => m !== SCRAM_PLUS)
-  const body = Buffer.concat([Buffer.from([0, 0, 0, 10]), ...kept.map(cstring), Buffer.from([0])])
+  const saslBody = (list: string[]): Buffer => Buffer.concat([Buffer.from([0, 0, 0, 10]), ...list.map(cstring), Buffer.from([0])])
+  // Only a well-formed list is rewritten: anything else goes on as main sent it (the client will refuse it).
+  if (!saslBody(mechanisms).equals(raw.subarray(5))) return raw
+  const body = saslBody(mechanisms.filter((m) => m !== SCRAM_PLUS))
   const out = Buffer.allocUnsafe(5 + body.length)
   out[0] = 0x52
   out.writeInt32BE(4 + body.length, 1)
