@@ -508,10 +508,13 @@ export class Duplicator {
    * Runs a session whose client side is `source` rather than an accepted socket: a recorded session played back,
    * or a stream from elsewhere. It goes through the same path as a live client: main, the mirrors with their stages,
    * comparison, metrics, shutdown. `source` must be paused; the session resumes it once main is connected.
-   * Returns false, and destroys the source, when the duplicator is already closing.
+   * Returns false, and destroys the source, when the duplicator is already closing, or when its protocol negotiates
+   * TLS to main inside the protocol (`--protocol postgres` with `--main-tls` on): that needs the session opener, which
+   * works on accepted sockets only, and main must never get the session in plain text instead.
    */
   handle (source: SessionSource, peer: SessionPeer = { client: { address: 'session', port: 0 }, local: { address: 'session', port: 0 } }): boolean {
-    if (this.closing !== undefined) {
+    if (this.closing !== undefined || (this.opener !== undefined && this.config.mainTls !== 'off')) {
+      if (this.closing === undefined) this.log.error({ protocol: this.config.protocol, mainTls: this.config.mainTls }, 'a session from a source other than a client socket cannot negotiate TLS with main inside the protocol: refused')
       source.destroy()
       return false
     }

@@ -3,8 +3,9 @@
  * {@link acceptTls} (for clients). Nothing else in the library calls `net.connect`, `net.createServer`, `tls.connect` or
  * `tls.createServer` (the admin endpoint is HTTP and has its own server in src/ops/admin.ts).
  *
- * TLS here starts with the first byte. PostgreSQL and MySQL negotiate TLS inside their protocol; their stages use the
- * same settings ({@link DialTls}) when they upgrade a socket.
+ * {@link dial} with TLS starts it with the first byte. PostgreSQL and MySQL negotiate TLS inside their protocol: their
+ * session opener and mirror stages dial in plain TCP and call {@link startTls} on the connected socket with the same
+ * settings ({@link DialTls}) once the server agreed; the client side of that is {@link acceptTls}.
  */
 import { readFileSync } from 'node:fs'
 import { connect as netConnect, createServer as netCreateServer, isIP, type Server, type Socket } from 'node:net'
