@@ -9,7 +9,9 @@ import { execFileSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { captureLogger } from './helpers.js'
+import { connect } from 'node:net'
+import { captureLogger, waitFor } from './helpers.js'
+import { cstring, encodeUntyped, GSSENC_REQUEST_CODE, PROTOCOL_3_0, SSL_REQUEST_CODE } from '../src/protocols/postgres/messages.js'
 import { run, type RunResult } from './support/child.js'
 import { makeCerts, type TestCerts } from './support/certs.js'
 import { startPostgres, type PostgresBins, type PostgresServer } from './support/postgres.js'
@@ -161,6 +163,23 @@ if (bins !== undefined) {
       const refused = await psql(tee.port, 'SELECT 1', { PGSSLMODE: 'require' })
       t.not(refused.code, 0)
       t.match(refused.stderr, /server does not support SSL, but SSL was required/, "psql's own refusal")
+      // A GSSENCRequest is declined; the SSLRequest after it too (no --tls-cert); then main answers the StartupMessage.
+      const raw = connect({ host: '127.0.0.1', port: tee.port })
+      t.teardown(() => { raw.destroy() })
+      const got: Buffer[] = []
+      raw.on('data', (c: Buffer) => got.push(c))
+      raw.write(encodeUntyped(GSSENC_REQUEST_CODE))
+      await waitFor('N to the GSSENCRequest', () => Buffer.concat(got).toString('latin1') === 'N' ? true : undefined)
+      raw.write(encodeUntyped(SSL_REQUEST_CODE))
+      await waitFor('N to the SSLRequest', () => Buffer.concat(got).toString('latin1') === 'NN' ? true : undefined)
+      raw.write(encodeUntyped(PROTOCOL_3_0, Buffer.concat([cstring('user'), cstring('app'), cstring('database'), cstring('postgres'), Buffer.from([0])])))
+      await waitFor("main's authentication request", () => Buffer.concat(got).length > 2 ? true : undefined)
+      const reply = Buffer.concat(got).subarray(2)
+      t.equal(String.fromCharCode(reply[0]!), 'R', "main's AuthenticationSASL")
+      t.equal(reply.readInt32BE(5), 10)
+      t.notMatch(reply.toString('latin1'), /PLUS/, 'without SCRAM-SHA-256-PLUS (main speaks TLS)')
+      t.match(reply.toString('latin1'), /SCRAM-SHA-256\0/)
+      raw.destroy()
       await tee.idle()
       t.ok(lines.some((l) => /asked for TLS and hung up/.test(String(l['msg']))), 'tcptee logs why')
     })
