@@ -87,6 +87,11 @@ export interface DuplicatorOptions extends DiffOptions {
   proxyProtocolOut?: ProxyVersion | string
   /** Send every mirror a PROXY protocol header with the client's address; one mirror: `host:port@proxy-v2`. */
   mirrorProxyProtocol?: ProxyVersion | string
+  /**
+   * Log a line (info) for every client connection that closes normally. Default false: busy listeners would log a
+   * line per connection. Connections that end in a failure (main refused, timed out, reset) are logged at warn anyway.
+   */
+  logConnections?: boolean
 }
 
 /** The validated, normalised, frozen form of {@link DuplicatorOptions}. All durations in ms, sizes in bytes. */
@@ -122,6 +127,7 @@ export interface Config {
   readonly proxyProtocolOut: ProxyVersion | undefined
   /** PROXY header to every mirror; see {@link mirrorProxyVersion} for one mirror's. */
   readonly mirrorProxyProtocol: ProxyVersion | undefined
+  readonly logConnections: boolean
 }
 
 /** Where a mirror target came from. */
@@ -402,6 +408,7 @@ export function normalizeConfig (opts: DuplicatorOptions): Config {
     proxyProtocolFrom: proxyPeers(opts),
     proxyProtocolOut: oneOf(opts.proxyProtocolOut, 'proxyProtocolOut', PROXY_VERSIONS),
     mirrorProxyProtocol: oneOf(opts.mirrorProxyProtocol, 'mirrorProxyProtocol', PROXY_VERSIONS),
+    logConnections: bool(opts.logConnections, 'logConnections'),
   })
 }
 
