@@ -85,7 +85,7 @@ function row (r: Row): OptionDef {
 const lib = 'library' as const
 const cli = 'cli' as const
 
-/** Every option, in the order of `--help` and the README table. */
+/** Every option; `--help` and the README table show them by {@link OPTION_GROUPS}, in this order within a group. */
 export const OPTIONS: readonly OptionDef[] = Object.freeze([
   row({ key: 'listen', group: 'targets', flag: 'listen', aliases: ['l'], absent: 'required', value: 'address', scope: lib, reload: 'restart',
     help: 'address to accept clients on ([host]:port; host defaults to 0.0.0.0)',
@@ -240,10 +240,14 @@ function cell (text: string): string {
  */
 export function optionsMarkdownTable (): string {
   const lines = ['| flag | env | default | meaning |', '|---|---|---|---|']
-  for (const o of OPTIONS) {
-    const flags = spellings(o).map((s) => `\`${s}\``).join(', ')
-    const def = o.default !== undefined ? `\`${o.default}\`` : o.absent
-    lines.push(`| ${flags} | \`${envName(o)}\` | ${cell(def)} | ${cell(o.doc)} |`)
+  for (const [group, title] of Object.entries(OPTION_GROUPS) as Array<[OptionGroup, string]>) {
+    const rows = OPTIONS.filter((o) => o.group === group)
+    if (rows.length > 0) lines.push(`| **${title}** | | | |`)
+    for (const o of rows) {
+      const flags = spellings(o).map((s) => `\`${s}\``).join(', ')
+      const def = o.default !== undefined ? `\`${o.default}\`` : o.absent
+      lines.push(`| ${flags} | \`${envName(o)}\` | ${cell(def)} | ${cell(o.doc)} |`)
+    }
   }
   return lines.join('\n') + '\n'
 }
