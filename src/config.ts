@@ -89,7 +89,8 @@ export interface DuplicatorOptions extends DiffOptions {
   mirrorProxyProtocol?: ProxyVersion | string
   /**
    * Log a line (info) for every client connection that closes normally. Default false: busy listeners would log a
-   * line per connection. Connections that end in a failure (main refused, timed out, reset) are logged at warn anyway.
+   * line per connection. With `diff` on the line is logged anyway (it carries the comparison outcome), and so are
+   * connections that end in a failure (main refused, timed out, reset), at warn.
    */
   logConnections?: boolean
 }

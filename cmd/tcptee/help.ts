@@ -9,12 +9,13 @@ import { OPTION_GROUPS, OPTIONS, spellings, type OptionDef, type OptionGroup } f
 /** Where the documentation is (package.json's `homepage`). */
 export const DOCS_URL = 'https://github.com/tcptee/tcptee#readme'
 
+const NBSP = '\u00a0'
 const USAGE = 'Usage: tcptee -l <address> -f <address> [-m <address>]... [options]'
 const ABOUT = 'Duplicate TCP traffic: every client byte goes to main and to each mirror; only main answers the client.'
 
 /** How each kind of value is written (the `<duration>` after a flag). */
 const VALUES: ReadonlyArray<readonly [string, string]> = [
-  ['address', '[host]:port: :8080, 8080, db.internal:5432, 10.0.0.5:6379, [::1]:6379; no host means 0.0.0.0 for --listen and 127.0.0.1 for main and mirrors'],
+  ['address', 'host:port, :port or port: db.internal:5432, 10.0.0.5:6379, [::1]:6379, :8080; no host means 0.0.0.0 for --listen and 127.0.0.1 for main and mirrors'],
   ['duration', '500ms, 20s, 1.5s, 1m, 1m30s, 1h; a bare number is milliseconds'],
   ['size', '65536, 512KiB, 4MiB, 1GiB; k, KiB and KB all mean 1024 bytes; a bare number is bytes'],
   ['percent', '0 to 100, fractions allowed: 12.5 or 12.5%'],
@@ -32,7 +33,7 @@ const EXAMPLES: ReadonlyArray<readonly [string, string]> = [
 export function optionLabel (o: OptionDef): string {
   const names = spellings(o)
   // Long-only options line up with the long flags of those that have a short one (as getopt-style help does).
-  const label = names[0]!.length === 2 ? names.join(', ') : `    ${names.join(', ')}`
+  const label = /^-[^-]/.test(names[0]!) ? names.join(', ') : `    ${names.join(', ')}`
   if (o.type === 'boolean') return label
   if (o.type === 'choices') return `${label} <${o.choices.join('|')}>`
   return `${label} <${o.value}>`
@@ -48,7 +49,7 @@ export function defaultLabel (o: OptionDef): string {
 function wrap (text: string, width: number): string[] {
   const lines: string[] = []
   let line = ''
-  for (const word of text.split(/\s+/).filter((w) => w !== '')) {
+  for (const word of text.split(/[ \t\n]+/).filter((w) => w !== '')) {
     if (line !== '' && line.length + 1 + word.length > width) {
       lines.push(line)
       line = word
@@ -77,7 +78,8 @@ export function helpText (columns = 100): string {
     const rows = OPTIONS.filter((o) => o.group === group)
     if (rows.length === 0) continue
     out.push('', `${title}:`)
-    for (const o of rows) out.push(...twoColumns(optionLabel(o), `${o.help} ${defaultLabel(o)}`, leftWidth, width))
+    // The default label is never split across lines (a no-break space until the lines are made).
+    for (const o of rows) out.push(...twoColumns(optionLabel(o), `${o.help} ${defaultLabel(o).replaceAll(' ', NBSP)}`, leftWidth, width).map((l) => l.replaceAll(NBSP, ' ')))
   }
   out.push('', 'Other:')
   out.push(...twoColumns('-h, --help', 'show this help', leftWidth, width))

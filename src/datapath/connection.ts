@@ -310,9 +310,10 @@ export class Connection {
       mirrors,
       err: briefError(this.sessionError),
     }
-    // A normal end is chatter on a busy listener (--log-connections turns it on); a failure that hurt the client is not.
+    // A normal end is chatter on a busy listener (--log-connections turns it on, and so does --diff: this line is where
+    // each connection's comparison outcome is reported); a failure that hurt the client is always logged.
     if (this.sessionEnd === 'closed' || this.sessionEnd === 'client-error') {
-      if (this.config.logConnections) this.log.info(line, 'connection closed')
+      if (this.config.logConnections || this.config.diff !== undefined) this.log.info(line, 'connection closed')
     } else {
       this.log.warn(line, 'connection closed')
     }
