@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { extname } from 'node:path'
 import type { Logger } from 'pino'
-import { parse as parseYaml, YAMLError } from 'yaml'
+import { parseYaml } from '../../src/ops/yaml.js'
 import type { DuplicatorOptions } from '../../src/config.js'
 import { ConfigError } from '../../src/ops/errors.js'
 import { flagName, restartOptions } from '../../src/options.js'
@@ -70,8 +70,10 @@ export function loadConfigFile (file: string, schema: FileSchema): Record<string
  */
 export function parseErrorPosition (err: unknown, text: string): { line: number; col: number } | undefined {
   let offset: number
-  if (err instanceof YAMLError) {
-    offset = err.pos[0]
+  // yaml's YAMLParseError (the package is loaded lazily, so matched by shape): `pos` is [start, end] in `text`.
+  const pos = (err as { pos?: unknown } | undefined)?.pos
+  if (err instanceof Error && err.name.startsWith('YAML') && Array.isArray(pos) && typeof pos[0] === 'number') {
+    offset = pos[0]
   } else {
     const message = err instanceof Error ? err.message : ''
     const lineCol = /\(line (\d+) column (\d+)\)/.exec(message)
