@@ -1,5 +1,6 @@
 // Smoke test for `npm run bench`: the quickest mode (--smoke) must finish,
-// write JSON with every field to the ignored bench/results/runs/ (never over the committed latest.json), and show byte-exact echoes (0 errors) for the
+// write JSON with every field to the ignored bench/results/runs/ (never over
+// the committed latest.json), and show byte-exact echoes (0 errors) for the
 // direct and healthy tcptee setups. No speed assertions: this machine is
 // shared with the rest of the test suite. Needs the built dist/ (npm test
 // builds first).
@@ -10,6 +11,10 @@ import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { RunRecord, SetupResult } from '../bench/report.js'
+
+// Every setup of every scenario starts its processes: on a busy shared 2-core machine (load average 50+) the smoke
+// run alone took more than tap's 120 s per file. This file's own limit tells the runner so.
+t.setTimeout(300_000)
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const runJs = join(root, 'dist', 'bench', 'run.js')
