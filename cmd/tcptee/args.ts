@@ -10,6 +10,7 @@ import { ConfigError } from '../../src/ops/errors.js'
 import type { DuplicatorOptions } from '../../src/config.js'
 import { envName, OPTIONS, spellings, type OptionDef } from '../../src/options.js'
 import { VERSION } from '../../src/ops/version.js'
+import { SUBCOMMANDS } from './commands.js'
 import { loadConfigFile, type FileSchema } from './config-file.js'
 import { helpText } from './help.js'
 import { closest } from './suggest.js'
@@ -51,12 +52,16 @@ export function rewriteLegacyFlags (argv: readonly string[]): string[] {
   })
 }
 
-function yargsOption (o: OptionDef): Options {
+/** One option table row as a yargs option (also used by `tcptee completion`). */
+export function yargsOption (o: OptionDef): Options {
+  const shown = o.default ?? (o.absent === 'none' ? undefined : o.absent)
   return {
     alias: [...o.aliases],
     type: o.type === 'boolean' ? 'boolean' : 'string',
     ...(o.type === 'array' ? { array: true } : {}),
     ...(o.type === 'choices' ? { choices: [...o.choices] } : {}),
+    ...(shown === undefined ? {} : { defaultDescription: shown }),
+    describe: o.help,
   }
 }
 
@@ -75,6 +80,12 @@ function read (o: OptionDef, v: unknown): unknown {
   return text
 }
 
+/** Values a subcommand sets itself (`tcptee wrap`: listen on $PORT, forward to the app); they win over the file. */
+export interface ParseFixed {
+  listen?: string
+  main?: string
+}
+
 /** `--help`/`-h` or `--version` among the arguments (before a `--`): what to print instead of running. */
 function infoRequest (argv: readonly string[]): 'help' | 'version' | undefined {
   const end = argv.indexOf('--')
@@ -84,9 +95,66 @@ function infoRequest (argv: readonly string[]): 'help' | 'version' | undefined {
   return undefined
 }
 
+/** Turns argv and the environment (and the file they name) into CLI options; throws ConfigError (with the flag) on bad input. */
+export async function parseCli (argv: readonly string[] = hideBin(process.argv), fixed: ParseFixed = {}): Promise<CliOptions> {
+  const info = infoRequest(argv)
+  if (info !== undefined) {
+    const commands = Object.entries(SUBCOMMANDS).map(([name, c]) => [name, c.describe] as const)
+    process.stdout.write(info === 'help' ? helpText(process.stdout.columns, commands) : `${VERSION}\n`)
+    return Promise.reject(new HelpShown())
+  }
+  let parser = yargs(rewriteLegacyFlags(argv))
+    .scriptName('tcptee')
+    // yargs would otherwise answer in the language of LANG/LC_ALL, half of it: our own messages are English.
+    .locale('en')
+    .env('TCPTEE')
+  for (const o of OPTIONS) parser = parser.option(o.flag, yargsOption(o))
+  parser = parser
+    .strict()
+    // Our own --help (help.ts) and --version (tcptee's package.json, not the one nearest to the working directory).
+    .version(false)
+    .help(false)
+    .exitProcess(false)
+    .fail(strictFail)
+  // yargs has no defaults and no config file here: what it returns was given on the command line or in the
+  // environment, and nothing else. The file fills in the rest below, so which source set a value is never guessed.
+  const a = await parser.parse()
+  const given = (o: OptionDef): unknown => a[o.flag]
+  const configOption = OPTIONS.find((o) => o.key === 'config')!
+  const configFile = given(configOption) === undefined ? undefined : read(configOption, given(configOption)) as string
+  const file = configFile === undefined ? {} : loadConfigFile(configFile, fileSchema())
+  const fromFile = (o: OptionDef): unknown => [o.flag, ...o.aliases].map((n) => file[n]).find((v) => v !== undefined)
+
+  const out: Record<string, unknown> = {}
+  for (const o of OPTIONS) {
+    const v = given(o) ?? fromFile(o)
+    if (v !== undefined) out[o.key] = read(o, v)
+  }
+  if (fixed.listen !== undefined) out['listen'] = fixed.listen
+  if (fixed.main !== undefined) out['main'] = fixed.main
+  if (out['listen'] === undefined) throw new ConfigError('--listen (-l) is required: the address to accept clients on, e.g. -l :8080', '--listen')
+  if (out['main'] === undefined) throw new ConfigError('--forward (-f) is required: the main server, e.g. -f :8081', '--forward')
+  // Mirrors from the file have origin "config" and are replaced on reload. A list from the command line or the
+  // environment replaces the file's.
+  const mirrorsFromFile = given(OPTIONS.find((o) => o.key === 'mirrors')!) === undefined
+  const mirrors = (out['mirrors'] ?? []) as string[]
+  const withDefault = (key: string): string => String(out[key] ?? OPTIONS.find((o) => o.key === key)!.default)
+  return {
+    ...out as unknown as DuplicatorOptions,
+    mirrors: mirrorsFromFile ? [] : mirrors,
+    fileMirrors: mirrorsFromFile ? mirrors : [],
+    workers: parseWorkers(withDefault('workers')),
+    logLevel: withDefault('logLevel'),
+    logFormat: withDefault('logFormat') === 'pretty' ? 'pretty' : 'json',
+    admin: out['admin'] as string | undefined,
+    adminAuthFile: out['adminAuthFile'] as string | undefined,
+    config: configFile,
+  }
+}
+
 /**
  * yargs' "Unknown argument(s): mirro, mirroBuffer" as one line of ours: each name spelt as the user did (a flag, or
- * the `TCPTEE_*` variable it came from), with the closest real spelling when it looks like a typo.
+ * the `TCPTEE_*` variable it came from), with the closest spelling of the option table when it looks like a typo.
  */
 function unknownMessage (list: string): string {
   const reported = list.split(', ')
@@ -109,65 +177,17 @@ function withSuggestion (what: string, suggestion: string | undefined): string {
   return suggestion === undefined ? what : `${what} (did you mean ${suggestion}?)`
 }
 
-/** Turns argv and the environment (and the file they name) into CLI options; throws ConfigError (with the flag) on bad input. */
-export async function parseCli (argv: readonly string[] = hideBin(process.argv)): Promise<CliOptions> {
-  const info = infoRequest(argv)
-  if (info !== undefined) {
-    process.stdout.write(info === 'help' ? helpText(process.stdout.columns) : `${VERSION}\n`)
-    return Promise.reject(new HelpShown())
-  }
-  let parser = yargs(rewriteLegacyFlags(argv))
-    .scriptName('tcptee')
-    // yargs would otherwise answer in the language of LANG/LC_ALL, half of it: our own messages are English.
-    .locale('en')
-    .env('TCPTEE')
-  for (const o of OPTIONS) parser = parser.option(o.flag, yargsOption(o))
-  parser = parser
-    .strict()
-    // Our own --help (help.ts) and --version (tcptee's package.json, not the one nearest to the working directory).
-    .version(false)
-    .help(false)
-    .exitProcess(false)
-    .fail((msg, err) => {
-      if (err !== undefined && err !== null) throw err
-      const unknown = /^Unknown arguments?: (.*)$/.exec(msg)
-      if (unknown !== null) throw new ConfigError(unknownMessage(unknown[1]!))
-      const invalid = /Argument: ([\w-]+), Given: ("[^"]*"|\S+), Choices: (.*)$/m.exec(msg)
-      if (invalid !== null) throw new ConfigError(`--${invalid[1]!}: ${invalid[2]!} is not one of ${invalid[3]!.replaceAll('"', '')}`, `--${invalid[1]!}`)
-      throw new ConfigError(msg.replace(/\s*\n\s*/g, ' '), undefined)
-    })
-  // yargs has no defaults and no config file here: what it returns was given on the command line or in the
-  // environment, and nothing else. The file fills in the rest below, so which source set a value is never guessed.
-  const a = await parser.parse()
-  const given = (o: OptionDef): unknown => a[o.flag]
-  const configOption = OPTIONS.find((o) => o.key === 'config')!
-  const configFile = given(configOption) === undefined ? undefined : read(configOption, given(configOption)) as string
-  const file = configFile === undefined ? {} : loadConfigFile(configFile, fileSchema())
-  const fromFile = (o: OptionDef): unknown => [o.flag, ...o.aliases].map((n) => file[n]).find((v) => v !== undefined)
-
-  const out: Record<string, unknown> = {}
-  for (const o of OPTIONS) {
-    const v = given(o) ?? fromFile(o)
-    if (v !== undefined) out[o.key] = read(o, v)
-  }
-  if (out['listen'] === undefined) throw new ConfigError('--listen (-l) is required: the address to accept clients on, e.g. -l :8080', '--listen')
-  if (out['main'] === undefined) throw new ConfigError('--forward (-f) is required: the main server, e.g. -f :8081', '--forward')
-  // Mirrors from the file have origin "config" and are replaced on reload. A list from the command line or the
-  // environment replaces the file's.
-  const mirrorsFromFile = given(OPTIONS.find((o) => o.key === 'mirrors')!) === undefined
-  const mirrors = (out['mirrors'] ?? []) as string[]
-  const withDefault = (key: string): string => String(out[key] ?? OPTIONS.find((o) => o.key === key)!.default)
-  return {
-    ...out as unknown as DuplicatorOptions,
-    mirrors: mirrorsFromFile ? [] : mirrors,
-    fileMirrors: mirrorsFromFile ? mirrors : [],
-    workers: parseWorkers(withDefault('workers')),
-    logLevel: withDefault('logLevel'),
-    logFormat: withDefault('logFormat') === 'pretty' ? 'pretty' : 'json',
-    admin: out['admin'] as string | undefined,
-    adminAuthFile: out['adminAuthFile'] as string | undefined,
-    config: configFile,
-  }
+/**
+ * yargs' failure handler for tcptee's parsers: rethrows errors and turns yargs' messages into one-line ConfigErrors
+ * naming the flag (or the `TCPTEE_*` variable for an unknown one from the environment), with "did you mean".
+ */
+export function strictFail (msg: string, err: Error | undefined | null): never {
+  if (err !== undefined && err !== null) throw err
+  const unknown = /^Unknown arguments?: (.*)$/.exec(msg)
+  if (unknown !== null) throw new ConfigError(unknownMessage(unknown[1]!))
+  const invalid = /Argument: ([\w-]+), Given: ("[^"]*"|\S+), Choices: (.*)$/m.exec(msg)
+  if (invalid !== null) throw new ConfigError(`--${invalid[1]!}: ${invalid[2]!} is not one of ${invalid[3]!.replaceAll('"', '')}`, `--${invalid[1]!}`)
+  throw new ConfigError(msg.replace(/\s*\n\s*/g, ' '), undefined)
 }
 
 /** `TCPTEE_MIRROR_BUFFER` and friends: every environment variable the CLI reads. */

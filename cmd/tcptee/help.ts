@@ -69,11 +69,18 @@ function twoColumns (left: string, right: string, leftWidth: number, width: numb
   return body.map((l, i) => (i === 0 ? `  ${left.padEnd(leftWidth)}  ` : indent) + l)
 }
 
-/** The whole help text for a terminal `columns` wide (clamped to 60-110), ending in a newline. */
-export function helpText (columns = 100): string {
+/**
+ * The whole help text for a terminal `columns` wide (clamped to 60-110), ending in a newline. `commands`: the
+ * subcommands (`tcptee status`, ...) as name and one line.
+ */
+export function helpText (columns = 100, commands: ReadonlyArray<readonly [string, string]> = []): string {
   const width = Math.max(60, Math.min(110, columns))
   const leftWidth = 34
   const out: string[] = [USAGE, '', ...wrap(ABOUT, width)]
+  if (commands.length > 0) {
+    out.push('', 'Commands:')
+    for (const [name, describe] of commands) out.push(...twoColumns(`tcptee ${name}`, describe, leftWidth, width))
+  }
   for (const [group, title] of Object.entries(OPTION_GROUPS) as Array<[OptionGroup, string]>) {
     const rows = OPTIONS.filter((o) => o.group === group)
     if (rows.length === 0) continue

@@ -21,6 +21,8 @@ export const ErrorCodes = {
   ADMIN_LISTEN: 'TCPTEE_ERR_ADMIN_LISTEN',
   WORKERS_UNAVAILABLE: 'TCPTEE_ERR_WORKERS_UNAVAILABLE',
   PROXY_PROTOCOL: 'TCPTEE_ERR_PROXY_PROTOCOL',
+  STATUS_READ: 'TCPTEE_ERR_STATUS_READ',
+  APP: 'TCPTEE_ERR_APP',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
@@ -206,4 +208,20 @@ export function briefError (err: unknown): BriefError | undefined {
   }
   const code = (err as { code?: unknown }).code
   return { type: err.name, code: typeof code === 'string' ? code : undefined, message }
+}
+
+/** `tcptee status`: the admin endpoint could not be read (refused, timed out, 401, not a tcptee). Exit 1. */
+export class StatusReadError extends TcpteeError {
+  override name = 'StatusReadError'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.STATUS_READ, message, options)
+  }
+}
+
+/** `tcptee wrap`: the wrapped app could not be started, or exited or did not listen before its deadline. Exit 1. */
+export class AppError extends TcpteeError {
+  override name = 'AppError'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.APP, message, options)
+  }
 }
