@@ -32,7 +32,7 @@ export function normalizeDiff (opts: DiffOptions): DiffConfig | undefined {
   if (opts.diff === undefined) {
     if (opts.diffIgnoreHeaders !== undefined) throw new ConfigError('--diff-ignore-header needs --diff http', '--diff-ignore-header')
     for (const [key, flag] of [['diffWindow', '--diff-window'], ['diffLog', '--diff-log']] as const) {
-      if (opts[key] !== undefined) throw new ConfigError(`${flag} needs --diff bytes|redis|http`, flag)
+      if (opts[key] !== undefined) throw new ConfigError(`${flag} needs --diff bytes|redis|http|postgres`, flag)
     }
     return undefined
   }
