@@ -13,6 +13,15 @@ import type { SessionPeer, SessionSource } from './session-source.js'
 
 function noop (): void {}
 
+/** A main FIN waits for a reset this many round trips to main (its connect time) after our last write to it... */
+const FIN_SETTLE_RTTS = 4
+/** ...but at least this long (loopback round trips are microseconds, the event loop is not)... */
+const FIN_SETTLE_MIN_MS = 2
+/** ...and at most this long. */
+const FIN_SETTLE_MAX_MS = 100
+/** A client that keeps writing holds main's FIN back at most this many settle times. */
+const FIN_HOLD_MAX_ROUNDS = 8
+
 /** How the client/main session ended. */
 export type SessionEnd = 'closed' | 'client-error' | 'main-error' | 'main-refused' | 'main-tls-failed' | 'main-timeout' | 'shutdown'
 
@@ -66,6 +75,14 @@ export class Connection {
   private readonly skipped: readonly string[]
   private readonly finishedMirrors: Array<{ name: string; fate: MirrorFate; bytes: number }> = []
   private connectTimer: NodeJS.Timeout | undefined
+  /** Main sent FIN: the client's FIN waits on this until main had time to show it was a reset (see {@link mainOnEnd}). */
+  private finHold: NodeJS.Timeout | NodeJS.Immediate | undefined
+  private finHoldStartedAt = 0
+  private finTurns = 0
+  /** performance.now() of the last client chunk written to main. */
+  private lastMainWriteAt = 0
+  /** Round trip to main as its TCP connect took, in ms: how long a reset provoked by our last write takes to come back. */
+  private mainRttMs = 0
   private mainConnected = false
   /** Main's TCP connect is done and its TLS handshake is not: an error now is a TLS failure. */
   private mainHandshaking = false
@@ -155,6 +172,7 @@ export class Connection {
     const mirrors = this.mirrors
     for (let i = mirrors.length - 1; i >= 0; i--) mirrors[i]!.write(chunk)
     if (!this.main.write(chunk)) this.client.pause()
+    this.lastMainWriteAt = performance.now()
     if (this.diff !== undefined) this.diff.client(chunk)
   }
 
@@ -196,9 +214,11 @@ export class Connection {
 
   private readonly mainOnTcpConnect = (): void => {
     this.mainHandshaking = true
+    this.mainRttMs = Number(process.hrtime.bigint() - this.startedAt) / 1e6
   }
 
   private readonly mainOnConnect = (): void => {
+    if (!this.mainHandshaking) this.mainRttMs = Number(process.hrtime.bigint() - this.startedAt) / 1e6
     this.mainHandshaking = false
     clearTimeout(this.connectTimer)
     this.connectTimer = undefined
@@ -219,10 +239,51 @@ export class Connection {
     if (this.sessionEnd === undefined) this.main.resume()
   }
 
+  /**
+   * Main FIN: the client gets FIN after every byte main sent, but not at once. A main that closed (not half-closed)
+   * answers the client bytes we wrote after its FIN left with a reset, and a reset must reach the client as a reset:
+   * a FIN would tell it that the reply was complete. Two ways a reset shows up as a FIN first: main sent FIN and our
+   * writes in flight are answered by RST one round trip later; or the kernel had main's RST, one of our writes took
+   * the error (ECONNRESET) and the next read returned 0, so Node emits 'end' before 'error'. So the FIN waits until
+   * no client byte was written to main for a few round trips (a turn of the event loop when the connection is idle),
+   * at most {@link FIN_HOLD_MAX_ROUNDS} of them; main's 'error' in between resets the client instead (fail()).
+   */
   private readonly mainOnEnd = (): void => {
-    // Main FIN: the client gets FIN after every byte main sent.
-    this.client.end()
     if (this.diff !== undefined) this.diff.mainEnd()
+    this.finHoldStartedAt = performance.now()
+    this.holdFin()
+  }
+
+  /** How long after the last write to main a reset provoked by it may still arrive. */
+  private get finSettleMs (): number {
+    return Math.min(FIN_SETTLE_MAX_MS, Math.max(FIN_SETTLE_MIN_MS, FIN_SETTLE_RTTS * this.mainRttMs))
+  }
+
+  /**
+   * Sends the client main's FIN once it is settled: at least two turns of the event loop after 'end' (a write error
+   * that libuv reports asynchronously lands in the next turn's pending phase), and no client byte written to main in
+   * the last {@link finSettleMs}, or the hold has lasted {@link FIN_HOLD_MAX_ROUNDS} settle times.
+   */
+  private holdFin (): void {
+    this.finHold = undefined
+    if (this.sessionEnd !== undefined) return
+    const now = performance.now()
+    const settle = this.finSettleMs
+    const wait = this.lastMainWriteAt + settle - now
+    if (this.finTurns < 2 || (wait > 0 && now - this.finHoldStartedAt < settle * FIN_HOLD_MAX_ROUNDS)) {
+      this.finTurns++
+      this.finHold = wait > 0 ? setTimeout(this.finHoldOnTimeout, Math.ceil(wait)) : setImmediate(this.finHoldOnImmediate)
+      return
+    }
+    this.client.end()
+  }
+
+  private readonly finHoldOnTimeout = (): void => {
+    this.finHold = setImmediate(this.finHoldOnImmediate)
+  }
+
+  private readonly finHoldOnImmediate = (): void => {
+    this.holdFin()
   }
 
   private readonly mainOnError = (err: Error): void => {
@@ -271,6 +332,16 @@ export class Connection {
     this.sessionDurationMs = Number(process.hrtime.bigint() - this.startedAt) / 1e6
     clearTimeout(this.connectTimer)
     this.connectTimer = undefined
+    this.clearFinHold()
+  }
+
+  private clearFinHold (): void {
+    const h = this.finHold
+    this.finHold = undefined
+    if (h === undefined) return
+    // Node's clearTimeout and clearImmediate each ignore the other kind: call both rather than guess.
+    clearTimeout(h as NodeJS.Timeout)
+    clearImmediate(h as NodeJS.Immediate)
   }
 
   /** Client or main failed (or shutdown): destroy both sockets and every mirror. Idempotent. */
