@@ -14,7 +14,7 @@ import {
   type DuplicatorOptions,
   type MirrorSpec,
 } from './config.js'
-import { OPTIONS, restartOptions } from './options.js'
+import { flagName, OPTIONS, restartOptions } from './options.js'
 import { Connection, type ConnectionContext, type ConnectionOptions } from './datapath/connection.js'
 import { TcpMirrorOutput, type MirrorSettings } from './datapath/mirror-output.js'
 import type { MirrorOutput, OutputSession } from './datapath/output.js'
@@ -88,7 +88,7 @@ export class Duplicator {
     })
     this.log = options.logger ?? silentLogger()
     const admin = options.admin
-    this.adminAddress = typeof admin === 'string' ? parseAddress(admin, 'admin', '127.0.0.1', true) : admin
+    this.adminAddress = typeof admin === 'string' ? parseAddress(admin, flagName('admin'), '127.0.0.1', true) : admin
     const c = this.config
     // Files are read (and checked) before anything is opened: a bad certificate fails here, naming its option.
     this.serverTls = c.tls === undefined ? undefined : loadServerTls(c.tls)

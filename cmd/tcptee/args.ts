@@ -48,6 +48,26 @@ export function rewriteLegacyFlags (argv: readonly string[]): string[] {
   })
 }
 
+/**
+ * `-t -1s`: a value that starts with `-` and a digit would be read as the flags `-1 -s`. Join it to its flag
+ * (`-t=-1s`) so that the option's own check says what is wrong with it.
+ */
+export function joinNegativeValues (argv: readonly string[]): string[] {
+  const takesValue = new Set(OPTIONS.filter((o) => o.type !== 'boolean').flatMap((o) => [`--${o.flag}`, ...o.aliases.map((a) => (a.length === 1 ? '-' : '--') + a), ...o.legacy]))
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    const next = argv[i + 1]
+    if (takesValue.has(a) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`)
+      i++
+    } else {
+      out.push(a)
+    }
+  }
+  return out
+}
+
 function yargsOption (o: OptionDef): Options {
   const shown = o.default ?? (o.absent === 'none' ? undefined : o.absent)
   return {
@@ -77,7 +97,7 @@ function read (o: OptionDef, v: unknown): unknown {
 
 /** Turns argv and the environment (and the file they name) into CLI options; throws ConfigError (with the flag) on bad input. */
 export async function parseCli (argv: readonly string[] = hideBin(process.argv)): Promise<CliOptions> {
-  let parser = yargs(rewriteLegacyFlags(argv))
+  let parser = yargs(joinNegativeValues(rewriteLegacyFlags(argv)))
     .scriptName('tcptee')
     .usage('$0 -l <listen> -f <main> [-m <mirror>...]\n\nDuplicate TCP traffic: every client byte goes to main and to each mirror; only main answers the client.')
     .env('TCPTEE')
