@@ -46,6 +46,8 @@ export interface DuplicatorOptions extends DiffOptions {
   failAfter?: number | string
   /** This many consecutive mirror connections cut off (overflow, write timeout) put the mirror into backoff. Default 3. */
   cutOffThreshold?: number | string
+  /** Clients open at once; beyond it new clients are closed at accept and counted. Default: no limit. */
+  maxConnections?: number | string
   /** Bound of each mirror connection's write queue in bytes. Default 4 MiB. */
   mirrorBuffer?: number | string
   /** A mirror connection with queued bytes and no write progress for this long is cut off. Default 5s. */
@@ -102,6 +104,8 @@ export interface Config {
   readonly seed: number | undefined
   readonly failAfter: number
   readonly cutOffThreshold: number
+  /** Clients open at once (`--max-connections`); undefined: no limit. */
+  readonly maxConnections: number | undefined
   readonly mirrorBuffer: number
   readonly mirrorWriteTimeout: number
   readonly mirrorBatch: number
@@ -383,8 +387,15 @@ export function normalizeConfig (opts: DuplicatorOptions): Config {
     // Per mirror connection: a bound past memory is no bound (and the D7 accounting multiplies it per client).
     if (mirrorBuffer > MAX_MIRROR_BUFFER) fail('mirrorBuffer', (n) => `${n('mirrorBuffer')}: ${mirrorBuffer} bytes is too large (at most 1GiB per mirror connection)`)
   }
+  let maxConnections: number | undefined
+  if (opts.maxConnections !== undefined) {
+    const text = String(opts.maxConnections).trim()
+    maxConnections = /^\d{1,7}$/.test(text) ? Number(text) : 0
+    if (maxConnections < 1) fail('maxConnections', (n) => `${n('maxConnections')}: "${text}" is not a number of connections (1 to 9999999)`)
+  }
   const percent = opts.percent
   return Object.freeze({
+    maxConnections,
     listen,
     main,
     mirrors: Object.freeze(mirrors),

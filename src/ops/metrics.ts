@@ -44,7 +44,16 @@ export interface MetricsSnapshot {
   bytes: { clientToMain: number; mainToClient: number }
   main: { connectFailures: number; connectTimeouts: number }
   /** Clients closed before their session started. */
-  clients: { tlsFailures: number; proxyHeaderRefused: number; /** Clients that were our own mirror connections (a mirror loop): cut off at accept. */ loopsCut?: number }
+  clients: {
+    tlsFailures: number
+    proxyHeaderRefused: number
+    /** Clients that were our own mirror connections (a mirror loop): cut off at accept. */
+    loopsCut?: number
+    /** Clients closed at accept because `--max-connections` were open. */
+    overLimit?: number
+    /** Accepts that failed (out of descriptors: EMFILE, ENFILE, ...). */
+    acceptFailures?: number
+  }
   mirrors: Record<string, MirrorCounters>
   /** Client connection lifetimes (accept to last socket closed), in seconds. */
   durations: DurationHistogram
@@ -78,6 +87,10 @@ export class Metrics {
   proxyHeaderRefused = 0
   /** Clients cut off at accept because they were this process's own mirror connections (see mirrors/loop-guard.ts). */
   loopsCut = 0
+  /** Clients closed at accept because `--max-connections` were open. */
+  clientsOverLimit = 0
+  /** Accepts that failed (EMFILE, ENFILE, ...). */
+  acceptFailures = 0
   readonly mirrors = new Map<string, MirrorCounters>()
   readonly durations: DurationHistogram = { counts: new Array<number>(DURATION_BUCKETS.length + 1).fill(0), sum: 0, count: 0 }
 
@@ -107,7 +120,7 @@ export class Metrics {
       connections: { active: this.connectionsActive, total: this.connectionsTotal },
       bytes: { clientToMain: this.bytesClientToMain, mainToClient: this.bytesMainToClient },
       main: { connectFailures: this.mainConnectFailures, connectTimeouts: this.mainConnectTimeouts },
-      clients: { tlsFailures: this.clientTlsFailures, proxyHeaderRefused: this.proxyHeaderRefused, loopsCut: this.loopsCut },
+      clients: { tlsFailures: this.clientTlsFailures, proxyHeaderRefused: this.proxyHeaderRefused, loopsCut: this.loopsCut, overLimit: this.clientsOverLimit, acceptFailures: this.acceptFailures },
       mirrors,
       durations: { counts: [...this.durations.counts], sum: this.durations.sum, count: this.durations.count },
     }
