@@ -130,7 +130,7 @@ export class Connection {
     for (const target of plan.use) {
       const replies = this.diff?.attach(target.name, target.counters.diff)
       const stage = target.stages?.({ id, client: peer.client, local: peer.local })
-      const output = target.open({ log: this.log, onDone: this.mirrorOnDone, replies, stage })
+      const output = target.open({ log: this.log, onDone: this.mirrorOnDone, replies, stage, mainBytes: this.mainBytes })
       // An output can end inside its constructor (its stage failed at start): it has reported itself done already.
       if (output.fate === undefined) this.mirrors.push(output)
     }
@@ -163,6 +163,8 @@ export class Connection {
   }
 
   // ---- client -> main and mirrors -----------------------------------------------------------------------------
+
+  private readonly mainBytes = (): number => this.bytesMainToClient
 
   private readonly clientOnData = (chunk: Buffer): void => {
     this.bytesClientToMain += chunk.length

@@ -14,6 +14,7 @@ export type MirrorFate =
   | 'tls-failed' // the TLS handshake failed (certificate rejected with verify, protocol mismatch)
   | 'overflow' // its write queue would have exceeded the mirror buffer: cut off
   | 'write-timeout' // bytes queued and no write progress for the mirror write timeout: cut off
+  | 'flood' // it sent far more reply bytes than main did (more than twice main's plus --mirror-buffer): cut off
   | 'reset' // the mirror reset or errored mid-stream
   | 'closed' // the mirror hung up (FIN) before the client did, e.g. it rejected the client's auth; or closed mid-stream
   | 'aborted' // the client or main side failed, or shutdown's deadline passed: torn down with the connection
@@ -70,7 +71,7 @@ export interface DurationHistogram {
 }
 
 function emptyFates (): Record<MirrorFate, number> {
-  return { ok: 0, skipped: 0, refused: 0, 'connect-timeout': 0, 'tls-failed': 0, overflow: 0, 'write-timeout': 0, reset: 0, closed: 0, aborted: 0, removed: 0 }
+  return { ok: 0, skipped: 0, refused: 0, 'connect-timeout': 0, 'tls-failed': 0, overflow: 0, 'write-timeout': 0, flood: 0, reset: 0, closed: 0, aborted: 0, removed: 0 }
 }
 
 /** Live counters of one duplicator. Fields are public for cheap increments on the data path. */

@@ -50,6 +50,8 @@ export class PrometheusExporter {
       perMirror((c, mirror, m) => c.inc({ mirror }, m.fates.overflow)))
     counter('tcptee_mirror_write_timeouts_total', 'Mirror connections cut off after --mirror-write-timeout without write progress.', ['mirror'],
       perMirror((c, mirror, m) => c.inc({ mirror }, m.fates['write-timeout'])))
+    counter('tcptee_mirror_floods_total', 'Mirror connections cut off because the mirror sent far more reply bytes than main (fate flood).', ['mirror'],
+      perMirror((c, mirror, m) => c.inc({ mirror }, m.fates.flood)))
     counter('tcptee_mirror_connect_failures_total', 'Mirror connects that failed or timed out.', ['mirror'],
       perMirror((c, mirror, m) => c.inc({ mirror }, m.fates.refused + m.fates['connect-timeout'] + m.fates['tls-failed'])))
     counter('tcptee_mirror_connection_fates_total', 'Mirror connections by how they ended (ok, skipped, refused, overflow, ...).', ['mirror', 'fate'],
