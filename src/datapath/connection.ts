@@ -370,9 +370,12 @@ export class Connection {
     for (const m of this.finishedMirrors) mirrors[m.name] = { fate: m.fate, bytes: m.bytes }
     for (const name of this.skipped) mirrors[name] = { fate: 'skipped', bytes: 0 }
     if (this.diff !== undefined) {
+      // Excerpts are payload (passwords, personal data): in the close line only at debug level; --diff-log has them.
+      const payload = this.rootLog.isLevelEnabled('debug')
       for (const [name, result] of Object.entries(this.diff.finish())) {
         const m = mirrors[name]
-        if (m !== undefined) m.diff = result
+        if (m === undefined) continue
+        m.diff = payload || result.first === undefined ? result : { ...result, first: { ...result.first, fromMain: null, fromMirror: null } }
       }
     }
     const line = {
