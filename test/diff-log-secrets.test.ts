@@ -7,11 +7,11 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
-import { pino } from 'pino'
+import { pino, type Logger } from 'pino'
 import t from 'tap'
 import { client, startDup, startPeer, waitFor } from './helpers.js'
 
-function infoLogger (): { logger: ReturnType<typeof pino>; lines: Array<Record<string, unknown>> } {
+function infoLogger (): { logger: Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = []
   const stream = new Writable({ write (chunk: Buffer, _e, cb) { for (const l of chunk.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>); cb() } })
   return { logger: pino({ level: 'info' }, stream), lines }
