@@ -257,14 +257,16 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
       this.progressTimer = undefined
       return
     }
+    if (this.ending && socket.writableFinished) {
+      // Everything was delivered and our FIN sent; the mirror did not close its side in time. That is not a failure.
+      // Checked before progress: bytes flushed in this period must not buy a second one (the README promises one
+      // --mirror-write-timeout after the client's FIN, not two).
+      this.finish(this.peerEndedFirst ? 'closed' : 'ok')
+      return
+    }
     if (flushed > this.flushedAtCheck) {
       this.flushedAtCheck = flushed
       this.progressTimer?.refresh()
-      return
-    }
-    if (this.ending && socket.writableFinished) {
-      // Everything was delivered and our FIN sent; the mirror did not close its side in time. That is not a failure.
-      this.finish(this.peerEndedFirst ? 'closed' : 'ok')
       return
     }
     this.cutOff('write-timeout', new MirrorWriteTimeoutError(
