@@ -79,6 +79,8 @@ export class Connection {
   private finHold: NodeJS.Timeout | NodeJS.Immediate | undefined
   private finHoldStartedAt = 0
   private finTurns = 0
+  /** The client sent FIN (forwarded to main). */
+  private clientEnded = false
   /** performance.now() of the last client chunk written to main. */
   private lastMainWriteAt = 0
   /** Round trip to main as its TCP connect took, in ms: how long a reset provoked by our last write takes to come back. */
@@ -195,6 +197,7 @@ export class Connection {
   }
 
   private readonly clientOnEnd = (): void => {
+    this.clientEnded = true
     // Client FIN: forward it to main (after queued bytes) and to every mirror; main's replies keep flowing back.
     this.main.end()
     const mirrors = this.mirrors
@@ -271,7 +274,9 @@ export class Connection {
     if (this.sessionEnd !== undefined) return
     const now = performance.now()
     const settle = this.finSettleMs
-    const wait = this.lastMainWriteAt + settle - now
+    // The client's FIN went to main and nothing is left to write: main read to our FIN before it closed, so no byte of
+    // ours can arrive after its close (a reset, if any, is already on its way): the two turns are enough.
+    const wait = this.clientEnded && this.main.writableLength === 0 ? 0 : this.lastMainWriteAt + settle - now
     if (this.finTurns < 2 || (wait > 0 && now - this.finHoldStartedAt < settle * FIN_HOLD_MAX_ROUNDS)) {
       this.finTurns++
       this.finHold = wait > 0 ? setTimeout(this.finHoldOnTimeout, Math.ceil(wait)) : setImmediate(this.finHoldOnImmediate)
