@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module'
 import type * as PromClient from 'prom-client'
 import type { Counter, Gauge, Metric, Registry } from 'prom-client'
+import { VERSION } from './version.js'
 import { DURATION_BUCKETS, type MetricsSnapshot, type MirrorFate, type MirrorState } from './metrics.js'
 
 const STATES: readonly MirrorState[] = ['up', 'backing-off', 'removed']
@@ -37,6 +38,8 @@ export class PrometheusExporter {
     const perMirror = (fill: (c: Counter, mirror: string, m: MetricsSnapshot['mirrors'][string]) => void) =>
       (c: Counter, s: MetricsSnapshot): void => { for (const [mirror, m] of Object.entries(s.mirrors)) fill(c, mirror, m) }
 
+    new Gauge({ name: 'tcptee_build_info', help: 'Always 1; the labels say which tcptee and which Node.js run.', labelNames: ['version', 'node'], registers })
+      .set({ version: VERSION, node: process.versions.node }, 1)
     gauge('tcptee_connections_active', 'Client connections open now (including those whose mirrors are still flushing).', [],
       (g, s) => g.set(s.connections.active))
     counter('tcptee_connections_total', 'Client connections accepted.', [], (c, s) => c.inc(s.connections.total))
@@ -72,6 +75,12 @@ export class PrometheusExporter {
     gauge('tcptee_mirror_state', 'Mirror health: 1 for the current state (up, backing-off, removed), 0 for the others.', ['mirror', 'state'], (g, s) => {
       for (const [mirror, m] of Object.entries(s.mirrors)) for (const state of STATES) g.set({ mirror, state }, m.state === state ? 1 : 0)
     })
+    counter('tcptee_mirror_diff_outcomes_total', 'Mirror connections by how comparing their replies with main\'s ended (--diff): match, diverged, mirror-short, mirror-long, incomplete, not-compared.', ['mirror', 'outcome'],
+      perMirror((c, mirror, m) => { for (const [outcome, n] of Object.entries(m.diff.outcomes)) c.inc({ mirror, outcome }, n) }))
+    counter('tcptee_mirror_replies_compared_total', 'Replies (redis) or responses (http) compared pairwise with main\'s (--diff).', ['mirror'],
+      perMirror((c, mirror, m) => c.inc({ mirror }, m.diff.repliesCompared)))
+    counter('tcptee_mirror_replies_diverged_total', 'Compared replies that differed from main\'s (--diff).', ['mirror'],
+      perMirror((c, mirror, m) => c.inc({ mirror }, m.diff.repliesDiverged)))
     this.registry.registerMetric(durationHistogram(read) as unknown as Metric)
   }
 
