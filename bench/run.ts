@@ -1,4 +1,4 @@
-// tcptee benchmark: `npm run bench [-- --quick | --smoke] [--rounds N] [--only a,b]
+// tcptee benchmark: `npm run bench [-- --quick | --smoke] [--save] [--rounds N] [--only a,b]
 //   [--peer name='cmd -l :{listen} -f :{main} -m :{mirror}'] [--tcptee-args "--workers 2"]`
 //
 // Per scenario, every setup's processes (test servers, proxy) start once and
@@ -6,8 +6,8 @@
 // `node` on loopback so CPU is attributable. Rounds are interleaved
 // (A B C A B C ...) and each setup reports the median over its rounds.
 // Every wait is bounded: a proxy that stalls costs its time limit, never a hang.
-// Results: a markdown table per scenario on stdout, JSON in
-// bench/results/<timestamp>.json and bench/results/latest.json.
+// Results: a markdown table per scenario on stdout, JSON in bench/results/runs/<timestamp>.json and
+// bench/results/runs/latest.json (ignored by git); with --save also in the committed bench/results/latest.json.
 import os from 'node:os'
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -16,7 +16,7 @@ import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import type { LoadSummary } from '../testkit/load-client.js'
 import { parseDuration, parseSize } from '../testkit/parse.js'
-import { start, waitForLine, waitForPort, freePorts, kill, waitOrKill, type Proc } from './child.js'
+import { start, waitForLine, waitForPort, freePorts, kill, waitOrKill, running as runningProcs, type Proc } from './child.js'
 import { processTree, treeCpuSeconds, cpuSeconds, peakRssKiB, treeIoSyscalls } from './procfs.js'
 import { setups as allSetups, scenarios as allScenarios, TIMINGS, type Setup, type Scenario, type Timing, type MirrorKind, type PeerBinaries } from './setups.js'
 import { aggregate, table, type RunRecord, type RunStatus, type SetupResult } from './report.js'
@@ -29,7 +29,7 @@ const bin = {
   tcptee: join(dist, 'cmd', 'tcptee.js'),
   naive: join(dist, 'bench', 'naive-duplicator.js')
 }
-const READY_MS = 10_000
+const READY_MS = 30_000 // generous: every setup of a scenario starts at once, and the test suite runs beside it
 
 function fail (message: string): never {
   process.stderr.write(`bench: ${message}\n`)
@@ -38,6 +38,7 @@ function fail (message: string): never {
 
 const argv = yargs(hideBin(process.argv))
   .scriptName('npm run bench --')
+  .locale('en')
   .option('quick', { type: 'boolean', default: false, describe: 'short runs (under a minute)' })
   .option('smoke', { type: 'boolean', default: false, describe: 'shortest runs, 1 round, 16 MiB bulk (for the test suite)' })
   .option('rounds', { type: 'number', requiresArg: true, describe: 'rounds per setup (median reported)' })
@@ -48,7 +49,8 @@ const argv = yargs(hideBin(process.argv))
   .option('tcptee-args', { type: 'string', requiresArg: true, default: '', describe: 'extra arguments for tcptee, e.g. "--workers 2"' })
   .option('duration', { type: 'string', requiresArg: true, describe: 'ping-pong run time per round (overrides the mode)' })
   .option('bulk', { type: 'string', requiresArg: true, describe: 'bulk bytes per run (overrides the mode), e.g. 512MiB' })
-  .option('out-dir', { type: 'string', requiresArg: true, describe: 'where the JSON goes (default bench/results)' })
+  .option('out-dir', { type: 'string', requiresArg: true, describe: 'where the JSON goes (default bench/results/runs, ignored by git)' })
+  .option('save', { type: 'boolean', default: false, describe: 'also replace the committed bench/results/latest.json (npm run bench:save)' })
   .strict()
   .help()
   .version(false)
@@ -394,6 +396,9 @@ for (const scenario of scenarios) {
   }
 }
 
+// Whatever is still running (a server that was still starting when its setup gave up) goes now.
+await Promise.all([...runningProcs].map(kill))
+
 const results: SetupResult[] = []
 for (const scenario of scenarios) {
   const ofScenario = runs.filter((r) => r.scenario === scenario.name)
@@ -433,17 +438,21 @@ const report = {
   runs
 }
 
-const outDir = argv['out-dir'] ?? join(repo, 'bench', 'results')
+// Every run goes to bench/results/runs/ (ignored by git): a fresh clone stays clean after `npm run bench`. Only
+// `--save` (`npm run bench:save`) replaces the committed bench/results/latest.json, the run the docs quote.
+const outDir = argv['out-dir'] ?? join(repo, 'bench', 'results', 'runs')
 mkdirSync(outDir, { recursive: true })
 const stamp = startedAt.toISOString().replace(/[:.]/g, '-')
 const json = JSON.stringify(report, null, 2) + '\n'
 writeFileSync(join(outDir, `${stamp}.json`), json)
 writeFileSync(join(outDir, 'latest.json'), json)
+const committed = join(repo, 'bench', 'results', 'latest.json')
+if (argv.save) writeFileSync(committed, json)
 
 const lines = [`# tcptee bench (${mode}, ${timing.rounds} round(s), median) — ${report.meta.cpus}, node ${process.version}`, '']
 for (const scenario of scenarios) {
   lines.push(`## ${scenario.name}: ${scenario.description}`, '', table(results.filter((r) => r.scenario === scenario.name)), '')
 }
 if (skipped.length > 0) lines.push(`Skipped (dist/cmd/tcptee.js not built): ${skipped.join(', ')}`, '')
-lines.push(`JSON: ${join(outDir, `${stamp}.json`)}`)
+lines.push(`JSON: ${join(outDir, `${stamp}.json`)}${argv.save ? ` and ${committed} (--save)` : ' (bench/results/latest.json unchanged; --save replaces it)'}`)
 process.stdout.write(lines.join('\n') + '\n')

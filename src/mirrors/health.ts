@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import type { MirrorCounters, MirrorFate, MirrorState } from '../ops/metrics.js'
+import { briefError } from '../ops/errors.js'
 
 /** The part of a mirror connection that health tracking needs (see `Mirror` in mirror.ts). */
 export interface TrackedMirror {
@@ -27,7 +28,7 @@ export interface LastError {
 }
 
 const CONNECT_FAILURES: ReadonlySet<MirrorFate> = new Set<MirrorFate>(['refused', 'connect-timeout', 'tls-failed'])
-const CUT_OFFS: ReadonlySet<MirrorFate> = new Set<MirrorFate>(['overflow', 'write-timeout'])
+const CUT_OFFS: ReadonlySet<MirrorFate> = new Set<MirrorFate>(['overflow', 'write-timeout', 'flood'])
 /** Fates that show the mirror took a whole stream: they clear the cut-off count and pass a probe. */
 const CLEAN: ReadonlySet<MirrorFate> = new Set<MirrorFate>(['ok', 'closed'])
 
@@ -165,7 +166,7 @@ export class MirrorHealth {
     this.retryAt = now + this.settings.retryDelay
     this.failingSince = now
     const why = cause === 'connect' ? 'connect failed' : `${this.cutOffs} consecutive cut-offs`
-    this.log.warn({ mirror: this.name, fate, err: this.lastErr, retryDelayMs: this.settings.retryDelay },
+    this.log.warn({ mirror: this.name, fate, err: briefError(this.lastErr), retryDelayMs: this.settings.retryDelay },
       `mirror down: ${why}, backing off; new connections skip it until a probe after the retry delay succeeds`)
   }
 

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module'
 import type * as PromClient from 'prom-client'
 import type { Counter, Gauge, Metric, Registry } from 'prom-client'
+import { VERSION } from './version.js'
 import { DURATION_BUCKETS, type MetricsSnapshot, type MirrorFate, type MirrorState } from './metrics.js'
 
 const STATES: readonly MirrorState[] = ['up', 'backing-off', 'removed']
@@ -37,6 +38,8 @@ export class PrometheusExporter {
     const perMirror = (fill: (c: Counter, mirror: string, m: MetricsSnapshot['mirrors'][string]) => void) =>
       (c: Counter, s: MetricsSnapshot): void => { for (const [mirror, m] of Object.entries(s.mirrors)) fill(c, mirror, m) }
 
+    new Gauge({ name: 'tcptee_build_info', help: 'Always 1; the labels say which tcptee and which Node.js run.', labelNames: ['version', 'node'], registers })
+      .set({ version: VERSION, node: process.versions.node }, 1)
     gauge('tcptee_connections_active', 'Client connections open now (including those whose mirrors are still flushing).', [],
       (g, s) => g.set(s.connections.active))
     counter('tcptee_connections_total', 'Client connections accepted.', [], (c, s) => c.inc(s.connections.total))
@@ -48,6 +51,8 @@ export class PrometheusExporter {
     counter('tcptee_main_connect_timeouts_total', 'Main connects that timed out (--connect-timeout).', [], (c, s) => c.inc(s.main.connectTimeouts))
     counter('tcptee_client_tls_failures_total', 'Clients whose TLS handshake with tcptee failed (--tls-cert).', [], (c, s) => c.inc(s.clients.tlsFailures))
     counter('tcptee_proxy_header_refused_total', 'Clients refused for their PROXY header (malformed, missing, late, or from a peer not in --proxy-protocol-from).', [], (c, s) => c.inc(s.clients.proxyHeaderRefused))
+    counter('tcptee_clients_over_limit_total', 'Clients closed at accept because --max-connections clients were open.', [], (c, s) => c.inc(s.clients.overLimit ?? 0))
+    counter('tcptee_accept_failures_total', 'Accepts that failed (out of descriptors: EMFILE, ENFILE).', [], (c, s) => c.inc(s.clients.acceptFailures ?? 0))
     counter('tcptee_mirror_bytes_sent_total', 'Client bytes accepted for each mirror (queued or delivered).', ['mirror'],
       perMirror((c, mirror, m) => c.inc({ mirror }, m.bytesSent)))
     counter('tcptee_mirror_connections_total', 'Mirror connections attempted.', ['mirror'],
@@ -59,6 +64,8 @@ export class PrometheusExporter {
       perMirror((c, mirror, m) => c.inc({ mirror }, m.fates.overflow)))
     counter('tcptee_mirror_write_timeouts_total', 'Mirror connections cut off after --mirror-write-timeout without write progress.', ['mirror'],
       perMirror((c, mirror, m) => c.inc({ mirror }, m.fates['write-timeout'])))
+    counter('tcptee_mirror_floods_total', 'Mirror connections cut off because the mirror sent far more reply bytes than main (fate flood).', ['mirror'],
+      perMirror((c, mirror, m) => c.inc({ mirror }, m.fates.flood)))
     counter('tcptee_mirror_connect_failures_total', 'Mirror connects that failed or timed out.', ['mirror'],
       perMirror((c, mirror, m) => c.inc({ mirror }, m.fates.refused + m.fates['connect-timeout'] + m.fates['tls-failed'])))
     counter('tcptee_mirror_connection_fates_total', 'Mirror connections by how they ended (ok, skipped, refused, overflow, ...).', ['mirror', 'fate'],
