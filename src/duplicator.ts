@@ -108,6 +108,12 @@ export class Duplicator {
     this.proxyTrusted = c.proxyProtocolIn ? makeTrustCheck(c.proxyProtocolFrom) : undefined
     const mainVersion = c.proxyProtocolOut
     this.opener = protocolModule(c.protocol).openSession
+    // `prefer` needs the server to be asked first, inside the protocol: only a protocol with a session opener does.
+    for (const key of ['mainTls', 'mirrorTls'] as const) {
+      if (c[key] === 'prefer' && this.opener === undefined) {
+        throw new ConfigError(`${key} prefer: protocol ${c.protocol} does not negotiate TLS inside the protocol yet`, flagName(key), { key, render: (n) => `${n(key)} prefer: ${n('protocol')} ${c.protocol} does not negotiate TLS inside the protocol yet` })
+      }
+    }
     this.connectionContext = Object.freeze({
       config: c,
       metrics: this.metricsStore,

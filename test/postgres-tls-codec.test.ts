@@ -8,6 +8,7 @@ import { ScramPlusRemover } from '../src/protocols/postgres/session-opener.js'
 import type { ProtocolMirror } from '../src/protocols/registry.js'
 import type { StageContext } from '../src/datapath/stage.js'
 import type { TlsMode } from '../src/config.js'
+import { createDuplicator } from '../src/index.js'
 
 const STARTUP = encodeUntyped(PROTOCOL_3_0, Buffer.concat([cstring('user'), cstring('app'), Buffer.from([0])]))
 const SSL_REQUEST = encodeUntyped(SSL_REQUEST_CODE)
@@ -146,4 +147,11 @@ t.test('fuzz: random and mutated streams never throw, and only the PLUS name is 
     }
   }
   t.pass('3000 streams: no throw, output never longer than input')
+})
+
+t.test('prefer needs a protocol that asks the server first, and one whose negotiation is there', async (t) => {
+  t.throws(() => createDuplicator({ listen: ':0', main: ':1', mainTls: 'prefer' }), { code: 'TCPTEE_ERR_CONFIG', message: /^mainTls prefer needs protocol postgres or mysql/ })
+  t.throws(() => createDuplicator({ listen: ':0', main: ':1', protocol: 'mysql', mirrorTls: 'prefer' }),
+    { code: 'TCPTEE_ERR_CONFIG', message: 'mirrorTls prefer: protocol mysql does not negotiate TLS inside the protocol yet' })
+  t.doesNotThrow(() => createDuplicator({ listen: ':0', main: ':1', protocol: 'postgres', mainTls: 'prefer', mirrorTls: 'prefer' }))
 })
