@@ -250,7 +250,19 @@ export class Duplicator {
 
   /** A copy of the live counters. */
   metrics (): MetricsSnapshot {
-    return this.metricsStore.snapshot()
+    const snap = this.metricsStore.snapshot()
+    // Queue fill, read now from the open mirror connections (one pass; a scrape, not the data path).
+    for (const m of Object.values(snap.mirrors)) { m.queuedBytes = 0; m.queueLimitBytes = 0 }
+    const limit = this.config.mirrorBuffer
+    for (const conn of this.connections) {
+      conn.forEachQueue((name, queued) => {
+        const m = snap.mirrors[name]
+        if (m === undefined) return
+        m.queuedBytes! += queued
+        m.queueLimitBytes! += limit
+      })
+    }
+    return snap
   }
 
   /** Every mirror target, active and removed, with its origin, state, sampling and counters. */

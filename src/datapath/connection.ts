@@ -170,6 +170,11 @@ export class Connection {
     return this._log
   }
 
+  /** Calls `fn` with each open mirror output's name and queued bytes (for the metrics; not on the data path). */
+  forEachQueue (fn: (name: string, queued: number) => void): void {
+    for (const m of this.mirrors) fn(m.name, m.queued ?? 0)
+  }
+
   /** Shutdown deadline passed: destroy everything of this connection now. */
   destroy (err: Error = new ShutdownError('shutdown deadline passed with the connection still open')): void {
     this.fail('shutdown', err)

@@ -66,6 +66,9 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   readonly name: string
   /** Bytes accepted from the client for this mirror (queued or delivered). */
   bytes = 0
+  get queued (): number {
+    return this.socket?.writableLength ?? 0
+  }
   fate: MirrorFate | undefined
   private socket: Socket | undefined
   private connectTimer: NodeJS.Timeout | undefined

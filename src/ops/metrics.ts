@@ -37,6 +37,10 @@ export interface MirrorCounters {
   bytesSent: number
   /** Mirror connections per fate. */
   fates: Record<MirrorFate, number>
+  /** Bytes queued for this mirror now, over all its open connections (filled in by `Duplicator.metrics()`). */
+  queuedBytes?: number
+  /** What those connections may queue: open connections x `--mirror-buffer` (filled in by `Duplicator.metrics()`). */
+  queueLimitBytes?: number
   /** Reply comparison (`--diff`): outcomes per mirror connection, replies compared/diverged. All zero without it. */
   diff: DiffCounters
 }

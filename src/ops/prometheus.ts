@@ -64,6 +64,10 @@ export class PrometheusExporter {
       perMirror((c, mirror, m) => c.inc({ mirror }, m.fates.overflow)))
     counter('tcptee_mirror_write_timeouts_total', 'Mirror connections cut off after --mirror-write-timeout without write progress.', ['mirror'],
       perMirror((c, mirror, m) => c.inc({ mirror }, m.fates['write-timeout'])))
+    gauge('tcptee_mirror_queued_bytes', 'Bytes queued for each mirror now, over its open connections (bounded by --mirror-buffer each).', ['mirror'],
+      (g, s) => { for (const [mirror, m] of Object.entries(s.mirrors)) g.set({ mirror }, m.queuedBytes ?? 0) })
+    gauge('tcptee_mirror_queue_limit_bytes', 'What the open connections of each mirror may queue: connections x --mirror-buffer.', ['mirror'],
+      (g, s) => { for (const [mirror, m] of Object.entries(s.mirrors)) g.set({ mirror }, m.queueLimitBytes ?? 0) })
     counter('tcptee_mirror_floods_total', 'Mirror connections cut off because the mirror sent far more reply bytes than main (fate flood).', ['mirror'],
       perMirror((c, mirror, m) => c.inc({ mirror }, m.fates.flood)))
     counter('tcptee_mirror_connect_failures_total', 'Mirror connects that failed or timed out.', ['mirror'],
