@@ -79,7 +79,7 @@ function read (o: OptionDef, v: unknown): unknown {
 export async function parseCli (argv: readonly string[] = hideBin(process.argv)): Promise<CliOptions> {
   let parser = yargs(rewriteLegacyFlags(argv))
     .scriptName('tcptee')
-    .usage('$0 -l <listen> -f <main> [-m <mirror>...]\n\nDuplicate TCP traffic: every client byte goes to main and to each mirror; only main answers the client.')
+    .usage('$0 -l <listen> -f <main> [-m <mirror>...]\n\nDuplicate TCP traffic: every client byte goes to main and to each mirror; only main answers the client.\n\n$0 diff-report FILE [--json]: summarise a --diff-log file (see --help there).')
     .env('TCPTEE')
   for (const o of OPTIONS) parser = parser.option(o.flag, yargsOption(o))
   parser = parser

@@ -1,5 +1,5 @@
 /**
- * The tcptee command: argv, environment and config file → options (args.ts), then one runner: a single process
+ * The tcptee command (and its `diff-report` subcommand, diff-report.ts): argv, environment and config file → options (args.ts), then one runner: a single process
  * (single.ts), or with `--workers N` the cluster primary (primary.ts) and its workers (worker.ts). Bad input prints
  * one line and exits 2; a run-time failure such as a listen error prints one line and exits 1.
  */
@@ -7,6 +7,7 @@ import cluster from 'node:cluster'
 import { createLogger, ErrorCodes, normalizeConfig, TcpteeError } from '../../src/index.js'
 import { HelpShown, parseCli } from './args.js'
 import { cliMessage } from './config-file.js'
+import { diffReport } from './diff-report.js'
 import { PrimaryRunner } from './primary.js'
 import { SingleRunner } from './single.js'
 import { WorkerRunner } from './worker.js'
@@ -26,6 +27,11 @@ function die (err: unknown): never {
 /** Runs tcptee with `argv` (without node and script). Resolves once it runs; exits the process when it is done. */
 export async function main (argv?: readonly string[]): Promise<void> {
   try {
+    const args = argv ?? process.argv.slice(2)
+    if (args[0] === 'diff-report') {
+      await diffReport(args.slice(1), (text) => { process.stdout.write(text) })
+      return
+    }
     const load = (): ReturnType<typeof parseCli> => parseCli(argv)
     const opts = await load()
     normalizeConfig(opts) // validate everything before anything is opened
