@@ -29,7 +29,11 @@ export async function main (argv?: readonly string[]): Promise<void> {
   try {
     const args = argv ?? process.argv.slice(2)
     if (args[0] === 'diff-report') {
-      await diffReport(args.slice(1), (text) => { process.stdout.write(text) })
+      await diffReport(args.slice(1), (text) => { process.stdout.write(text) }).catch((err: unknown) => {
+        // Its own usage is in the message: one line, exit 2 for bad input (a missing file), 1 otherwise.
+        process.stderr.write(`tcptee: ${cliMessage(err)}\n`)
+        process.exit(err instanceof TcpteeError && err.code === ErrorCodes.CONFIG ? 2 : 1)
+      })
       return
     }
     const load = (): ReturnType<typeof parseCli> => parseCli(argv)
