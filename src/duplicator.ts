@@ -161,6 +161,8 @@ export class Duplicator {
             ...(this.config.mainTls === 'off' ? {} : { mainTls: this.config.mainTls }),
             ...(this.proxyTrusted === undefined ? {} : { proxyProtocolIn: this.config.proxyProtocolFrom.length === 0 ? 'any peer' : this.config.proxyProtocolFrom }),
             ...(this.config.proxyProtocolOut === undefined ? {} : { proxyProtocolOut: this.config.proxyProtocolOut }),
+            ...(this.config.diff === undefined ? {} : { diff: this.config.diff.kind }),
+            ...(this.config.diff?.baseline === undefined ? {} : { diffBaseline: formatAddress(this.config.diff.baseline) }),
           }, 'listening')
           resolve(a)
         }, (err: unknown) => {

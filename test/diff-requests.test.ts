@@ -144,6 +144,11 @@ t.test('ignore lists: default, replace, + extends, none; words match leading wor
   for (const key of ['GET', 'CLIENT SETNAME', 'INFOX', 'SET', '(unknown)']) t.notOk(list.matches(key), `${key} compared`)
   t.ok(new IgnoreList(['get /health*']).matches('GET /healthz'), 'case-insensitive, * within a word')
   t.notOk(new IgnoreList(['GET /health*']).matches('POST /healthz'))
+  const byArg = new IgnoreList(['GET cache:*', 'CONFIG GET'])
+  t.ok(byArg.matches({ text: 'GET cache:1', key: 'GET' }), 'a longer pattern matches the text\'s words')
+  t.notOk(byArg.matches({ text: 'GET user:1', key: 'GET' }))
+  t.ok(byArg.matches({ text: 'config get maxmemory', key: 'CONFIG GET' }))
+  t.notOk(byArg.matches({ text: 'CONFIG SET maxmemory 1', key: 'CONFIG SET' }))
 
   t.same(normalizeDiff({ diff: 'redis' })?.ignore, REDIS_DEFAULT_IGNORE)
   t.same(normalizeDiff({ diff: 'redis', diffIgnore: '+GET cache:*,DBSIZE' })?.ignore, [...REDIS_DEFAULT_IGNORE, 'GET cache:*', 'DBSIZE'])

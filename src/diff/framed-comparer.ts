@@ -209,7 +209,7 @@ export class FramedComparer<R extends Reply> extends BaseComparer {
     const cc = commandCounts(counters, key)
     cc.replies++
     const baseline = this.host.role === 'baseline'
-    if (request !== undefined && this.protocol.ignore.matches(key)) {
+    if (request !== undefined && this.protocol.ignore.matches(request)) {
       this.pair.answered(index)
       this.ignoredCount++
       counters.repliesIgnored++

@@ -27,12 +27,14 @@ export const REQUEST_KEY_MAX = 64
  * One ignore list, already resolved against its protocol's default. An entry is a pattern of one or more
  * space-separated words, matched against the same number of leading words of a request's key: `INFO` matches `INFO`
  * (whatever its arguments), `CLIENT ID` matches `CLIENT ID` but not `CLIENT LIST`; `*` matches any run of characters
- * within a word (`COMMAND*` matches `COMMAND` and `COMMAND DOCS`, `GET /health*`). Matching is case-insensitive.
+ * within a word (`COMMAND*` matches `COMMAND` and `COMMAND DOCS`, `GET /health*`). A pattern with more words than the
+ * key is matched against the leading words of the request's text instead: `GET cache:*` matches `GET cache:1`.
+ * Matching is case-insensitive.
  */
 export class IgnoreList {
   private readonly patterns: ReadonlyArray<readonly RegExp[]>
-  /** Keys already looked up: traffic repeats a handful of commands, so each is matched once. */
-  private readonly cache = new Map<string, boolean>()
+  /** Per key: whether the key alone matches, and whether some longer pattern needs the text. */
+  private readonly cache = new Map<string, { hit: boolean, longer: ReadonlyArray<readonly RegExp[]> }>()
 
   constructor (readonly entries: readonly string[]) {
     this.patterns = entries.map((e) => e.trim().split(/\s+/).map(wordPattern))
@@ -42,14 +44,22 @@ export class IgnoreList {
     return this.entries.length
   }
 
-  matches (key: string): boolean {
+  matches (name: RequestName | string): boolean {
     if (this.patterns.length === 0) return false
-    let hit = this.cache.get(key)
-    if (hit !== undefined) return hit
-    const words = key.split(' ')
-    hit = this.patterns.some((p) => p.length <= words.length && p.every((re, i) => re.test(words[i]!)))
-    if (this.cache.size < 4096) this.cache.set(key, hit)
-    return hit
+    const key = typeof name === 'string' ? name : name.key
+    let c = this.cache.get(key)
+    if (c === undefined) {
+      const words = key.split(' ')
+      const hit = this.patterns.some((p) => p.length <= words.length && p.every((re, i) => re.test(words[i]!)))
+      // Longer patterns whose first words match the key's: only they can still match, against the text.
+      const longer = hit ? [] : this.patterns.filter((p) => p.length > words.length && words.every((w, i) => p[i]!.test(w)))
+      c = { hit, longer }
+      if (this.cache.size < 4096) this.cache.set(key, c)
+    }
+    if (c.hit) return true
+    if (c.longer.length === 0 || typeof name === 'string') return false
+    const words = name.text.split(' ')
+    return c.longer.some((p) => p.length <= words.length && p.every((re, i) => re.test(words[i]!)))
   }
 }
 
