@@ -62,6 +62,8 @@ export class RedisRequestLog {
   /** A pairing-breaking command was seen: requests from that one on are unknown. */
   private opaqueFrom = Infinity
   private count = 0
+  /** The client stream could not be parsed: nothing more is named. */
+  private broken = false
 
   // parser state
   private line = ''
@@ -83,7 +85,27 @@ export class RedisRequestLog {
     return this.kept + this.lineLength + this.bulkKept + this.args.reduce((n, a) => n + a.length, 0)
   }
 
+  /**
+   * Client bytes. Never throws: a stream that is not a Redis client stream (redis answers it with an error and closes)
+   * only ends the naming; replies from then on are compared as `(request not known)`.
+   */
   push (chunk: Buffer): void {
+    if (this.broken) return
+    try {
+      this.parse(chunk)
+    } catch (err) {
+      if (!(err instanceof DiffProtocolError)) throw err
+      this.broken = true
+      this.opaqueFrom = Math.min(this.opaqueFrom, this.count)
+      this.line = ''
+      this.lineLength = 0
+      this.args = []
+      this.bulk = []
+      this.bulkKept = 0
+    }
+  }
+
+  private parse (chunk: Buffer): void {
     let pos = 0
     const n = chunk.length
     while (pos < n) {
