@@ -241,6 +241,7 @@ export class FramedComparer<R extends Reply> extends BaseComparer {
   }
 
   private settleShort (): void {
+    this.resolvePending(false)
     const index = this.compared
     const next = this.mainQ.peek()
     const about = next === undefined ? undefined : this.pair.describe(index, next)
@@ -260,6 +261,7 @@ export class FramedComparer<R extends Reply> extends BaseComparer {
   }
 
   private settleLong (): void {
+    this.resolvePending(false)
     const index = this.compared
     const next = this.mirrorQ.peek()
     const about = next === undefined ? undefined : this.pair.describe(index, next)
