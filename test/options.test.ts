@@ -136,7 +136,7 @@ t.test('new options: TLS, PROXY protocol, and mirror entries with tls:// and @pr
 })
 
 t.test('reload rules: the table decides what a reload applies and what it reports', async (t) => {
-  t.same(OPTIONS.filter((o) => o.reload === 'apply').map((o) => o.key).sort(), ['mirrors', 'percent', 'tlsCert', 'tlsClientCa', 'tlsKey'])
+  t.same(OPTIONS.filter((o) => o.reload === 'apply').map((o) => o.key).sort(), ['mirrorCredentials', 'mirrors', 'percent', 'tlsCert', 'tlsClientCa', 'tlsKey'])
   t.equal(option('config').reload, 'never')
   for (const o of OPTIONS.filter((o) => o.key !== 'config' && o.reload !== 'apply')) t.equal(o.reload, 'restart', `${o.flag} needs a restart`)
 })
