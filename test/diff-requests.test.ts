@@ -6,6 +6,8 @@
 // Reproduce a fuzz failure with FUZZ_SEED=<seed printed in the failing assertion>.
 import t from 'tap'
 import type { ComparerHost } from '../src/diff/comparer.js'
+import { mergeMirrorLists } from '../cmd/tcptee/cluster.js'
+import { normalizeConfig } from '../src/config.js'
 import { normalizeDiff } from '../src/diff/diff-config.js'
 import { FramedComparer } from '../src/diff/framed-comparer.js'
 import { NoiseLedger } from '../src/diff/noise-ledger.js'
@@ -164,6 +166,10 @@ t.test('ignore lists: default, replace, + extends, none; words match leading wor
   t.throws(() => normalizeDiff({ diff: 'bytes', diffBaseline: '127.0.0.1:1' }), { message: /^--diff-baseline: --diff bytes/ })
   t.throws(() => normalizeDiff({ diff: 'redis', diffBaseline: 'nope' }), { message: /^--diff-baseline: "nope" is not an address/ })
   t.match(normalizeDiff({ diff: 'http', diffBaseline: ':6390' })?.baseline, { host: '127.0.0.1', port: 6390 })
+  const base = { listen: '127.0.0.1:0', main: '127.0.0.1:6379', mirrors: ['127.0.0.1:6380'], diff: 'redis' }
+  t.throws(() => normalizeConfig({ ...base, diffBaseline: '127.0.0.1:6379' }), { flag: '--diff-baseline', message: /is the main server/ })
+  t.throws(() => normalizeConfig({ ...base, diffBaseline: '127.0.0.1:6380' }), { flag: '--diff-baseline', message: /is also a mirror/ })
+  t.match(normalizeConfig({ ...base, diffBaseline: '127.0.0.1:6381' }).diff?.baseline, { host: '127.0.0.1', port: 6381 })
 })
 
 function host (counters: DiffCounters, role: 'candidate' | 'baseline', ledger: NoiseLedger): ComparerHost & { reports: Divergence[] } {
@@ -280,6 +286,10 @@ t.test('per-command counters are bounded; the summary ranks and merges them; /me
   const merged = mergeDiffSummaries(diffSummary(m.diff), diffSummary(m.diff))
   t.equal(merged.commands[0]?.diverged, 2000)
   t.equal(merged.connections.diverged, 6)
+  // --workers: GET /mirrors merges each worker's summary of a mirror.
+  const info = { address: '127.0.0.1:1', origin: 'command-line' as const, state: 'up' as const, percent: 100, percentOverride: null, activeConnections: 0, connections: 1, bytesSent: 0, overflows: 0, writeTimeouts: 0, connectFailures: 0, skipped: 0, unsampled: 0, lastError: null }
+  const lists = [[{ ...info, diff: diffSummary(m.diff) }], [{ ...info, diff: diffSummary(m.diff) }]]
+  t.match(mergeMirrorLists(lists)[0], { connections: 2, diff: { connections: { diverged: 6 }, commands: [{ command: 'CMD0', diverged: 2000 }] } }, 'summed once per worker')
 })
 
 t.test('diff-report: a generated log gives the expected table', async (t) => {
