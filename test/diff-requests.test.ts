@@ -51,7 +51,7 @@ function names (stream: Buffer, splits: number[] = []): RequestName[] {
     const n = log.take(0)
     log.take(1)
     if (n.key === '(unknown)') break
-    out.push(n)
+    out.push({ text: n.text, key: n.key })
   }
   return out
 }

@@ -25,22 +25,59 @@ function breaksPairing (key: string): boolean {
 export const UNKNOWN_REQUEST: RequestName = Object.freeze({ text: '(request not known)', key: '(unknown)' })
 export const PUSH_MESSAGE: RequestName = Object.freeze({ text: '(push message)', key: '(push)' })
 
+/** Raw command name -> key, for the commands a connection repeats (bounded). */
+const KEYS = new Map<string, string>()
+
+/**
+ * A command named by its first arguments (as received, at most {@link ARG_KEEP} bytes each). The key is made at once
+ * (every reply is counted under it); the text only when a divergence or a pattern needs it.
+ */
+class CommandName implements RequestName {
+  readonly key: string
+  private shown: string | undefined
+
+  constructor (private readonly args: readonly Buffer[], private readonly total: number, private readonly cut: readonly boolean[]) {
+    const raw = (args[0] ?? EMPTY).toString('latin1')
+    let cmd = KEYS.get(raw)
+    if (cmd === undefined) {
+      cmd = printable(Buffer.from(raw.toUpperCase(), 'latin1')).slice(0, REQUEST_KEY_MAX)
+      if (KEYS.size < 1024) KEYS.set(raw, cmd)
+    }
+    const sub = CONTAINERS.has(cmd) ? args[1]?.toString('latin1') : undefined
+    this.key = sub !== undefined && /^[A-Za-z-]{1,32}$/.test(sub) ? `${cmd} ${sub.toUpperCase()}`.slice(0, REQUEST_KEY_MAX) : cmd
+  }
+
+  get text (): string {
+    if (this.shown !== undefined) return this.shown
+    const words = this.args.map((a, i) => {
+      const s = printable(a)
+      const quoted = s === '' || s.includes(' ') || s.includes('"') ? JSON.stringify(s) : s
+      return this.cut[i] === true ? quoted + '…' : quoted
+    })
+    let text = words.join(' ')
+    if (this.total > this.args.length) text += ` …(+${this.total - this.args.length})`
+    if (text.length > REQUEST_TEXT_MAX) text = text.slice(0, REQUEST_TEXT_MAX - 1) + '…'
+    this.shown = text
+    return text
+  }
+
+  /** What holding it costs, roughly. */
+  get size (): number {
+    let n = 64
+    for (const a of this.args) n += a.length
+    return n
+  }
+
+  toJSON (): RequestName {
+    return { text: this.text, key: this.key }
+  }
+}
+
+const EMPTY = Buffer.alloc(0)
+
 /** Names a command from its first arguments (as received, at most {@link ARG_KEEP} bytes each). */
 export function nameCommand (args: readonly Buffer[], total: number, cut: readonly boolean[] = []): RequestName {
-  const cmd = (args[0] ?? Buffer.alloc(0)).toString('latin1').toUpperCase()
-  let key = printable(Buffer.from(cmd, 'latin1'))
-  const sub = args[1]?.toString('latin1')
-  if (CONTAINERS.has(cmd) && sub !== undefined && /^[A-Za-z-]{1,32}$/.test(sub)) key += ' ' + sub.toUpperCase()
-  if (key.length > REQUEST_KEY_MAX) key = key.slice(0, REQUEST_KEY_MAX)
-  const words = args.map((a, i) => {
-    const s = printable(a)
-    const quoted = s === '' || s.includes(' ') || s.includes('"') ? JSON.stringify(s) : s
-    return cut[i] === true ? quoted + '…' : quoted
-  })
-  let text = words.join(' ')
-  if (total > args.length) text += ` …(+${total - args.length})`
-  if (text.length > REQUEST_TEXT_MAX) text = text.slice(0, REQUEST_TEXT_MAX - 1) + '…'
-  return { text, key }
+  return new CommandName(args, total, cut)
 }
 
 /**
@@ -53,7 +90,7 @@ export function nameCommand (args: readonly Buffer[], total: number, cut: readon
  *   entries by its own count, and entries both sides have read are forgotten.
  */
 export class RedisRequestLog {
-  private entries: Array<RequestName | undefined> = []
+  private entries: Array<CommandName | undefined> = []
   private head0 = 0
   private base = 0
   /** Requests taken by each side (main 0, mirror 1). */
@@ -124,6 +161,10 @@ export class RedisRequestLog {
         continue
       }
       const lf = chunk.indexOf(LF, pos)
+      if (lf !== -1 && this.lineLength === 0 && this.countLine(chunk, pos, lf)) {
+        pos = lf + 1
+        continue
+      }
       const end = lf === -1 ? n : lf
       this.line += chunk.toString('latin1', pos, Math.min(end, pos + Math.max(0, 512 - this.line.length)))
       this.lineLength += end - pos
@@ -135,6 +176,34 @@ export class RedisRequestLog {
       this.lineLength = 0
       this.lineDone(line)
     }
+  }
+
+  /**
+   * The common case, without making a string: a whole `$<n>` or `*<n>` line (CRLF included) in one chunk, where a bulk string
+   * or an array is expected. False leaves the line to {@link lineDone} (which also reports what is wrong with it).
+   */
+  private countLine (chunk: Buffer, pos: number, lf: number): boolean {
+    const type = chunk[pos]
+    const expectBulk = this.argsLeft > 0
+    if (expectBulk ? type !== 0x24 : type !== 0x2a) return false
+    const end = lf - 1
+    if (end - pos < 2 || end - pos > 11 || chunk[end] !== 0x0d) return false
+    let v = 0
+    for (let i = pos + 1; i < end; i++) {
+      const d = chunk[i]! - 0x30
+      if (d < 0 || d > 9) return false
+      v = v * 10 + d
+    }
+    if (expectBulk) {
+      this.bulkLen = v
+      this.bulkLeft = v + 2
+    } else if (v > 0) {
+      this.argsLeft = v
+      this.argsTotal = v
+      this.args = []
+      this.cut = []
+    }
+    return true
   }
 
   private lineDone (line: string): void {
@@ -160,13 +229,16 @@ export class RedisRequestLog {
     const words = line.trim().split(/\s+/).filter((w) => w !== '')
     if (words.length === 0) return
     const kept = words.slice(0, ARGS_KEPT)
-    this.add(nameCommand(kept.map((w) => Buffer.from(w.slice(0, ARG_KEEP), 'latin1')), words.length, kept.map((w) => w.length > ARG_KEEP)))
+    this.add(new CommandName(kept.map((w) => Buffer.from(w.slice(0, ARG_KEEP), 'latin1')), words.length, kept.map((w) => w.length > ARG_KEEP)))
   }
 
   private argDone (): void {
     if (this.args.length < ARGS_KEPT) {
       // What was kept may end with the argument's CRLF when the argument is short: cut to its declared length.
-      this.args.push(Buffer.concat(this.bulk).subarray(0, Math.min(ARG_KEEP, this.bulkLen)))
+      // Copied (small): a reference would keep the client's whole chunk alive while the request waits for its replies.
+      const bulk = this.bulk
+      const n = Math.min(ARG_KEEP, this.bulkLen)
+      this.args.push(bulk.length === 1 ? Buffer.from(bulk[0]!.subarray(0, n)) : Buffer.concat(bulk).subarray(0, n))
       this.cut.push(this.bulkLen > ARG_KEEP)
     }
     this.bulk = []
@@ -176,10 +248,10 @@ export class RedisRequestLog {
     const cut = this.cut
     this.args = []
     this.cut = []
-    this.add(nameCommand(args, this.argsTotal, cut))
+    this.add(new CommandName(args, this.argsTotal, cut))
   }
 
-  private add (name: RequestName): void {
+  private add (name: CommandName): void {
     const index = this.count++
     if (index >= this.opaqueFrom) return
     if (breaksPairing(name.key)) {
@@ -187,7 +259,7 @@ export class RedisRequestLog {
       return
     }
     this.entries.push(name)
-    this.kept += name.text.length + name.key.length + 32
+    this.kept += name.size
   }
 
   /** The name of the next request `side` (0 main, 1 mirror) gets a reply to; advances that side. */
@@ -203,7 +275,7 @@ export class RedisRequestLog {
     const through = Math.min(this.taken[0]!, this.taken[1]!, this.count)
     while (this.base < through && this.head0 < this.entries.length) {
       const e = this.entries[this.head0]
-      if (e !== undefined) this.kept -= e.text.length + e.key.length + 32
+      if (e !== undefined) this.kept -= e.size
       this.entries[this.head0++] = undefined
       this.base++
     }
