@@ -14,6 +14,11 @@ first and last seen, and one example record of each command.
   --help   show this help
 `
 
+/** `tcptee diff-report ...` (commands.ts): the arguments after the name; prints to stdout. Throws ConfigError on bad input. */
+export async function run (argv: readonly string[]): Promise<void> {
+  await diffReport(argv, (text) => { process.stdout.write(text) })
+}
+
 /** Runs the subcommand with its arguments (after `diff-report`); writes to `out`. Throws ConfigError on bad input. */
 export async function diffReport (args: readonly string[], out: (text: string) => void): Promise<void> {
   let json = false

@@ -1,13 +1,14 @@
 /**
- * The tcptee command (and its `diff-report` subcommand, diff-report.ts): argv, environment and config file → options (args.ts), then one runner: a single process
+ * The tcptee command: argv, environment and config file → options (args.ts), then one runner: a single process
  * (single.ts), or with `--workers N` the cluster primary (primary.ts) and its workers (worker.ts). Bad input prints
  * one line and exits 2; a run-time failure such as a listen error prints one line and exits 1.
  */
 import cluster from 'node:cluster'
 import { createLogger, ErrorCodes, normalizeConfig, TcpteeError } from '../../src/index.js'
+import { hideBin } from 'yargs/helpers'
 import { HelpShown, parseCli } from './args.js'
+import { subcommandOf } from './commands.js'
 import { cliMessage } from './config-file.js'
-import { diffReport } from './diff-report.js'
 import { PrimaryRunner } from './primary.js'
 import { SingleRunner } from './single.js'
 import { WorkerRunner } from './worker.js'
@@ -24,16 +25,19 @@ function die (err: unknown): never {
   process.exit(1)
 }
 
-/** Runs tcptee with `argv` (without node and script). Resolves once it runs; exits the process when it is done. */
-export async function main (argv?: readonly string[]): Promise<void> {
+/**
+ * Runs tcptee with `argv` (without node and script): a subcommand (commands.ts) when argv starts with one, else the
+ * duplicator. Resolves once it runs; exits the process when it is done.
+ */
+export async function main (argv: readonly string[] = hideBin(process.argv)): Promise<void> {
   try {
-    const args = argv ?? process.argv.slice(2)
-    if (args[0] === 'diff-report') {
-      await diffReport(args.slice(1), (text) => { process.stdout.write(text) }).catch((err: unknown) => {
-        // Its own usage is in the message: one line, exit 2 for bad input (a missing file), 1 otherwise.
-        process.stderr.write(`tcptee: ${cliMessage(err)}\n`)
-        process.exit(err instanceof TcpteeError && err.code === ErrorCodes.CONFIG ? 2 : 1)
-      })
+    if (argv.includes('--get-yargs-completions')) {
+      await (await import('./completion.js')).complete(argv)
+      return
+    }
+    const sub = subcommandOf(argv)
+    if (sub !== undefined) {
+      await (await sub.command.load()).run(argv.slice(1))
       return
     }
     const load = (): ReturnType<typeof parseCli> => parseCli(argv)
