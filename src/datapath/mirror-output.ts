@@ -2,6 +2,7 @@ import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { dial, type DialTarget } from '../net/transport.js'
 import {
+  briefError,
   MirrorConnectError,
   MirrorConnectTimeoutError,
   MirrorOverflowError,
@@ -68,6 +69,8 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   /** The mirror sent FIN before the client did: it stopped talking mid-session (e.g. it rejected the client's auth). */
   private peerEndedFirst = false
   private retired = false
+  /** The client sent FIN while the stage was still at work: FIN follows once it is passthrough. */
+  private endAfterStage = false
   private corked = false
   /** TCP is up but the TLS handshake is not done: an error now is a TLS failure. */
   private handshaking = false
@@ -145,8 +148,13 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
 
   private readonly socketOnStagedData = (chunk: Buffer): void => {
     const stage = this.stage
-    if (stage !== undefined && !stage.passthrough && stage.mirrorData !== undefined) stage.mirrorData(chunk, this.stageCtx!)
-    else this.replies?.onData(chunk)
+    if (stage !== undefined && !stage.passthrough && stage.mirrorData !== undefined) {
+      stage.mirrorData(chunk, this.stageCtx!)
+      // The client's FIN waited for the stage (see end()).
+      if (this.endAfterStage && stage.passthrough) this.end()
+    } else {
+      this.replies?.onData(chunk)
+    }
   }
 
   /** Queues bytes on the socket, within the bound. */
@@ -178,10 +186,19 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     this.socket?.uncork()
   }
 
-  /** The client sent FIN: deliver what is queued, then FIN. The progress timer bounds how long that may take. */
+  /**
+   * The client sent FIN: deliver what is queued, then FIN. The progress timer bounds how long that may take. A stage
+   * still at work (logging in to the mirror, holding the client's last bytes) gets that long to finish first.
+   */
   end (): void {
     const socket = this.socket
     if (socket === undefined || this.ending) return
+    if (this.stage !== undefined && !this.stage.passthrough && this.stage.clientEnd?.(this.stageCtx!) === true) {
+      this.endAfterStage = true
+      if (this.progressTimer === undefined) this.armProgressTimer()
+      return
+    }
+    this.endAfterStage = false
     this.ending = true
     socket.end()
     if (this.progressTimer === undefined) this.armProgressTimer()
@@ -211,6 +228,11 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     // Still connecting: the connect timer bounds that, and a queue that waits for the connect is not a stalled mirror.
     if (socket.connecting) {
       this.progressTimer?.refresh()
+      return
+    }
+    if (this.endAfterStage) {
+      this.cutOff('write-timeout', new MirrorWriteTimeoutError(
+        `mirror ${this.name}: its stage (a login) did not finish within ${this.settings.writeTimeout}ms of the client's end`))
       return
     }
     const flushed = this.bytes - socket.writableLength
@@ -258,7 +280,7 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
       if (this.handshaking) {
         const tlsErr = new MirrorTlsError(`mirror ${this.name}: TLS handshake failed: ${err.message}`, { cause: err })
         this.health.connectFailed(tlsErr, Date.now())
-        this.log.warn({ mirror: this.name, fate: 'tls-failed', err: tlsErr }, 'mirror TLS handshake failed; main and other mirrors go on')
+        this.log.warn({ mirror: this.name, fate: 'tls-failed', err: briefError(tlsErr) }, 'mirror TLS handshake failed; main and other mirrors go on')
         this.finish('tls-failed')
         return
       }
@@ -286,7 +308,7 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   private cutOff (fate: MirrorFate, err: Error | TcpteeError): void {
     if (this.fate !== undefined) return
     this.health.failed(err, Date.now())
-    this.log.warn({ mirror: this.name, fate, err, bytes: this.bytes }, 'mirror connection cut off; main and other mirrors go on')
+    this.log.warn({ mirror: this.name, fate, err: briefError(err), bytes: this.bytes }, 'mirror connection cut off; main and other mirrors go on')
     this.finish(fate)
   }
 

@@ -4,6 +4,7 @@ import { FramedComparer } from './framed-comparer.js'
 import { HTTP_DEFAULT_IGNORE, httpProtocol } from '../protocols/http/comparer.js'
 import type { DiffConfig, DiffKind } from './outcome.js'
 import { REDIS_DEFAULT_IGNORE, redisProtocol } from '../protocols/redis/comparer.js'
+import { postgresProtocol } from '../protocols/postgres/comparer.js'
 
 export type { Comparer, ComparerHost, ReplySink } from './comparer.js'
 export type { FramedProtocol, FramedPair, ReplyParser, Reply } from './framed-comparer.js'
@@ -18,6 +19,8 @@ export const DEFAULT_IGNORE: Record<DiffKind, readonly string[] | undefined> = {
   bytes: undefined,
   redis: REDIS_DEFAULT_IGNORE,
   http: HTTP_DEFAULT_IGNORE,
+  // Statements are keyed by their first two words (SELECT ..., INSERT INTO): `--diff-ignore 'SELECT now*'` matches those.
+  postgres: [],
 }
 
 /**
@@ -32,6 +35,11 @@ const FACTORIES: Record<DiffKind, (settings: DiffConfig) => (host: ComparerHost)
   },
   http: (settings) => {
     const protocol = httpProtocol(settings.ignoreHeaders, settings.ignore)
+    return (host) => new FramedComparer(protocol, host)
+  },
+  postgres: (settings) => {
+    // One backend message may not be larger than the window: it could not be held for comparison anyway.
+    const protocol = postgresProtocol(settings.window, settings.ignore)
     return (host) => new FramedComparer(protocol, host)
   },
 }

@@ -40,8 +40,9 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 /** Validates the `--diff*` options; undefined when comparing is off. Throws {@link ConfigError} naming the flag. */
 export function normalizeDiff (opts: DiffOptions): DiffConfig | undefined {
   if (opts.diff === undefined) {
-    for (const [key, flag] of [['diffWindow', '--diff-window'], ['diffIgnoreHeaders', '--diff-ignore-header'], ['diffLog', '--diff-log'], ['diffIgnore', '--diff-ignore'], ['diffBaseline', '--diff-baseline']] as const) {
-      if (opts[key] !== undefined) throw new ConfigError(`${flag} needs --diff bytes|redis|http`, flag)
+    if (opts.diffIgnoreHeaders !== undefined) throw new ConfigError('--diff-ignore-header needs --diff http', '--diff-ignore-header')
+    for (const [key, flag] of [['diffWindow', '--diff-window'], ['diffLog', '--diff-log'], ['diffIgnore', '--diff-ignore'], ['diffBaseline', '--diff-baseline']] as const) {
+      if (opts[key] !== undefined) throw new ConfigError(`${flag} needs --diff bytes|redis|http|postgres`, flag)
     }
     return undefined
   }
@@ -58,7 +59,7 @@ export function normalizeDiff (opts: DiffOptions): DiffConfig | undefined {
   }
   const ignoreHeaders: string[] = []
   if (opts.diffIgnoreHeaders !== undefined) {
-    if (kind !== 'http') throw new ConfigError('--diff-ignore-header only applies to --diff http', '--diff-ignore-header')
+    if (kind !== 'http') throw new ConfigError(`--diff-ignore-header needs --diff http (HTTP headers), not --diff ${kind}`, '--diff-ignore-header')
     const list = typeof opts.diffIgnoreHeaders === 'string' ? [opts.diffIgnoreHeaders] : opts.diffIgnoreHeaders
     for (const entry of list) {
       for (const name of String(entry).split(',').map((s) => s.trim()).filter((s) => s !== '')) {
@@ -75,7 +76,7 @@ export function normalizeDiff (opts: DiffOptions): DiffConfig | undefined {
   const defaults = DEFAULT_IGNORE[kind as DiffKind]
   let ignore: string[] = defaults === undefined ? [] : [...defaults]
   if (opts.diffIgnore !== undefined) {
-    if (defaults === undefined) throw new ConfigError(`--diff-ignore: --diff ${kind} has no requests to ignore; use --diff redis or http`, '--diff-ignore')
+    if (defaults === undefined) throw new ConfigError(`--diff-ignore: --diff ${kind} has no requests to ignore; use --diff redis, http or postgres`, '--diff-ignore')
     const given = (typeof opts.diffIgnore === 'string' ? [opts.diffIgnore] : opts.diffIgnore).flatMap((e) => String(e).split(','))
     ignore = resolveIgnoreList(defaults, given)
     for (const entry of ignore) {
@@ -87,7 +88,7 @@ export function normalizeDiff (opts: DiffOptions): DiffConfig | undefined {
   }
   let baseline: Address | undefined
   if (opts.diffBaseline !== undefined) {
-    if (kind === 'bytes') throw new ConfigError('--diff-baseline: --diff bytes stops at the first difference; noise cancelling needs --diff redis or http', '--diff-baseline')
+    if (kind === 'bytes') throw new ConfigError('--diff-baseline: --diff bytes stops at the first difference; noise cancelling needs --diff redis, http or postgres', '--diff-baseline')
     const b = opts.diffBaseline
     baseline = typeof b === 'string' ? parseAddress(b, '--diff-baseline', '127.0.0.1', false) : Object.freeze({ host: b.host, port: b.port })
   }
