@@ -158,6 +158,8 @@ export interface MirrorSpec {
   readonly tls: boolean
   /** Given with `@proxy-v1`/`@proxy-v2`: this mirror's PROXY header. Use {@link mirrorProxyVersion}. */
   readonly proxy: ProxyVersion | undefined
+  /** The `--diff-baseline` target: mirrored like a mirror, compared as the measure of noise, never a candidate. */
+  readonly baseline?: boolean
 }
 
 export const DEFAULTS = Object.freeze({
@@ -423,6 +425,13 @@ export function normalizeConfig (opts: DuplicatorOptions): Config {
     maxConnections = /^\d{1,7}$/.test(text) ? Number(text) : 0
     if (maxConnections < 1) fail('maxConnections', (n) => `${n('maxConnections')}: "${text}" is not a number of connections (1 to 9999999)`)
   }
+  const diff = diffConfig(opts)
+  const baseline = diff?.baseline
+  if (baseline !== undefined) {
+    const name = formatAddress(baseline)
+    if (sameEndpoint(baseline, main)) fail('diffBaseline', (n) => `${n('diffBaseline')}: ${name} is the main server (${n('main')}); the baseline is a second copy of it`)
+    if (seen.has(name)) fail('diffBaseline', (n) => `${n('diffBaseline')}: ${name} is also a mirror (${n('mirrors')})`)
+  }
   const percent = opts.percent
   return Object.freeze({
     maxConnections,
@@ -441,7 +450,7 @@ export function normalizeConfig (opts: DuplicatorOptions): Config {
     retryDelay: positiveDuration(opts.retryDelay, 'retryDelay', DEFAULTS.retryDelay),
     connectTimeout: positiveDuration(opts.connectTimeout, 'connectTimeout', DEFAULTS.connectTimeout),
     shutdownTimeout: positiveDuration(opts.shutdownTimeout, 'shutdownTimeout', DEFAULTS.shutdownTimeout),
-    diff: diffConfig(opts),
+    diff,
     tls: clientTls(opts),
     mainTls: oneOf(opts.mainTls, 'mainTls', TLS_MODES) ?? DEFAULTS.mainTls,
     mirrorTls: oneOf(opts.mirrorTls, 'mirrorTls', TLS_MODES) ?? DEFAULTS.mirrorTls,
@@ -477,6 +486,8 @@ export function configValue (config: Config, key: string): unknown {
     case 'diffWindow': return config.diff?.window ?? DEFAULT_DIFF_WINDOW
     case 'diffIgnoreHeaders': return config.diff?.ignoreHeaders ?? []
     case 'diffLog': return config.diff?.log
+    case 'diffIgnore': return config.diff?.ignore ?? []
+    case 'diffBaseline': return config.diff?.baseline
     case 'mirrors': return config.mirrorSpecs
     default:
       option(key) // a key that is not in the table is a programming error

@@ -116,6 +116,10 @@ export class Duplicator {
     const health = { retryDelay: c.retryDelay, failAfter: c.failAfter, cutOffThreshold: c.cutOffThreshold }
     this.mirrorSet = new MirrorSet(health, this.metricsStore, this.log, c.percent, c.seed, this.wiring)
     for (const spec of c.mirrorSpecs) this.mirrorSet.add(spec)
+    this.mirrorSet.diffEnabled = c.diff !== undefined
+    // --diff-baseline: a target like a mirror that every connection uses (100%), compared as the measure of noise.
+    const baseline = c.diff?.baseline
+    if (baseline !== undefined) this.mirrorSet.add(Object.freeze({ address: baseline, percent: 100, origin: 'command-line', tls: false, proxy: undefined, baseline: true }))
     this.server = createListener(this.serverOnConnection)
     this.server.on('error', this.serverOnError)
     // --max-connections: Node closes a client accepted beyond it at once and tells us with 'drop'.
@@ -196,6 +200,8 @@ export class Duplicator {
             ...(this.config.mainTls === 'off' ? {} : { mainTls: this.config.mainTls }),
             ...(this.proxyTrusted === undefined ? {} : { proxyProtocolIn: this.config.proxyProtocolFrom.length === 0 ? 'any peer' : this.config.proxyProtocolFrom }),
             ...(this.config.proxyProtocolOut === undefined ? {} : { proxyProtocolOut: this.config.proxyProtocolOut }),
+            ...(this.config.diff === undefined ? {} : { diff: this.config.diff.kind }),
+            ...(this.config.diff?.baseline === undefined ? {} : { diffBaseline: formatAddress(this.config.diff.baseline) }),
           }, 'listening')
           this.warnDescriptors()
           resolve(a)
@@ -227,6 +233,7 @@ export class Duplicator {
   private async refuseOwnMirrors (bound: Address): Promise<void> {
     const own = await OwnEndpoints.resolve(bound, this.config.main, this.adminAddress)
     for (const spec of this.config.mirrorSpecs) await own.check(spec.address, 'mirrors')
+    if (this.config.diff?.baseline !== undefined) await own.check(this.config.diff.baseline, 'diffBaseline')
     this.own = own
   }
 

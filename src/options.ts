@@ -35,7 +35,7 @@ export type OptionGroup = keyof typeof OPTION_GROUPS
  * What kind of value an option takes, as `--help` shows it (`--mirror-buffer <size>`); the help's epilogue says how
  * each is written. Switches and `choices` have none (help lists the choices instead).
  */
-export type ValueKind = 'address' | 'duration' | 'size' | 'file' | 'number' | 'percent' | 'cidr' | 'name' | ''
+export type ValueKind = 'address' | 'duration' | 'size' | 'file' | 'number' | 'percent' | 'cidr' | 'name' | 'pattern' | ''
 
 export interface OptionDef {
   /** camelCase key: the `DuplicatorOptions` field (library scope) or the `CliOptions` field (CLI scope). */
@@ -161,6 +161,12 @@ export const OPTIONS: readonly OptionDef[] = Object.freeze([
     doc: 'with `--diff http`: headers not compared (repeat or comma-separate)' }),
   row({ key: 'diffLog', group: 'comparison', flag: 'diff-log', value: 'file', scope: lib, reload: 'restart',
     help: 'append one JSON line per divergence to this file (rate-limited)' }),
+  row({ key: 'diffIgnore', group: 'comparison', flag: 'diff-ignore', type: 'array', value: 'pattern', absent: 'per comparer', scope: lib, reload: 'restart',
+    help: 'with --diff redis|http|postgres: requests compared for framing only (CLIENT ID, COMMAND*, GET /health*); replaces the default list, a leading + extends it, none empties it',
+    doc: 'with `--diff redis`/`http`/`postgres`: requests whose replies are compared for framing only and counted as ignored (`COMMAND*,INFO,CLIENT ID`, `GET /health*`); replaces the comparer\'s default list, a leading `+` extends it (`+GET cache:*`), `none` empties it' }),
+  row({ key: 'diffBaseline', group: 'comparison', flag: 'diff-baseline', value: 'address', absent: 'off', scope: lib, reload: 'restart',
+    help: 'with --diff redis|http|postgres: a second copy of main that gets a mirror copy; where main and it differ, a mirror\'s difference counts as noise',
+    doc: 'with `--diff redis`/`http`/`postgres`: a second copy of main (same data and version) that gets a mirror copy; where main and it differ, a mirror\'s difference counts as `noise`, not `diverged`' }),
   row({ key: 'tlsCert', group: 'tls', flag: 'tls-cert', value: 'file', absent: 'off', scope: lib, reload: 'apply',
     help: 'accept clients over TLS with this certificate (PEM); needs --tls-key; re-read on SIGHUP',
     doc: 'accept clients over TLS with this certificate (PEM); needs `--tls-key`; re-read on SIGHUP' }),

@@ -149,6 +149,7 @@ export class Connection {
     }
     this.skipped = plan.skipped
     if (this.diff !== undefined) for (const name of plan.skipped) this.diff.skip(name, metrics.mirror(name).diff, 'mirror skipped: backing off')
+    this.diff?.planned()
 
     const { socket: main, readyEvent } = dial(ctx.main)
     this.main = main

@@ -1,5 +1,6 @@
 import type { MirrorFate } from '../ops/metrics.js'
-import type { DiffCounters, DiffKind, DiffOutcome, DiffResult, Divergence } from './outcome.js'
+import type { NoiseLedger } from './noise-ledger.js'
+import type { DiffCounters, DiffKind, DiffOutcome, DiffResult, DiffRole, Divergence } from './outcome.js'
 
 /**
  * What a {@link Mirror} calls with the mirror's replies when comparing is on (instead of discarding them).
@@ -21,6 +22,10 @@ export interface ComparerHost {
   readonly counters: DiffCounters
   /** Called for each divergence (and once for mirror-short/-long); the host rate-limits what it writes. */
   report (d: Divergence): void
+  /** `baseline`: this comparer measures noise (main vs the `--diff-baseline` target) and writes it to `ledger`. */
+  readonly role?: DiffRole | undefined
+  /** With `--diff-baseline`: the connection's verdicts of main vs the baseline, per reply index. */
+  readonly ledger?: NoiseLedger | undefined
 }
 
 /**
@@ -61,6 +66,8 @@ export abstract class BaseComparer implements Comparer {
   protected first: Divergence | undefined
   protected compared = 0
   protected divergedCount = 0
+  protected ignoredCount = 0
+  protected noiseCount = 0
   protected mainEnded = false
   protected mirrorEnded = false
   private mirrorSawData = false
@@ -140,11 +147,15 @@ export abstract class BaseComparer implements Comparer {
   }
 
   finish (): DiffResult {
+    if (this.settled === undefined) this.onFinish()
     if (this.settled === undefined) {
       if (!this.mainEnded) this.abandon('main\'s reply stream did not end cleanly')
       else this.abandon('the mirror\'s reply stream did not end')
     }
     const r: DiffResult = { outcome: this.settled ?? 'incomplete', compared: this.compared, diverged: this.divergedCount }
+    if (this.ignoredCount > 0) r.ignored = this.ignoredCount
+    if (this.noiseCount > 0) r.noise = this.noiseCount
+    if (this.host.role === 'baseline') r.role = 'baseline'
     if (this.reason !== undefined) r.reason = this.reason
     if (this.first !== undefined) r.first = this.first
     return r
@@ -153,6 +164,8 @@ export abstract class BaseComparer implements Comparer {
   // ---- for subclasses ----------------------------------------------------------------------------------------
 
   protected onClient (_chunk: Buffer): void {}
+  /** The connection is over and nothing is settled yet: a last chance to settle (decisions waiting on the baseline). */
+  protected onFinish (): void {}
   protected abstract onMain (chunk: Buffer): void
   protected abstract onMirror (chunk: Buffer): void
   protected abstract onMainEnd (): void
@@ -197,7 +210,7 @@ export abstract class BaseComparer implements Comparer {
   }
 
   /** Updates the bytes-held gauge and enforces the window. */
-  private sync (): void {
+  protected sync (): void {
     const h = this.settled === undefined ? this.currentHeld() : 0
     this.host.counters.bytesHeld += h - this.held
     this.held = h

@@ -6,6 +6,7 @@ import { MirrorHealth, type HealthSettings } from './health.js'
 import { createSampler, sampled, type Sampler } from './sampling.js'
 import type { MirrorOutput, OutputSession } from '../datapath/output.js'
 import type { StageFactory } from '../datapath/stage.js'
+import { diffSummary, type DiffSummary } from '../diff/summary.js'
 
 /** How the duplicator opens a target's outputs and makes its stages: decided once per target, from its spec. */
 export interface TargetWiring {
@@ -65,6 +66,10 @@ export interface MirrorInfo {
   skipped: number
   unsampled: number
   lastError: { message: string; at: string } | null
+  /** `baseline` for the `--diff-baseline` target (absent for mirrors). */
+  role?: 'baseline'
+  /** With `--diff`: outcomes per connection, replies compared/diverged/ignored/noise, the top commands. */
+  diff?: DiffSummary
 }
 
 const EMPTY_PLAN: MirrorPlan = Object.freeze({ use: Object.freeze([]), skipped: Object.freeze([]) })
@@ -82,6 +87,8 @@ export class MirrorSet {
   private sampler: Sampler
   /** Whether any active target samples below 100%: the draw is skipped otherwise. */
   private drawNeeded = false
+  /** With `--diff`: list() shows each target's comparison counters. */
+  diffEnabled = false
 
   constructor (
     private readonly settings: HealthSettings,
@@ -151,6 +158,7 @@ export class MirrorSet {
     }
     this.removed.delete(name)
     const counters = this.metrics.mirror(name)
+    if (spec.baseline === true) counters.diff.role = 'baseline'
     const health = new MirrorHealth(name, this.settings, counters, this.log, this.healthOnGiveUp)
     const target = new MirrorTarget(spec, spec.origin, spec.percent, counters, health, this.wiring)
     this.active = [...this.active, target]
@@ -178,6 +186,8 @@ export class MirrorSet {
   sync (specs: readonly MirrorSpec[]): void {
     const wanted = new Map(specs.map((s) => [formatAddress(s.address), s]))
     for (const t of this.active) {
+      // The baseline comes from --diff-baseline, which needs a restart to change: a mirror list does not own it.
+      if (t.spec.baseline === true) continue
       if (t.origin !== 'runtime' && !wanted.has(t.name)) this.remove(t.name, 'no longer in the configuration')
     }
     for (const [name, spec] of wanted) {
@@ -204,7 +214,7 @@ export class MirrorSet {
   private info (t: MirrorTarget): MirrorInfo {
     const c = t.counters
     const err = t.health.lastError
-    return {
+    const info: MirrorInfo = {
       address: t.name,
       origin: t.origin,
       state: c.state,
@@ -220,6 +230,9 @@ export class MirrorSet {
       unsampled: c.unsampled,
       lastError: err === undefined ? null : { message: err.message, at: new Date(err.at).toISOString() },
     }
+    if (t.spec.baseline === true) info.role = 'baseline'
+    if (this.diffEnabled) info.diff = diffSummary(c.diff)
+    return info
   }
 
   private recompute (): void {

@@ -1,5 +1,6 @@
 import type { ReplyParser } from '../../diff/framed-comparer.js'
 import { DiffProtocolError, printable } from '../../diff/outcome.js'
+import { REQUEST_KEY_MAX, REQUEST_TEXT_MAX, type RequestName } from '../../diff/request.js'
 
 /**
  * Incremental HTTP/1.1 parsing for the http comparer: the client's request stream (only to learn each request's
@@ -12,8 +13,6 @@ import { DiffProtocolError, printable } from '../../diff/outcome.js'
 const MAX_HEAD = 64 * 1024
 const MAX_LINE = 4 * 1024
 const CRLFCRLF = Buffer.from('\r\n\r\n')
-/** Request lines are reported, not compared: keep enough of them to recognise the request. */
-const REQUEST_LINE_KEEP = 200
 
 export interface HttpHead {
   readonly raw: Buffer
@@ -188,8 +187,18 @@ class BodyReader {
 
 export interface HttpRequestInfo {
   readonly method: string
-  /** The request line, printable, at most 200 characters. */
-  readonly line: string
+  /** The request line (printable, truncated), and the method with the path without its query as the key. */
+  readonly name: RequestName
+}
+
+/** Names a request: its request line, keyed by method and path (`GET /users/2`; the query is left out). */
+export function nameRequest (method: string, target: string, startLine: string): RequestName {
+  let text = printable(Buffer.from(startLine.slice(0, REQUEST_TEXT_MAX * 2), 'latin1'))
+  if (text.length > REQUEST_TEXT_MAX) text = text.slice(0, REQUEST_TEXT_MAX - 1) + '…'
+  const q = target.indexOf('?')
+  let key = printable(Buffer.from(`${method} ${q < 0 ? target : target.slice(0, q)}`.slice(0, REQUEST_KEY_MAX * 2), 'latin1'))
+  if (key.length > REQUEST_KEY_MAX) key = key.slice(0, REQUEST_KEY_MAX)
+  return { text, key }
 }
 
 /**
@@ -227,9 +236,9 @@ export class HttpRequestLog {
       const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP\/1\.[01]$/.exec(head.startLine)
       if (m === null) throw new DiffProtocolError(`not an HTTP/1.1 request line: ${JSON.stringify(head.startLine.slice(0, 60))}`)
       const method = m[1]!
-      const line = printable(Buffer.from(head.startLine.slice(0, REQUEST_LINE_KEEP), 'latin1'))
-      this.entries.push({ method, line })
-      this.kept += line.length + 32
+      const name = nameRequest(method, m[2]!, head.startLine)
+      this.entries.push({ method, name })
+      this.kept += name.text.length + name.key.length + 32
       if (method === 'CONNECT' || header(head, 'upgrade') !== undefined) {
         this.opaque = true
         return
@@ -249,7 +258,7 @@ export class HttpRequestLog {
   forgetThrough (index: number): void {
     while (this.base <= index && this.head0 < this.entries.length) {
       const e = this.entries[this.head0]
-      if (e !== undefined) this.kept -= e.line.length + 32
+      if (e !== undefined) this.kept -= e.name.text.length + e.name.key.length + 32
       this.entries[this.head0++] = undefined
       this.base++
     }
@@ -270,8 +279,8 @@ export interface HttpResponse {
   readonly head: HttpHead
   readonly body: Buffer[]
   readonly bodyLength: number
-  /** The request line it answers, when the client's request was seen. */
-  readonly request: string | undefined
+  /** The request it answers, when the client's request was seen. */
+  readonly request: RequestName | undefined
 }
 
 /**
@@ -340,7 +349,7 @@ export class HttpResponseParser implements ReplyParser<HttpResponse> {
       head: cur.head,
       body: cur.pieces,
       bodyLength: this.body.bodyLength,
-      request: cur.request?.line,
+      request: cur.request?.name,
     })
   }
 }
