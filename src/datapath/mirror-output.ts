@@ -113,7 +113,7 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     else if (!discard) socket.on('data', discardReply)
     this.connectTimer = setTimeout(this.connectTimerOnTimeout, settings.connectTimeout)
     if (this.stage !== undefined) {
-      this.stageCtx = { send: this.stageOnSend, reply: this.stageOnReply, fail: this.stageOnFail }
+      this.stageCtx = { send: this.stageOnSend, reply: this.stageOnReply, fail: this.stageOnFail, omit: this.stageOnOmit }
       this.stage.start?.(this.stageCtx)
     }
   }
@@ -141,6 +141,10 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
 
   private readonly stageOnFail = (fate: MirrorFate, err: Error): void => {
     this.cutOff(fate, err)
+  }
+
+  private readonly stageOnOmit = (request: number): void => {
+    this.replies?.omit?.(request)
   }
 
   private readonly socketOnStagedData = (chunk: Buffer): void => {
