@@ -111,6 +111,7 @@ export class Duplicator {
     })
     const health = { retryDelay: c.retryDelay, failAfter: c.failAfter, cutOffThreshold: c.cutOffThreshold }
     this.mirrorSet = new MirrorSet(health, this.metricsStore, this.log, c.percent, c.seed, this.wiring)
+    this.mirrorSet.split = c.mirrorSplit
     for (const spec of c.mirrorSpecs) this.mirrorSet.add(spec)
     this.server = createListener(this.serverOnConnection)
     this.server.on('error', this.serverOnError)
@@ -145,6 +146,7 @@ export class Duplicator {
         spec,
         tls: mirrorTlsMode(spec, this.config),
         config: this.config,
+        counters: this.metricsStore.mirror(formatAddress(spec.address)),
         credentials: () => this.credentials,
       }
       const protocol = protocolModule(this.config.protocol).mirrorStage?.(mirror)

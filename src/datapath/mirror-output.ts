@@ -113,7 +113,7 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     else if (!discard) socket.on('data', discardReply)
     this.connectTimer = setTimeout(this.connectTimerOnTimeout, settings.connectTimeout)
     if (this.stage !== undefined) {
-      this.stageCtx = { send: this.stageOnSend, reply: this.stageOnReply, fail: this.stageOnFail, omit: this.stageOnOmit }
+      this.stageCtx = { send: this.stageOnSend, reply: this.stageOnReply, fail: this.stageOnFail, omit: this.stageOnOmit, end: this.stageOnEnd }
       this.stage.start?.(this.stageCtx)
     }
   }
@@ -145,6 +145,10 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
 
   private readonly stageOnOmit = (request: number): void => {
     this.replies?.omit?.(request)
+  }
+
+  private readonly stageOnEnd = (): void => {
+    this.end()
   }
 
   private readonly socketOnStagedData = (chunk: Buffer): void => {

@@ -16,6 +16,11 @@ export interface StageContext {
    * it instead of pairing it with the mirror's next one. Call it before main can answer: while handling the request.
    */
   omit? (request: number): void
+  /**
+   * Ends this mirror connection cleanly now: what was sent is delivered, then FIN (fate `ok` when the mirror closes
+   * too). Later client bytes are not sent to it. For a stream the mirror copy cannot follow (an HTTP Upgrade).
+   */
+  end? (): void
 }
 
 /**
@@ -77,6 +82,7 @@ export function chainStages (stages: readonly MirrorStage[]): MirrorStage {
         reply: (chunk) => { forwardReply(i - 1, chunk) },
         fail: (fate, err) => { base.fail(fate, err) },
         omit: (request) => { base.omit?.(request) },
+        end: () => { base.end?.() },
       })
     }
   }

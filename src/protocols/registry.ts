@@ -1,7 +1,9 @@
 import type { Config, MirrorSpec, ProtocolName, TlsMode } from '../config.js'
 import type { StageFactory } from '../datapath/stage.js'
 import type { MirrorCredentials } from '../mirrors/credentials.js'
+import type { MirrorCounters } from '../ops/metrics.js'
 import { redisModule } from './redis/index.js'
+import { httpModule } from './http/index.js'
 
 /**
  * What `--protocol` plugs in: for each protocol tcptee speaks, what it does to mirror connections. The duplicator
@@ -24,6 +26,8 @@ export interface ProtocolMirror {
   /** TLS toward this mirror (`--mirror-tls`, `tls://`). */
   readonly tls: TlsMode
   readonly config: Config
+  /** The mirror's counters (a protocol counts what its stage leaves out: `requestsFiltered`, `requestsLimited`). */
+  readonly counters: MirrorCounters
   /** The credentials file as loaded now (it is re-read on SIGHUP); undefined without `--mirror-credentials`. */
   credentials (): MirrorCredentials | undefined
 }
@@ -31,6 +35,7 @@ export interface ProtocolMirror {
 const MODULES: Partial<Record<ProtocolName, ProtocolModule>> = {
   // postgres, mysql, redis, http: each adds its module here, from src/protocols/<name>/.
   redis: redisModule,
+  http: httpModule,
 }
 
 /** The module of `name`; an empty one for `tcp` and protocols that rewrite nothing yet. */

@@ -37,12 +37,18 @@ export function httpProtocol (ignoreHeaders: readonly string[] = []): FramedProt
     wantsClient: true,
     open (): FramedPair<HttpResponse> {
       const requests = new HttpRequestLog()
+      // Requests the mirror's stage left out (filters, rates): the mirror's responses skip them.
+      const omitted = new Set<number>()
       return {
         main: new HttpResponseParser(requests),
-        mirror: new HttpResponseParser(requests),
-        get held () { return requests.held },
+        mirror: new HttpResponseParser(requests, (i) => omitted.has(i)),
+        get held () { return requests.held + omitted.size * 8 },
         client (chunk) { requests.push(chunk) },
-        answered (index) { requests.forgetThrough(index) },
+        answered (index) {
+          requests.forgetThrough(index)
+          if (omitted.size > 0) for (const i of omitted) if (i <= index) omitted.delete(i)
+        },
+        omit (index) { omitted.add(index) },
         compare (index, a, b) {
           const request = a.request ?? b.request ?? '(request not seen)'
           if (a.status !== b.status) {
