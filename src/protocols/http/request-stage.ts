@@ -78,7 +78,14 @@ export class HttpRequestStage implements MirrorStage {
     let pos = 0
     while (pos < n && !this.done) {
       if (this.inBody) {
-        const end = this.body.feed(chunk, pos, undefined)
+        let end: number
+        try {
+          end = this.body.feed(chunk, pos, undefined)
+        } catch {
+          // A broken chunked body: the mirror copy ends here (main answers 400 and closes).
+          this.finish(ctx)
+          return
+        }
         if (this.forward && end > pos) ctx.send(pos === 0 && end === n ? chunk : chunk.subarray(pos, end))
         pos = end
         if (this.body.done) this.inBody = false
