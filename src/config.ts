@@ -519,6 +519,12 @@ export function configValue (config: Config, key: string): unknown {
     case 'diffIgnoreHeaders': return config.diff?.ignoreHeaders ?? []
     case 'diffLog': return config.diff?.log
     case 'mirrors': return config.mirrorSpecs
+    case 'mirrorHttpHost': return config.http?.host
+    case 'mirrorHttpHeader': return config.http?.headers ?? []
+    case 'mirrorHttpMethod': return config.http?.methods === undefined ? [] : [...config.http.methods]
+    case 'mirrorHttpUrl': return config.http?.url?.source
+    case 'mirrorHttpHeaderFilter': return (config.http?.headerFilters ?? []).map((f) => `${f.name}:${f.pattern.source}`)
+    case 'mirrorHttpHeaderHash': return config.http?.headerHash
     default:
       option(key) // a key that is not in the table is a programming error
       return (config as unknown as Record<string, unknown>)[key]
