@@ -266,6 +266,32 @@ t.test('--diff http still matches when filters leave requests out (HEAD and bodi
   t.equal(d.outcomes.match, 1, 'the connection matched')
 })
 
+t.test('--diff http: thousands of requests left out in a row do not pile up in the comparer', async (t) => {
+  const main = await startRecorder(t, 'main')
+  const m = await startRecorder(t, 'm')
+  // 4 KiB of window; each request the comparer remembered would cost about 50 bytes of it.
+  const tt = await tee(t, main, [`127.0.0.1:${m.port}`], { mirrorHttpMethod: 'GET,HEAD', diff: 'http', diffWindow: '4KiB' })
+  const s = net.connect({ host: '127.0.0.1', port: tt.port })
+  await once(s, 'connect')
+  let got = ''
+  s.on('data', (c: Buffer) => { got += c.toString('latin1') })
+  const answers = (): number => (got.match(/HTTP\/1\.1 200/g) ?? []).length
+  // 50 pipelined batches of 20: a batch fits the window, the 1000 requests would not if the comparer kept them.
+  for (let b = 0; b < 50; b++) {
+    s.write(Array.from({ length: 20 }, (_, i) => `POST /p/${b * 20 + i} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok`).join(''))
+    await waitFor(`batch ${b}`, () => answers() === (b + 1) * 20 ? true : undefined, { timeoutMs: 20_000 })
+  }
+  s.write('HEAD /h HTTP/1.1\r\nHost: x\r\n\r\nGET /last HTTP/1.1\r\nHost: x\r\n\r\n')
+  await waitFor('1002 responses', () => answers() === 1002 ? true : undefined, { timeoutMs: 20_000 })
+  s.end()
+  const metrics = await tt.idle()
+  const c = Object.values(metrics.mirrors)[0]!
+  t.same(m.requests.map((r) => `${r.method} ${r.url}`), ['HEAD /h', 'GET /last'], 'the mirror got the HEAD and the GET')
+  t.equal(c.requestsFiltered, 1000)
+  t.equal(c.diff.repliesCompared, 2, 'HEAD (no body) and GET compared')
+  t.equal(c.diff.outcomes.match, 1, 'matched, not abandoned for the window')
+})
+
 t.test('Upgrade: the mirror gets the request, then its copy ends cleanly (fate ok); main relays the rest', async (t) => {
   const main = await startRecorder(t, 'main')
   const m = await startRecorder(t, 'm')

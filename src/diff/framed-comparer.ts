@@ -130,6 +130,7 @@ export class FramedComparer<R extends Reply> extends BaseComparer {
     if (skip === index) {
       // The mirror's stage left this request out: main's answer has no counterpart.
       this.omitted.shift()
+      this.pair.answered(index)
       return
     }
     const other = this.mirrorQ.shift()

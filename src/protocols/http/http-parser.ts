@@ -289,6 +289,17 @@ export class HttpResponseParser implements ReplyParser<HttpResponse> {
   /** `skip(i)`: request `i` was left out of this server's stream (a mirror's filter): no response answers it. */
   constructor (private readonly requests: HttpRequestLog, private readonly skip?: (index: number) => boolean) {}
 
+  /** The number of the request the next response answers (responses started plus requests skipped). */
+  get nextIndex (): number {
+    return this.index
+  }
+
+  /** Between responses: steps over requests that `skip` says get no response, so their log entries can go. */
+  skipAhead (): void {
+    if (this.skip === undefined || this.current !== undefined || this.headReader.length > 0) return
+    while (this.skip(this.index)) this.index++
+  }
+
   push (chunk: Buffer, emit: (reply: HttpResponse) => void): void {
     let pos = 0
     while (pos < chunk.length) {
@@ -335,6 +346,7 @@ export class HttpResponseParser implements ReplyParser<HttpResponse> {
     const cur = this.current!
     this.current = undefined
     this.index++
+    this.skipAhead()
     this.partial = 0
     emit({
       size: cur.head.raw.length + this.body.bodyLength,
