@@ -1,7 +1,8 @@
 import type { Config, MirrorSpec, ProtocolName, TlsMode } from '../config.js'
-import type { StageFactory } from '../datapath/stage.js'
+import type { MainObserverFactory, StageFactory } from '../datapath/stage.js'
 import type { MirrorCredentials } from '../mirrors/credentials.js'
 import type { MirrorCounters } from '../ops/metrics.js'
+import { postgresModule } from './postgres/index.js'
 import { redisModule } from './redis/index.js'
 import { httpModule } from './http/index.js'
 
@@ -16,6 +17,8 @@ export interface ProtocolModule {
    * undefined when this mirror's copies need no stage. Called when the target is added.
    */
   mirrorStage? (mirror: ProtocolMirror): StageFactory | undefined
+  /** What watches each session's main path (read only), if the protocol needs to learn something from main. */
+  readonly mainObserver?: MainObserverFactory | undefined
 }
 
 /** One mirror target, as a protocol module sees it. */
@@ -27,13 +30,14 @@ export interface ProtocolMirror {
   readonly tls: TlsMode
   readonly config: Config
   /** The mirror's counters (a protocol counts what its stage leaves out: `requestsFiltered`, `requestsLimited`). */
-  readonly counters: MirrorCounters
+  readonly counters?: MirrorCounters | undefined
   /** The credentials file as loaded now (it is re-read on SIGHUP); undefined without `--mirror-credentials`. */
   credentials (): MirrorCredentials | undefined
 }
 
 const MODULES: Partial<Record<ProtocolName, ProtocolModule>> = {
-  // postgres, mysql, redis, http: each adds its module here, from src/protocols/<name>/.
+  // mysql: adds its module here, from src/protocols/<name>/.
+  postgres: postgresModule,
   redis: redisModule,
   http: httpModule,
 }

@@ -1,5 +1,6 @@
 import type { ProtocolModule } from '../registry.js'
 import { RateLimiter } from '../../mirrors/rate-limiter.js'
+import { Metrics } from '../../ops/metrics.js'
 import { HttpRequestStage, type HttpMirrorRules } from './request-stage.js'
 
 /**
@@ -24,7 +25,8 @@ export const httpModule: ProtocolModule = {
       headerHash: http.headerHash,
       // One bucket per mirror target, shared by all its connections.
       rate: spec.rps === undefined ? undefined : new RateLimiter(spec.rps),
-      counters: mirror.counters,
+      // Counted in the mirror's own counters; a caller without them (a unit test) gets a private set.
+      counters: mirror.counters ?? new Metrics().mirror(mirror.name),
     })
     const idle = rules.host === undefined && rules.headers.length === 0 && rules.authorization === undefined &&
       rules.methods === undefined && rules.url === undefined && rules.headerFilters.length === 0 &&
