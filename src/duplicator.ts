@@ -115,6 +115,7 @@ export class Duplicator {
     })
     const health = { retryDelay: c.retryDelay, failAfter: c.failAfter, cutOffThreshold: c.cutOffThreshold }
     this.mirrorSet = new MirrorSet(health, this.metricsStore, this.log, c.percent, c.seed, this.wiring)
+    this.mirrorSet.split = c.mirrorSplit
     for (const spec of c.mirrorSpecs) this.mirrorSet.add(spec)
     this.mirrorSet.diffEnabled = c.diff !== undefined
     // --diff-baseline: a target like a mirror that every connection uses (100%), compared as the measure of noise.
@@ -158,6 +159,7 @@ export class Duplicator {
         spec,
         tls: mirrorTlsMode(spec, this.config),
         config: this.config,
+        counters: this.metricsStore.mirror(formatAddress(spec.address)),
         credentials: () => this.credentials,
       }
       const protocol = protocolModule(this.config.protocol).mirrorStage?.(mirror)

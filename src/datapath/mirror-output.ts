@@ -127,7 +127,7 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     else if (!discard) socket.on('data', this.socketOnDiscardData)
     this.connectTimer = setTimeout(this.connectTimerOnTimeout, settings.connectTimeout)
     if (this.stage !== undefined) {
-      this.stageCtx = { send: this.stageOnSend, reply: this.stageOnReply, fail: this.stageOnFail }
+      this.stageCtx = { send: this.stageOnSend, reply: this.stageOnReply, fail: this.stageOnFail, omit: this.stageOnOmit, end: this.stageOnEnd }
       this.stage.start?.(this.stageCtx)
     }
   }
@@ -155,6 +155,14 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
 
   private readonly stageOnFail = (fate: MirrorFate, err: Error): void => {
     this.cutOff(fate, err)
+  }
+
+  private readonly stageOnOmit = (request: number): void => {
+    this.replies?.omit?.(request)
+  }
+
+  private readonly stageOnEnd = (): void => {
+    this.end()
   }
 
   /** Reply bytes read from the mirror; checked against main's (see {@link FLOOD_FACTOR}). */

@@ -13,6 +13,11 @@ export interface ReplySink {
   readonly onEnd: () => void
   /** The mirror connection is over, with this fate. */
   readonly onDone: (fate: MirrorFate) => void
+  /**
+   * The mirror's stage left the client's request number `request` (0-based) out of the mirror's stream, or holds
+   * its answer back: main's answer to it has no counterpart. Called before main answers it.
+   */
+  readonly omit?: (request: number) => void
 }
 
 /** What a comparer reports to: its bound, its mirror's counters, and the divergence log. */
@@ -146,6 +151,11 @@ export abstract class BaseComparer implements Comparer {
     this.abandon(`mirror connection ended (${fate}) without the mirror closing its reply stream`)
   }
 
+  readonly omit = (request: number): void => {
+    if (this.settled !== undefined) return
+    this.onOmit(request)
+  }
+
   finish (): DiffResult {
     if (this.settled === undefined) this.onFinish()
     if (this.settled === undefined) {
@@ -166,6 +176,10 @@ export abstract class BaseComparer implements Comparer {
   protected onClient (_chunk: Buffer): void {}
   /** The connection is over and nothing is settled yet: a last chance to settle (decisions waiting on the baseline). */
   protected onFinish (): void {}
+  /** See {@link ReplySink.omit}. A comparer that cannot pair requests with replies gives up. */
+  protected onOmit (_request: number): void {
+    this.abandon('the mirror\'s stage left requests out of its stream')
+  }
   protected abstract onMain (chunk: Buffer): void
   protected abstract onMirror (chunk: Buffer): void
   protected abstract onMainEnd (): void

@@ -38,6 +38,8 @@ export interface FramedPair<R extends Reply> {
   readonly held: number
   /** Both sides have answered reply `index`: they may forget what they kept about its request. */
   answered (index: number): void
+  /** The mirror will not answer request `index` (see {@link ReplySink.omit}): its parser must not expect it. */
+  omit? (index: number): void
   /** undefined when equal; else what differs, with excerpts of both sides. */
   compare (index: number, main: R, mirror: R): Omit<Divergence, 'outcome' | 'comparer' | 'index' | 'request' | 'command'> | undefined
   /** An excerpt of a reply that has no counterpart (mirror-short/-long). */
@@ -72,6 +74,10 @@ export class FramedComparer<R extends Reply> extends BaseComparer {
   private readonly mainQ = new Queue<R>()
   private readonly mirrorQ = new Queue<R>()
   private queued = 0
+  /** Main's replies seen, each one's index (its request's number), and the requests the mirror will not answer. */
+  private mainSeen = 0
+  private readonly mainIdx = new Queue<number>()
+  private readonly omitted = new Queue<number>()
   private mainPartialAtEnd = false
   private mirrorPartialAtEnd = false
   /** Differences waiting for the baseline's verdict, in index order. */
@@ -90,6 +96,11 @@ export class FramedComparer<R extends Reply> extends BaseComparer {
 
   protected override onClient (chunk: Buffer): void {
     this.pair.client(chunk)
+  }
+
+  protected override onOmit (request: number): void {
+    this.omitted.push(request)
+    this.pair.omit?.(request)
   }
 
   protected onMain (chunk: Buffer): void {
@@ -127,6 +138,8 @@ export class FramedComparer<R extends Reply> extends BaseComparer {
 
   protected release (): void {
     this.mainQ.clear()
+    this.mainIdx.clear()
+    this.omitted.clear()
     this.mirrorQ.clear()
     this.queued = 0
     this.pending = []
@@ -176,15 +189,28 @@ export class FramedComparer<R extends Reply> extends BaseComparer {
 
   private readonly mainOnReply = (reply: R): void => {
     if (this.settled !== undefined) return
+    const index = this.mainSeen++
+    let skip = this.omitted.peek()
+    while (skip !== undefined && skip < index) {
+      this.omitted.shift()
+      skip = this.omitted.peek()
+    }
+    if (skip === index) {
+      // The mirror's stage left this request out: main's answer has no counterpart.
+      this.omitted.shift()
+      this.pair.answered(index)
+      return
+    }
     const other = this.mirrorQ.shift()
     if (other === undefined) {
       this.mainQ.push(reply)
+      this.mainIdx.push(index)
       this.queued += reply.size
       if (this.mirrorEnded && !this.mirrorPartialAtEnd) this.settleShort()
       return
     }
     this.queued -= other.size
-    this.comparePair(reply, other)
+    this.comparePair(reply, other, index)
   }
 
   private readonly mirrorOnReply = (reply: R): void => {
@@ -197,11 +223,12 @@ export class FramedComparer<R extends Reply> extends BaseComparer {
       return
     }
     this.queued -= other.size
-    this.comparePair(other, reply)
+    this.comparePair(other, reply, this.mainIdx.shift()!)
   }
 
-  private comparePair (main: R, mirror: R): void {
-    const index = this.compared++
+  /** `index` is main's reply's number on the connection (pairs are numbered by it when the stage left some out). */
+  private comparePair (main: R, mirror: R, index: number): void {
+    this.compared++
     const counters = this.host.counters
     counters.repliesCompared++
     const request = main.request ?? mirror.request

@@ -7,6 +7,7 @@ import { createSampler, sampled, type Sampler } from './sampling.js'
 import type { MirrorOutput, OutputSession } from '../datapath/output.js'
 import type { StageFactory } from '../datapath/stage.js'
 import { diffSummary, type DiffSummary } from '../diff/summary.js'
+import { RateLimiter } from './rate-limiter.js'
 
 /** How the duplicator opens a target's outputs and makes its stages: decided once per target, from its spec. */
 export interface TargetWiring {
@@ -24,6 +25,8 @@ export class MirrorTarget {
   readonly open: (session: OutputSession) => MirrorOutput
   /** Makes this target's stage for one client connection; undefined: no stage, and the data path pays nothing. */
   readonly stages: StageFactory | undefined
+  /** `@20cps`: new connections per second to this mirror; over it a client connection is not mirrored here (`limited`). */
+  readonly connectionRate: RateLimiter | undefined
   constructor (
     readonly spec: MirrorSpec,
     public origin: MirrorOrigin,
@@ -37,6 +40,7 @@ export class MirrorTarget {
     this.name = formatAddress(spec.address)
     this.open = wiring.output(this)
     this.stages = wiring.stages(spec)
+    this.connectionRate = spec.cps === undefined ? undefined : new RateLimiter(spec.cps)
   }
 }
 
@@ -89,6 +93,9 @@ export class MirrorSet {
   private drawNeeded = false
   /** With `--diff`: list() shows each target's comparison counters. */
   diffEnabled = false
+  /** `--mirror-split`: each connection goes to one target, round robin; `next` is where the next turn starts. */
+  split = false
+  private next = 0
 
   constructor (
     private readonly settings: HealthSettings,
@@ -119,7 +126,11 @@ export class MirrorSet {
     const u = this.drawNeeded ? this.sampler.draw() : 0
     let use: MirrorTarget[] | undefined
     let skipped: string[] | undefined
-    for (let i = 0; i < targets.length; i++) {
+    const n = targets.length
+    // With --mirror-split the turn starts at the next target and ends with the first one that takes the connection.
+    const first = this.split ? this.next % n : 0
+    for (let k = 0; k < n; k++) {
+      const i = this.split ? (first + k) % n : k
       const t = targets[i]!
       if (!sampled(u, t.percent ?? this.globalPercent)) {
         t.counters.unsampled++
@@ -130,7 +141,15 @@ export class MirrorSet {
         ;(skipped ??= []).push(t.name)
         continue
       }
+      if (t.connectionRate !== undefined && !t.connectionRate.take(now)) {
+        t.counters.limited++
+        continue
+      }
       ;(use ??= []).push(t)
+      if (this.split) {
+        this.next = i + 1
+        break
+      }
     }
     if (use === undefined && skipped === undefined) return EMPTY_PLAN
     return { use: use ?? EMPTY_PLAN.use, skipped: skipped ?? EMPTY_PLAN.skipped }

@@ -84,6 +84,10 @@ export class PrometheusExporter {
       perMirror((c, mirror, m) => { for (const [fate, n] of Object.entries(m.fates) as Array<[MirrorFate, number]>) c.inc({ mirror, fate }, n) }))
     counter('tcptee_mirror_unsampled_connections_total', 'Client connections not mirrored to this mirror because of sampling (--percent).', ['mirror'],
       perMirror((c, mirror, m) => c.inc({ mirror }, m.unsampled)))
+    counter('tcptee_mirror_limited_connections_total', 'Client connections not mirrored to this mirror because of its @cps rate.', ['mirror'],
+      perMirror((c, mirror, m) => c.inc({ mirror }, m.limited ?? 0)))
+    counter('tcptee_mirror_http_requests_left_out_total', 'HTTP requests left out of this mirror\'s stream, by reason (filter, rate).', ['mirror', 'reason'],
+      perMirror((c, mirror, m) => { c.inc({ mirror, reason: 'filter' }, m.requestsFiltered ?? 0); c.inc({ mirror, reason: 'rate' }, m.requestsLimited ?? 0) }))
     gauge('tcptee_mirror_state', 'Mirror health: 1 for the current state (up, backing-off, removed), 0 for the others.', ['mirror', 'state'], (g, s) => {
       for (const [mirror, m] of Object.entries(s.mirrors)) for (const state of STATES) g.set({ mirror, state }, m.state === state ? 1 : 0)
     })

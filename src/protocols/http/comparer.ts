@@ -42,12 +42,24 @@ export function httpProtocol (ignoreHeaders: readonly string[] = [], ignore: rea
     ignore: new IgnoreList(ignore),
     open (): FramedPair<HttpResponse> {
       const requests = new HttpRequestLog()
+      // Requests the mirror's stage left out (filters, rates): the mirror's responses skip them.
+      const omitted = new Set<number>()
+      const mirror = new HttpResponseParser(requests, (i) => omitted.has(i))
       return {
         main: new HttpResponseParser(requests),
-        mirror: new HttpResponseParser(requests),
-        get held () { return requests.held },
+        mirror,
+        get held () { return requests.held + omitted.size * 8 },
         client (chunk) { requests.push(chunk) },
-        answered (index) { requests.forgetThrough(index) },
+        answered (index) {
+          // Only what the mirror's parser has gone past: it may still have to step over requests left out before it.
+          const upTo = Math.min(index, mirror.nextIndex - 1)
+          requests.forgetThrough(upTo)
+          if (omitted.size > 0) for (const i of omitted) if (i <= upTo) omitted.delete(i)
+        },
+        omit (index) {
+          omitted.add(index)
+          mirror.skipAhead()
+        },
         compare (index, a, b) {
           if (a.status !== b.status) {
             return { what: `response ${index}: status ${a.status} vs ${b.status}`, fromMain: textExcerpt(a.head.startLine), fromMirror: textExcerpt(b.head.startLine) }

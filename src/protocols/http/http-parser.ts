@@ -22,7 +22,7 @@ export interface HttpHead {
 }
 
 /** Collects one head (start line + headers + CRLFCRLF), possibly across chunks. */
-class HeadReader {
+export class HeadReader {
   private acc: Buffer | undefined
   length = 0
 
@@ -52,7 +52,7 @@ class HeadReader {
   }
 }
 
-function parseHead (raw: Buffer): HttpHead {
+export function parseHead (raw: Buffer): HttpHead {
   const lines = raw.toString('latin1', 0, raw.length - 4).split('\r\n')
   const startLine = lines[0] ?? ''
   const headers: Array<[string, string]> = []
@@ -65,16 +65,16 @@ function parseHead (raw: Buffer): HttpHead {
   return { raw, startLine, headers }
 }
 
-function header (h: HttpHead, name: string): string | undefined {
+export function header (h: HttpHead, name: string): string | undefined {
   let v: string | undefined
   for (const [n, value] of h.headers) if (n === name) v = v === undefined ? value : `${v}, ${value}`
   return v
 }
 
-type BodyMode = 'none' | 'length' | 'chunked' | 'close'
+export type BodyMode = 'none' | 'length' | 'chunked' | 'close'
 
 /** How a message's body is framed (RFC 9112 section 6.3), and its length when it has one. */
-function bodyFraming (h: HttpHead, isResponse: boolean): { mode: BodyMode, length: number } {
+export function bodyFraming (h: HttpHead, isResponse: boolean): { mode: BodyMode, length: number } {
   const te = header(h, 'transfer-encoding')
   if (te !== undefined) {
     const codings = te.toLowerCase().split(',').map((s) => s.trim())
@@ -96,7 +96,7 @@ function bodyFraming (h: HttpHead, isResponse: boolean): { mode: BodyMode, lengt
  * Reads one body: by length, chunked (sizes, extensions and trailers are parsed and dropped), or until close.
  * Body bytes are appended to `sink` as subarrays; a request's body is only skipped (`sink` undefined).
  */
-class BodyReader {
+export class BodyReader {
   done = false
   bodyLength = 0
   private mode: BodyMode = 'none'
@@ -295,7 +295,19 @@ export class HttpResponseParser implements ReplyParser<HttpResponse> {
   private readonly body = new BodyReader()
   private current: { head: HttpHead, status: number, pieces: Buffer[], request: HttpRequestInfo | undefined } | undefined
 
-  constructor (private readonly requests: HttpRequestLog) {}
+  /** `skip(i)`: request `i` was left out of this server's stream (a mirror's filter): no response answers it. */
+  constructor (private readonly requests: HttpRequestLog, private readonly skip?: (index: number) => boolean) {}
+
+  /** The number of the request the next response answers (responses started plus requests skipped). */
+  get nextIndex (): number {
+    return this.index
+  }
+
+  /** Between responses: steps over requests that `skip` says get no response, so their log entries can go. */
+  skipAhead (): void {
+    if (this.skip === undefined || this.current !== undefined || this.headReader.length > 0) return
+    while (this.skip(this.index)) this.index++
+  }
 
   push (chunk: Buffer, emit: (reply: HttpResponse) => void): void {
     let pos = 0
@@ -325,6 +337,7 @@ export class HttpResponseParser implements ReplyParser<HttpResponse> {
     const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(head.startLine)
     if (m === null) throw new DiffProtocolError(`not an HTTP/1.1 status line: ${JSON.stringify(head.startLine.slice(0, 60))}`)
     const status = Number(m[1])
+    if (this.skip !== undefined) while (this.skip(this.index)) this.index++
     const request = this.requests.get(this.index)
     if (status === 101) throw new DiffProtocolError('101 Switching Protocols: the rest of the connection is not HTTP/1.1')
     if (status >= 100 && status < 200) return
@@ -342,6 +355,7 @@ export class HttpResponseParser implements ReplyParser<HttpResponse> {
     const cur = this.current!
     this.current = undefined
     this.index++
+    this.skipAhead()
     this.partial = 0
     emit({
       size: cur.head.raw.length + this.body.bodyLength,
