@@ -126,7 +126,12 @@ export class Duplicator {
     })
     const health = { retryDelay: c.retryDelay, failAfter: c.failAfter, cutOffThreshold: c.cutOffThreshold }
     this.mirrorSet = new MirrorSet(health, this.metricsStore, this.log, c.percent, c.seed, this.wiring)
+    this.mirrorSet.split = c.mirrorSplit
     for (const spec of c.mirrorSpecs) this.mirrorSet.add(spec)
+    this.mirrorSet.diffEnabled = c.diff !== undefined
+    // --diff-baseline: a target like a mirror that every connection uses (100%), compared as the measure of noise.
+    const baseline = c.diff?.baseline
+    if (baseline !== undefined) this.mirrorSet.add(Object.freeze({ address: baseline, percent: 100, origin: 'command-line', tls: false, proxy: undefined, baseline: true }))
     this.server = createListener(this.serverOnConnection)
     this.server.on('error', this.serverOnError)
     // --max-connections: Node closes a client accepted beyond it at once and tells us with 'drop'.
@@ -168,6 +173,7 @@ export class Duplicator {
         spec,
         tls: mirrorTlsMode(spec, this.config),
         config: this.config,
+        counters: this.metricsStore.mirror(formatAddress(spec.address)),
         credentials: () => this.credentials,
       }
       const protocol = protocolModule(this.config.protocol).mirrorStage?.(mirror)
@@ -210,6 +216,8 @@ export class Duplicator {
             ...(this.config.mainTls === 'off' ? {} : { mainTls: this.config.mainTls }),
             ...(this.proxyTrusted === undefined ? {} : { proxyProtocolIn: this.config.proxyProtocolFrom.length === 0 ? 'any peer' : this.config.proxyProtocolFrom }),
             ...(this.config.proxyProtocolOut === undefined ? {} : { proxyProtocolOut: this.config.proxyProtocolOut }),
+            ...(this.config.diff === undefined ? {} : { diff: this.config.diff.kind }),
+            ...(this.config.diff?.baseline === undefined ? {} : { diffBaseline: formatAddress(this.config.diff.baseline) }),
           }, 'listening')
           this.warnDescriptors()
           resolve(a)
@@ -241,6 +249,7 @@ export class Duplicator {
   private async refuseOwnMirrors (bound: Address): Promise<void> {
     const own = await OwnEndpoints.resolve(bound, this.config.main, this.adminAddress)
     for (const spec of this.config.mirrorSpecs) await own.check(spec.address, 'mirrors')
+    if (this.config.diff?.baseline !== undefined) await own.check(this.config.diff.baseline, 'diffBaseline')
     this.own = own
   }
 
@@ -264,7 +273,19 @@ export class Duplicator {
 
   /** A copy of the live counters. */
   metrics (): MetricsSnapshot {
-    return this.metricsStore.snapshot()
+    const snap = this.metricsStore.snapshot()
+    // Queue fill, read now from the open mirror connections (one pass; a scrape, not the data path).
+    for (const m of Object.values(snap.mirrors)) { m.queuedBytes = 0; m.queueLimitBytes = 0 }
+    const limit = this.config.mirrorBuffer
+    for (const conn of this.connections) {
+      conn.forEachQueue((name, queued) => {
+        const m = snap.mirrors[name]
+        if (m === undefined) return
+        m.queuedBytes! += queued
+        m.queueLimitBytes! += limit
+      })
+    }
+    return snap
   }
 
   /** Every mirror target, active and removed, with its origin, state, sampling and counters. */

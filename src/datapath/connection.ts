@@ -156,6 +156,7 @@ export class Connection {
     }
     this.skipped = plan.skipped
     if (this.diff !== undefined) for (const name of plan.skipped) this.diff.skip(name, metrics.mirror(name).diff, 'mirror skipped: backing off')
+    this.diff?.planned()
 
     this.mainToClient = opts.mainToClient
     const opened = opts.main
@@ -183,6 +184,11 @@ export class Connection {
   private get log (): Logger {
     this._log ??= this.rootLog.child({ conn: this.id, client: this.clientName })
     return this._log
+  }
+
+  /** Calls `fn` with each open mirror output's name and queued bytes (for the metrics; not on the data path). */
+  forEachQueue (fn: (name: string, queued: number) => void): void {
+    for (const m of this.mirrors) fn(m.name, m.queued ?? 0)
   }
 
   /** Shutdown deadline passed: destroy everything of this connection now. */

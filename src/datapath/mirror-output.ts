@@ -68,6 +68,9 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   readonly name: string
   /** Bytes accepted from the client for this mirror (queued or delivered). */
   bytes = 0
+  get queued (): number {
+    return this.socket?.writableLength ?? 0
+  }
   fate: MirrorFate | undefined
   private socket: Socket | undefined
   private connectTimer: NodeJS.Timeout | undefined
@@ -132,9 +135,9 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     else if (!discard) socket.on('data', this.socketOnDiscardData)
     this.connectTimer = setTimeout(this.connectTimerOnTimeout, settings.connectTimeout)
     if (this.stage !== undefined) {
-      this.stageCtx = target.stageTls === undefined
-        ? { send: this.stageOnSend, reply: this.stageOnReply, fail: this.stageOnFail }
-        : { send: this.stageOnSend, reply: this.stageOnReply, fail: this.stageOnFail, startTls: this.stageOnStartTls }
+      const ctx: StageContext = { send: this.stageOnSend, reply: this.stageOnReply, fail: this.stageOnFail, omit: this.stageOnOmit, end: this.stageOnEnd }
+      if (target.stageTls !== undefined) ctx.startTls = this.stageOnStartTls
+      this.stageCtx = ctx
       this.stage.start?.(this.stageCtx)
     }
   }
@@ -189,6 +192,14 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     secure.on('end', this.socketOnEnd)
     secure.on('close', this.socketOnClose)
     secure.on('data', this.socketOnStagedData)
+  }
+
+  private readonly stageOnOmit = (request: number): void => {
+    this.replies?.omit?.(request)
+  }
+
+  private readonly stageOnEnd = (): void => {
+    this.end()
   }
 
   /** Reply bytes read from the mirror; checked against main's (see {@link FLOOD_FACTOR}). */

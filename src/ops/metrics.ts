@@ -37,8 +37,18 @@ export interface MirrorCounters {
   bytesSent: number
   /** Mirror connections per fate. */
   fates: Record<MirrorFate, number>
+  /** Bytes queued for this mirror now, over all its open connections (filled in by `Duplicator.metrics()`). */
+  queuedBytes?: number
+  /** What those connections may queue: open connections x `--mirror-buffer` (filled in by `Duplicator.metrics()`). */
+  queueLimitBytes?: number
   /** Reply comparison (`--diff`): outcomes per mirror connection, replies compared/diverged. All zero without it. */
   diff: DiffCounters
+  /** Client connections not mirrored to this mirror because of its `@cps` rate. */
+  limited: number
+  /** `--protocol http`: requests left out of this mirror's stream by the request filters (method, url, header, hash). */
+  requestsFiltered: number
+  /** `--protocol http`: requests left out because of the mirror's `@rps` rate. */
+  requestsLimited: number
 }
 
 /** How many divergence records {@link Metrics} keeps for the status page. */
@@ -138,7 +148,7 @@ export class Metrics {
   mirror (name: string): MirrorCounters {
     let m = this.mirrors.get(name)
     if (m === undefined) {
-      m = { state: 'up', unsampled: 0, active: 0, connects: 0, bytesSent: 0, fates: emptyFates(), diff: emptyDiffCounters() }
+      m = { state: 'up', unsampled: 0, active: 0, connects: 0, bytesSent: 0, fates: emptyFates(), diff: emptyDiffCounters(), limited: 0, requestsFiltered: 0, requestsLimited: 0 }
       this.mirrors.set(name, m)
     }
     return m
