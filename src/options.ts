@@ -162,6 +162,15 @@ export const OPTIONS: readonly OptionDef[] = Object.freeze([
   row({ key: 'mirrorProxyProtocol', flag: 'mirror-proxy-protocol', choices: ['v1', 'v2'], absent: 'off', scope: lib, reload: 'restart',
     help: 'send every mirror a PROXY protocol header; a single mirror: -m host:port@proxy-v2',
     doc: 'send every mirror a PROXY protocol header (`v1` or `v2`); one mirror: `-m host:port@proxy-v2`' }),
+  row({ key: 'record', flag: 'record', value: 'FILE', absent: 'off', scope: lib, reload: 'restart',
+    help: 'record every client connection (client bytes and main\'s replies) to this pcapng file (mode 0600); FILE@25% samples',
+    doc: 'record each client connection with main\'s replies to this pcapng file (0600), readable by Wireshark and `tcptee replay`; `FILE@25%` samples (see [docs/recording.md](docs/recording.md))' }),
+  row({ key: 'recordMaxSize', flag: 'record-max-size', default: '1GiB', value: 'SIZE', scope: lib, reload: 'restart',
+    help: 'with --record: start the next file (traffic.1.pcapng, ...) when one would grow past this size',
+    doc: 'with `--record`: start the next file (`traffic.1.pcapng`, ...) when one would grow past this size' }),
+  row({ key: 'recordBuffer', flag: 'record-buffer', default: '16MiB', value: 'SIZE', scope: lib, reload: 'restart',
+    help: 'with --record: bound of the recorder\'s write queue; connections that do not fit are left out of the recording',
+    doc: 'with `--record`: bound of the recorder\'s write queue; when the disk falls behind, connections are left out whole (counted, logged once)' }),
 ])
 
 const BY_KEY = new Map(OPTIONS.map((o) => [o.key, o]))

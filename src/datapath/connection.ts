@@ -10,6 +10,7 @@ import type { DiffResult } from '../diff/outcome.js'
 import type { MirrorPlan } from '../mirrors/mirror-set.js'
 import type { MirrorOutput } from './output.js'
 import type { SessionPeer, SessionSource } from './session-source.js'
+import type { SessionRecording } from '../record/session-recording.js'
 
 function noop (): void {}
 
@@ -28,6 +29,8 @@ export interface ConnectionContext {
   readonly mainHeader?: ((peer: SessionPeer) => Buffer) | undefined
   /** Called once, when the connection and all its mirrors are gone. */
   readonly onClose: (conn: Connection) => void
+  /** `--record`: opens this connection's recording (undefined when sampling leaves it out). */
+  readonly record?: ((id: number, peer: SessionPeer) => SessionRecording | undefined) | undefined
 }
 
 /** Per-connection choices the duplicator makes when it accepts. */
@@ -63,6 +66,8 @@ export class Connection {
   private readonly firstChunkCheck: ((chunk: Buffer) => Error | undefined) | undefined
   /** Reply comparison (`--diff`); undefined when off, and then the data path does not touch it. */
   private readonly diff: DiffSession | undefined
+  /** `--record`; undefined when off or not sampled, and then the data path does not touch it. */
+  private readonly rec: SessionRecording | undefined
   private readonly skipped: readonly string[]
   private readonly finishedMirrors: Array<{ name: string; fate: MirrorFate; bytes: number }> = []
   private connectTimer: NodeJS.Timeout | undefined
@@ -118,6 +123,7 @@ export class Connection {
       if (output.fate === undefined) this.mirrors.push(output)
     }
     this.skipped = plan.skipped
+    this.rec = ctx.record?.(id, peer)
     if (this.diff !== undefined) for (const name of plan.skipped) this.diff.skip(name, metrics.mirror(name).diff, 'mirror skipped: backing off')
 
     const { socket: main, readyEvent } = dial(ctx.main)
@@ -156,6 +162,7 @@ export class Connection {
     for (let i = mirrors.length - 1; i >= 0; i--) mirrors[i]!.write(chunk)
     if (!this.main.write(chunk)) this.client.pause()
     if (this.diff !== undefined) this.diff.client(chunk)
+    if (this.rec !== undefined) this.rec.client(chunk)
   }
 
   /** The first chunk with `firstChunkCheck`: checked once, then every chunk goes to {@link clientOnData}. */
@@ -177,6 +184,7 @@ export class Connection {
   private readonly clientOnEnd = (): void => {
     // Client FIN: forward it to main (after queued bytes) and to every mirror; main's replies keep flowing back.
     this.main.end()
+    if (this.rec !== undefined) this.rec.clientEnd()
     const mirrors = this.mirrors
     for (let i = mirrors.length - 1; i >= 0; i--) mirrors[i]!.end()
   }
@@ -203,6 +211,7 @@ export class Connection {
     clearTimeout(this.connectTimer)
     this.connectTimer = undefined
     this.mainConnected = true
+    if (this.rec !== undefined) this.rec.connected({ address: this.main.remoteAddress ?? this.config.main.host, port: this.main.remotePort ?? this.config.main.port })
     // The server accepted with pauseOnConnect: start reading the client only now that main can take its bytes.
     this.client.resume()
   }
@@ -213,6 +222,7 @@ export class Connection {
     if (!this.client.write(chunk)) this.main.pause()
     // After the write: the client has its bytes before any comparing. The comparer keeps a reference, no copy.
     if (this.diff !== undefined) this.diff.main(chunk)
+    if (this.rec !== undefined) this.rec.main(chunk)
   }
 
   private readonly clientOnDrain = (): void => {
@@ -223,6 +233,7 @@ export class Connection {
     // Main FIN: the client gets FIN after every byte main sent.
     this.client.end()
     if (this.diff !== undefined) this.diff.mainEnd()
+    if (this.rec !== undefined) this.rec.mainEnd()
   }
 
   private readonly mainOnError = (err: Error): void => {
@@ -285,6 +296,7 @@ export class Connection {
       else s.destroy()
     }
     for (const m of [...this.mirrors]) m.abort()
+    this.rec?.finish()
   }
 
   private maybeDone (): void {
@@ -292,6 +304,7 @@ export class Connection {
     // Done only once both sockets emitted 'close': their handles are released, not just marked destroyed.
     if (!this.clientClosed || !this.mainClosed) return
     this.done = true
+    this.rec?.finish()
     this.metrics.connectionsActive--
     const mirrors: Record<string, { fate: MirrorFate; bytes: number; diff?: DiffResult }> = {}
     for (const m of this.finishedMirrors) mirrors[m.name] = { fate: m.fate, bytes: m.bytes }
