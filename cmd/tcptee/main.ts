@@ -25,6 +25,12 @@ function die (err: unknown): never {
 
 /** Runs tcptee with `argv` (without node and script). Resolves once it runs; exits the process when it is done. */
 export async function main (argv?: readonly string[]): Promise<void> {
+  const args = argv ?? process.argv.slice(2)
+  if (args[0] === 'replay') {
+    const { replayMain } = await import('./replay.js')
+    process.exitCode = await replayMain(args.slice(1))
+    return
+  }
   try {
     const load = (): ReturnType<typeof parseCli> => parseCli(argv)
     const opts = await load()
