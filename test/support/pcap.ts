@@ -81,7 +81,7 @@ export function pcapFile (linkType: number, frames: readonly Frame[], opts: { bi
   u16(head, 4, 6)
   u32(head, 262144, 16)
   u32(head, linkType, 20)
-  const parts = [head]
+  const parts: Buffer[] = [head]
   for (const f of frames) {
     const data = linkFrame(linkType, f.ip)
     const rec = Buffer.alloc(16)
