@@ -12,6 +12,8 @@
 #   postgresql-15         initdb, pg_ctl, postgres, pgbench (in /usr/lib/postgresql/15/bin)
 #   postgresql-client-15  psql, pg_isready
 #   haproxy               haproxy (2.6, in /usr/sbin)
+#   tcpdump               tcpdump (in /usr/bin): captures replayed by test/replay-redis.test.ts
+#   tshark                tshark (Wireshark's CLI): reads tcptee's recordings in test/record.test.ts
 #
 # The packages may start system services (a "main" PostgreSQL cluster on 5432,
 # mariadb on 3306, redis on 6379, haproxy with the default config). The tests never use them: each test starts
@@ -33,14 +35,14 @@ pg_bin_dir() {
 
 have_all() {
   local b
-  for b in redis-server redis-benchmark redis-cli mariadbd mariadb-install-db mariadb mariadb-admin haproxy; do
+  for b in redis-server redis-benchmark redis-cli mariadbd mariadb-install-db mariadb mariadb-admin haproxy tcpdump tshark; do
     command -v "$b" >/dev/null 2>&1 || [[ -x "/usr/sbin/$b" ]] || return 1
   done
   pg_bin_dir >/dev/null
 }
 
 if have_all; then
-  echo "install-deps: redis, mariadb, postgresql and haproxy binaries already present; skipping apt"
+  echo "install-deps: redis, mariadb, postgresql, haproxy, tcpdump and tshark binaries already present; skipping apt"
   exit 0
 fi
 
@@ -55,7 +57,8 @@ export DEBIAN_FRONTEND=noninteractive
   redis-server redis-tools \
   mariadb-server mariadb-server-core mariadb-client mariadb-client-core \
   postgresql-15 postgresql-client-15 \
-  haproxy
+  haproxy \
+  tcpdump tshark
 
 have_all || { echo "install-deps: binaries still missing after apt-get install" >&2; exit 1; }
 echo "install-deps: done"
