@@ -51,7 +51,8 @@ export interface DuplicatorOptions extends DiffOptions {
   /** A mirror connection with queued bytes and no write progress for this long is cut off. Default 5s. */
   mirrorWriteTimeout?: number | string
   /**
-   * Mirror writes within this window go out in one writev. Default 2ms; 0 writes at once. Mirror latency does not
+   * Mirror writes within this window go out in one writev (and the mirror's replies come back in one read). Default
+   * 20ms; 0 writes at once. A window of 64 KiB or more is flushed at once. Mirror latency does not
    * matter for shadowing, and every write syscall saved is CPU left for the main path.
    */
   mirrorBatch?: number | string
@@ -87,6 +88,10 @@ export interface DuplicatorOptions extends DiffOptions {
   proxyProtocolOut?: ProxyVersion | string
   /** Send every mirror a PROXY protocol header with the client's address; one mirror: `host:port@proxy-v2`. */
   mirrorProxyProtocol?: ProxyVersion | string
+  /** What the stream is: `tcp` (bytes only, the default) or a protocol whose mirror copies tcptee rewrites. */
+  protocol?: ProtocolName | string
+  /** File mapping mirror → user → password for logging in to mirrors (`--mirror-credentials`); needs `protocol`. */
+  mirrorCredentials?: string
   /** Record every client connection (client bytes and main's replies) to this pcapng file; `FILE@25%` samples. */
   record?: string
   /** With `record`: the next file is started when one would grow past this size. Default 1 GiB. */
@@ -140,6 +145,9 @@ export interface Config {
   readonly mirrorProxyProtocol: ProxyVersion | undefined
   /** `--record`; undefined when off. */
   readonly record: RecordConfig | undefined
+  readonly protocol: ProtocolName
+  /** Path of the mirror credentials file; read by the duplicator (and again on reload). */
+  readonly mirrorCredentials: string | undefined
 }
 
 /** Where a mirror target came from. */
@@ -164,7 +172,7 @@ export const DEFAULTS = Object.freeze({
   targetHost: '127.0.0.1',
   mirrorBuffer: 4 * 1024 * 1024,
   mirrorWriteTimeout: 5_000,
-  mirrorBatch: 2,
+  mirrorBatch: 20,
   mirrorConnectTimeout: 500,
   retryDelay: 20_000,
   connectTimeout: 5_000,
@@ -206,6 +214,21 @@ export function parsePercent (v: number | string, name: string): number {
   const n = /^\d+(\.\d+)?%?$/.test(text) ? Number(text.replace('%', '')) : Number.NaN
   if (!Number.isFinite(n) || n < 0 || n > 100) throw new ConfigError(`${name}: "${text}" is not a percentage between 0 and 100`, name)
   return n
+}
+
+/** `--protocol`: what the stream is. `tcp` is bytes only; the others have a module in src/protocols/registry.ts. */
+export type ProtocolName = 'tcp' | 'postgres' | 'mysql' | 'redis' | 'http'
+const PROTOCOLS: readonly ProtocolName[] = ['tcp', 'postgres', 'mysql', 'redis', 'http']
+
+/** `mirrorCredentials` is a file path, and means something only with a protocol whose mirrors log in. */
+function credentialsPath (opts: DuplicatorOptions): string | undefined {
+  const file = opts.mirrorCredentials
+  if (file === undefined || file === '') return undefined
+  if (typeof file !== 'string') fail('mirrorCredentials', (n) => `${n('mirrorCredentials')} must be a file path`)
+  if (opts.protocol === undefined || opts.protocol === 'tcp') {
+    fail('mirrorCredentials', (n) => `${n('mirrorCredentials')} needs ${n('protocol')} postgres, mysql or redis (tcptee logs in to mirrors only for a protocol it speaks)`)
+  }
+  return file
 }
 
 const TLS_MODES: readonly TlsMode[] = ['off', 'on', 'verify']
@@ -421,6 +444,8 @@ export function normalizeConfig (opts: DuplicatorOptions): Config {
     proxyProtocolOut: oneOf(opts.proxyProtocolOut, 'proxyProtocolOut', PROXY_VERSIONS),
     mirrorProxyProtocol: oneOf(opts.mirrorProxyProtocol, 'mirrorProxyProtocol', PROXY_VERSIONS),
     record: recordConfig(opts),
+    protocol: oneOf(opts.protocol, 'protocol', PROTOCOLS) ?? 'tcp',
+    mirrorCredentials: credentialsPath(opts),
   })
 }
 

@@ -29,6 +29,9 @@ import { makeTrustCheck, ProxyProtocolError, readProxyHeader } from './protocols
 import { ProxyHeaderStage, proxyHeaderFor } from './protocols/proxy/stage.js'
 import { Recorder, type RecordFs } from './record/recorder.js'
 import { createSampler } from './mirrors/sampling.js'
+import { protocolModule, type ProtocolMirror } from './protocols/registry.js'
+import { loadCredentials, type MirrorCredentials } from './mirrors/credentials.js'
+import { chainStages, type MirrorStage } from './datapath/stage.js'
 
 export interface CreateDuplicatorOptions extends DuplicatorOptions {
   /** pino logger; default silent. Per-connection child loggers carry `conn` and `client`. */
@@ -67,6 +70,8 @@ export class Duplicator {
   private serverTls: ServerTls | undefined
   /** `--tls-ca`, read once. */
   private readonly tlsCa: Buffer | undefined
+  /** `--mirror-credentials`, as read at start or the last reload; undefined without it. */
+  private credentials: MirrorCredentials | undefined
   /** `--proxy-protocol-in`: whether a peer may send a PROXY header; undefined when headers are not expected. */
   private readonly proxyTrusted: ((remoteAddress: string | undefined) => boolean) | undefined
   /** Accepted sockets whose PROXY header or TLS handshake is still being read: owned here until a session starts. */
@@ -99,6 +104,7 @@ export class Duplicator {
     // Files are read (and checked) before anything is opened: a bad certificate fails here, naming its option.
     this.serverTls = c.tls === undefined ? undefined : loadServerTls(c.tls)
     this.tlsCa = c.tlsCa === undefined ? undefined : loadCa(c.tlsCa)
+    this.credentials = this.readCredentials(c.mirrorCredentials)
     this.proxyTrusted = c.proxyProtocolIn ? makeTrustCheck(c.proxyProtocolFrom) : undefined
     const mainVersion = c.proxyProtocolOut
     // Opened now, like the certificate files: a path that cannot be written fails at start, naming --record.
@@ -122,6 +128,14 @@ export class Duplicator {
     this.server.on('error', this.serverOnError)
   }
 
+  /** Reads `--mirror-credentials` (undefined: none); warns when others can read the passwords in it. */
+  private readCredentials (file: string | undefined): MirrorCredentials | undefined {
+    if (file === undefined) return undefined
+    const loaded = loadCredentials(file)
+    if (loaded.readableByOthers) this.log.warn({ file }, 'the mirror credentials file can be read by other users: chmod 600 it')
+    return loaded.credentials
+  }
+
   /** TLS settings for a dial in `mode`; undefined for plain TCP. */
   private dialTls (mode: TlsMode): DialTls | undefined {
     if (mode === 'off') return undefined
@@ -138,8 +152,23 @@ export class Duplicator {
     },
     stages: (spec: MirrorSpec): StageFactory | undefined => {
       const version = mirrorProxyVersion(spec, this.config)
-      if (version === undefined) return undefined
-      return (session) => new ProxyHeaderStage(version, session)
+      const mirror: ProtocolMirror = {
+        name: formatAddress(spec.address),
+        spec,
+        tls: mirrorTlsMode(spec, this.config),
+        config: this.config,
+        credentials: () => this.credentials,
+      }
+      const protocol = protocolModule(this.config.protocol).mirrorStage?.(mirror)
+      if (version === undefined) return protocol
+      if (protocol === undefined) return (session) => new ProxyHeaderStage(version, session)
+      // The protocol stage sees the client's bytes first; the PROXY header stage is next to the socket, so the
+      // header goes out before anything the protocol stage sends.
+      return (session) => {
+        const first = protocol(session)
+        const header: MirrorStage = new ProxyHeaderStage(version, session)
+        return first === undefined ? header : chainStages([first, header])
+      }
     },
   }
 
@@ -269,6 +298,8 @@ export class Duplicator {
     // Read first: a bad file rejects the whole reload with nothing applied. Turning TLS on or off needs a restart.
     if ((next.tls === undefined) !== (this.serverTls === undefined)) restartNeeded.push('tlsCert')
     else if (next.tls !== undefined) this.serverTls = loadServerTls(next.tls)
+    // Mirror credentials: read again even when the path is the same (a rotated password). New mirror logins use them.
+    const credentials = this.readCredentials(next.mirrorCredentials)
     for (const o of OPTIONS) {
       if (o.scope !== 'library' || o.reload !== 'apply') continue
       switch (o.key) {
@@ -276,6 +307,7 @@ export class Duplicator {
         case 'percent': this.mirrorSet.percent = next.percent; break
         // Client TLS files are paths in the config; the TLS listener reads them again on each reload.
         case 'tlsCert': case 'tlsKey': case 'tlsClientCa': break // read above, before anything is applied
+        case 'mirrorCredentials': this.credentials = credentials; break
         // An option marked `apply` that nothing applies would be silently ignored on reload: fail loudly instead.
         default: throw new Error(`option ${o.key} has reload rule "apply" but Duplicator.reconfigure does not apply it`)
       }

@@ -94,7 +94,7 @@ export const OPTIONS: readonly OptionDef[] = Object.freeze([
   row({ key: 'logFormat', flag: 'log-format', choices: ['json', 'pretty'], default: 'json', scope: cli, reload: 'restart',
     help: 'json lines, or human-readable',
     doc: '`json` (one object per line on stdout) or `pretty`' }),
-  row({ key: 'mirrorBatch', flag: 'mirror-batch', default: '2ms', value: 'DURATION', scope: lib, reload: 'restart',
+  row({ key: 'mirrorBatch', flag: 'mirror-batch', default: '20ms', value: 'DURATION', scope: lib, reload: 'restart',
     help: 'mirror writes within this window go out as one writev (0: at once); mirrors may lag by this much',
     doc: 'mirror writes within this window go out as one `writev`; `0` writes at once (see [docs/benchmark.md](docs/benchmark.md))' }),
   row({ key: 'workers', flag: 'workers', default: '1', value: 'N', scope: cli, reload: 'restart',
@@ -171,6 +171,12 @@ export const OPTIONS: readonly OptionDef[] = Object.freeze([
   row({ key: 'recordBuffer', flag: 'record-buffer', default: '16MiB', value: 'SIZE', scope: lib, reload: 'restart',
     help: 'with --record: bound of the recorder\'s write queue; connections that do not fit are left out of the recording',
     doc: 'with `--record`: bound of the recorder\'s write queue; when the disk falls behind, connections are left out whole (counted, logged once)' }),
+  row({ key: 'protocol', flag: 'protocol', choices: ['tcp', 'postgres', 'mysql', 'redis', 'http'], default: 'tcp', scope: lib, reload: 'restart',
+    help: 'what the stream is: tcp (bytes only) or a protocol whose mirrors tcptee logs in to or rewrites: postgres, mysql, redis, http',
+    doc: 'what the stream is: `tcp` (bytes only, the default) or a protocol whose mirror copies tcptee rewrites (logs in with `--mirror-credentials`): `postgres`, `mysql`, `redis`, `http`' }),
+  row({ key: 'mirrorCredentials', flag: 'mirror-credentials', value: 'FILE', scope: lib, reload: 'apply',
+    help: 'YAML or JSON file: mirror -> user -> password that tcptee logs in to mirrors with ("*" wildcards, env:NAME); re-read on SIGHUP',
+    doc: 'YAML or JSON file mapping mirror (as in `-m`) → user → password that tcptee logs in to mirrors with; `"*"` for any mirror or user, `env:NAME` reads a variable; needs `--protocol`; re-read on SIGHUP' }),
 ])
 
 const BY_KEY = new Map(OPTIONS.map((o) => [o.key, o]))

@@ -41,8 +41,10 @@ t.test('every row is complete and unique; keys and flags follow one naming rule'
 t.test('the defaults in help and README are the ones normalizeConfig applies', async (t) => {
   const none = normalizeConfig({ main: ':1' }) as unknown as Record<string, unknown>
   for (const o of OPTIONS.filter((o) => o.scope === 'library' && o.default !== undefined)) {
-    const given = normalizeConfig({ main: ':1', ...(o.key === 'diffWindow' ? { diff: 'bytes' } : {}), [o.key]: o.default } as DuplicatorOptions)
-    const base = o.key === 'diffWindow' ? normalizeConfig({ main: ':1', diff: 'bytes' }) : none
+    // Options that only mean something with another one (normalizeConfig refuses them alone) get it on both sides.
+    const needs: DuplicatorOptions | undefined = o.key === 'diffWindow' ? { main: ':1', diff: 'bytes' } : o.key.startsWith('record') ? { main: ':1', record: 'x.pcapng' } : undefined
+    const given = normalizeConfig({ main: ':1', ...needs, [o.key]: o.default } as DuplicatorOptions)
+    const base = needs !== undefined ? normalizeConfig(needs) : none
     t.same(configValue(given, o.key), configValue(base as never, o.key), `${o.flag}: default ${o.default}`)
   }
 })
@@ -136,7 +138,7 @@ t.test('new options: TLS, PROXY protocol, and mirror entries with tls:// and @pr
 })
 
 t.test('reload rules: the table decides what a reload applies and what it reports', async (t) => {
-  t.same(OPTIONS.filter((o) => o.reload === 'apply').map((o) => o.key).sort(), ['mirrors', 'percent', 'tlsCert', 'tlsClientCa', 'tlsKey'])
+  t.same(OPTIONS.filter((o) => o.reload === 'apply').map((o) => o.key).sort(), ['mirrorCredentials', 'mirrors', 'percent', 'tlsCert', 'tlsClientCa', 'tlsKey'])
   t.equal(option('config').reload, 'never')
   for (const o of OPTIONS.filter((o) => o.key !== 'config' && o.reload !== 'apply')) t.equal(o.reload, 'restart', `${o.flag} needs a restart`)
 })

@@ -14,6 +14,7 @@ export const ErrorCodes = {
   MIRROR_OVERFLOW: 'TCPTEE_ERR_MIRROR_OVERFLOW',
   MIRROR_WRITE_TIMEOUT: 'TCPTEE_ERR_MIRROR_WRITE_TIMEOUT',
   MIRROR_TLS: 'TCPTEE_ERR_MIRROR_TLS',
+  MIRROR_AUTH: 'TCPTEE_ERR_MIRROR_AUTH',
   MAIN_TLS: 'TCPTEE_ERR_MAIN_TLS',
   CLIENT_TLS: 'TCPTEE_ERR_CLIENT_TLS',
   SHUTDOWN: 'TCPTEE_ERR_SHUTDOWN',
@@ -152,6 +153,18 @@ export class MirrorTlsError extends TcpteeError {
   override name = 'MirrorTlsError'
   constructor (message: string, options?: { cause?: unknown }) {
     super(ErrorCodes.MIRROR_TLS, message, options)
+  }
+}
+
+/**
+ * tcptee could not log in to a mirror for a client (`--protocol` with `--mirror-credentials`): no password known for
+ * that mirror and user, or the mirror refused the login (its own error text in the message). Fate `auth-failed`.
+ * Never carries a password.
+ */
+export class MirrorAuthError extends TcpteeError {
+  override name = 'MirrorAuthError'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.MIRROR_AUTH, message, options)
   }
 }
 

@@ -18,6 +18,7 @@ export type MirrorFate =
   | 'closed' // the mirror hung up (FIN) before the client did, e.g. it rejected the client's auth; or closed mid-stream
   | 'aborted' // the client or main side failed, or shutdown's deadline passed: torn down with the connection
   | 'removed' // the mirror was removed at run time: the connection was ended cleanly (FIN after the queued bytes)
+  | 'auth-failed' // tcptee could not log in to the mirror for this client (no password known, or the mirror refused it)
 
 /** Health of a mirror target: `up`; `backing-off` (new connections skip it until a probe succeeds); `removed`. */
 export type MirrorState = 'up' | 'backing-off' | 'removed'
@@ -83,7 +84,7 @@ export interface DurationHistogram {
 }
 
 function emptyFates (): Record<MirrorFate, number> {
-  return { ok: 0, skipped: 0, refused: 0, 'connect-timeout': 0, 'tls-failed': 0, overflow: 0, 'write-timeout': 0, reset: 0, closed: 0, aborted: 0, removed: 0 }
+  return { ok: 0, skipped: 0, refused: 0, 'connect-timeout': 0, 'tls-failed': 0, overflow: 0, 'write-timeout': 0, reset: 0, closed: 0, aborted: 0, removed: 0, 'auth-failed': 0 }
 }
 
 /** Live counters of one duplicator. Fields are public for cheap increments on the data path. */

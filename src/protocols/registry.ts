@@ -1,0 +1,37 @@
+import type { Config, MirrorSpec, ProtocolName, TlsMode } from '../config.js'
+import type { StageFactory } from '../datapath/stage.js'
+import type { MirrorCredentials } from '../mirrors/credentials.js'
+
+/**
+ * What `--protocol` plugs in: for each protocol tcptee speaks, what it does to mirror connections. The duplicator
+ * asks the module of the configured protocol once per mirror target; `tcp` has none, and then nothing on the data
+ * path changes. Owns only the table of modules; each module lives in `src/protocols/<name>/`.
+ */
+export interface ProtocolModule {
+  /**
+   * The stage factory for one mirror target (login with the mirror's own credentials, request rewriting), or
+   * undefined when this mirror's copies need no stage. Called when the target is added.
+   */
+  mirrorStage? (mirror: ProtocolMirror): StageFactory | undefined
+}
+
+/** One mirror target, as a protocol module sees it. */
+export interface ProtocolMirror {
+  /** The mirror's name (`host:port` as in `-m`): the key of its entry in the credentials file, and of its metrics. */
+  readonly name: string
+  readonly spec: MirrorSpec
+  /** TLS toward this mirror (`--mirror-tls`, `tls://`). */
+  readonly tls: TlsMode
+  readonly config: Config
+  /** The credentials file as loaded now (it is re-read on SIGHUP); undefined without `--mirror-credentials`. */
+  credentials (): MirrorCredentials | undefined
+}
+
+const MODULES: Partial<Record<ProtocolName, ProtocolModule>> = {
+  // postgres, mysql, redis, http: each adds its module here, from src/protocols/<name>/.
+}
+
+/** The module of `name`; an empty one for `tcp` and protocols that rewrite nothing yet. */
+export function protocolModule (name: ProtocolName): ProtocolModule {
+  return MODULES[name] ?? {}
+}
