@@ -20,6 +20,9 @@ function nowUs (): number {
  *
  * Either the whole connection is in the recording, or it ends with a RST whose packet comment says it was cut off
  * (replay skips those), or nothing of it is: it never has a hole.
+ *
+ * Chunks are queued by reference, never copied: the client's and main's sockets hand out a fresh Buffer per read
+ * (only mirror sockets read into a reused buffer, and mirrors are not recorded), as the comparers also rely on.
  */
 export class SessionRecording {
   private state: State = 'waiting'
