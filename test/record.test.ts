@@ -198,11 +198,12 @@ if (bins !== undefined) {
       await writeAll(c.socket, pattern(20_000, i + 1))
       await c.ended
       t.equal(c.digest(), sha256(pattern(20_000, i + 1)))
+      // After the first connection the disk has failed; the four after it are not recorded at all.
+      if (i === 0) await waitFor('the write error counted', () => dup.metrics().record!.writeErrors > 0)
     }
-    await waitFor('the write error counted', () => dup.metrics().record!.writeErrors > 0)
     await dup.close()
     t.equal(lines.filter((l) => l['msg'] === 'recording stopped; main is not affected').length, 1, 'logged once')
-    t.ok(dup.metrics().record!.leftOut >= 1, 'later connections are left out')
+    t.equal(dup.metrics().record!.leftOut, 4, 'the connections after the failure are left out')
   })
 
   t.test('a --record path that cannot be created fails at start, naming the option', async (t) => {

@@ -83,7 +83,7 @@ export function enhancedPacket (tsUs: number, parts: readonly Buffer[], comment?
   head.writeUInt32LE(tsUs % 4294967296, 16)
   head.writeUInt32LE(len, 20) // captured
   head.writeUInt32LE(len, 24) // original
-  const tail = Buffer.alloc(padding + opts.length + 4)
+  const tail = Buffer.allocUnsafe(padding + opts.length + 4).fill(0)
   opts.copy(tail, padding)
   tail.writeUInt32LE(total, tail.length - 4)
   return [head, ...parts, tail]

@@ -111,7 +111,7 @@ export class SyntheticTcp {
     const options = (flags & SYN) !== 0 ? 4 : 0
     const tcpLen = 20 + options
     const ipLen = this.v6 ? 40 : 20
-    const h = Buffer.alloc(ipLen + tcpLen)
+    const h = Buffer.allocUnsafe(ipLen + tcpLen).fill(0) // from Node's pool: cheaper than alloc for 40-64 bytes
     const [src, dst] = fromClient ? [this.clientIp, this.serverIp] : [this.serverIp, this.clientIp]
     if (this.v6) {
       h.writeUInt32BE(0x60000000, 0)

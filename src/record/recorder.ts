@@ -11,7 +11,7 @@ import { SessionRecording } from './session-recording.js'
 
 /**
  * The file side of `--record`: one per duplicator. Owns the open file, the bounded queue of encoded packets and the
- * one `setImmediate` that batches them into writev calls; rotates to `NAME.1.pcapng`, `NAME.2.pcapng`, ... when a
+ * one timer that batches them into writev calls (every 10 ms, or at once when 1 MiB is queued); rotates to `NAME.1.pcapng`, `NAME.2.pcapng`, ... when a
  * file would pass `--record-max-size`. Never pushes back on a connection: a packet that does not fit the queue
  * (`--record-buffer`) is refused, and its {@link SessionRecording} cuts itself off; a new connection is not recorded
  * at all while the queue is more than half full (it is left out whole). Files are created with mode 0600.
@@ -30,6 +30,13 @@ const NODE_FS: RecordFs = {
 const MAX_IOV = 1000
 /** At most this many bytes per writev, so that a full queue drains in steps. */
 const MAX_BATCH = 4 * 1024 * 1024
+/**
+ * Packets wait up to this long to be written together: a ping-pong load would otherwise cost one writev (a thread
+ * pool round trip) per request. A recording lags by at most this much; nobody reads it live.
+ */
+const FLUSH_MS = 10
+/** A queue this full is written at once, whatever the window. */
+const FLUSH_BYTES = 1024 * 1024
 
 interface Packet {
   readonly parts: Buffer[]
@@ -51,7 +58,7 @@ export class Recorder {
   private fileBytes = 0
   private readonly header = fileHeader()
   private writing = false
-  private immediate: NodeJS.Immediate | undefined
+  private flushTimer: NodeJS.Timeout | undefined
   private failed = false
   private closing: Promise<void> | undefined
   private flushed: (() => void) | undefined
@@ -113,7 +120,13 @@ export class Recorder {
       this.queue.push({ parts, bytes: n })
     }
     this.counters.queued += bytes
-    this.immediate ??= setImmediate(this.immediateOnFlush)
+    if (this.counters.queued >= FLUSH_BYTES) {
+      clearTimeout(this.flushTimer)
+      this.flushTimer = undefined
+      this.flush()
+    } else {
+      this.flushTimer ??= setTimeout(this.flushTimerOnTimeout, FLUSH_MS)
+    }
     return true
   }
 
@@ -161,8 +174,8 @@ export class Recorder {
     this.log.info({ file: this.currentFile() }, 'recording continues in a new file')
   }
 
-  private readonly immediateOnFlush = (): void => {
-    this.immediate = undefined
+  private readonly flushTimerOnTimeout = (): void => {
+    this.flushTimer = undefined
     this.flush()
   }
 
@@ -224,8 +237,8 @@ export class Recorder {
     this.closing ??= new Promise<void>((resolve) => {
       const finish = (): void => {
         this.flushed = undefined
-        if (this.immediate !== undefined) clearImmediate(this.immediate)
-        this.immediate = undefined
+        clearTimeout(this.flushTimer)
+        this.flushTimer = undefined
         if (this.fd !== undefined) fs.close(this.fd, () => resolve())
         else resolve()
         this.fd = undefined
@@ -235,6 +248,8 @@ export class Recorder {
         return
       }
       this.flushed = finish
+      clearTimeout(this.flushTimer)
+      this.flushTimer = undefined
       if (!this.writing) this.flush()
     })
     return this.closing
