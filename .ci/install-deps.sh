@@ -14,6 +14,8 @@
 #   haproxy               haproxy (2.6, in /usr/sbin)
 #   tcpdump               tcpdump (in /usr/bin): captures replayed by test/replay-redis.test.ts
 #   tshark                tshark (Wireshark's CLI): reads tcptee's recordings in test/record.test.ts
+#   chromium              chromium (headless, driven by puppeteer-core in test/status-page-browser.test.ts)
+#   prometheus            promtool (test/deploy-files.test.ts checks and unit-tests deploy/prometheus/alerts.yaml)
 #
 # The packages may start system services (a "main" PostgreSQL cluster on 5432,
 # mariadb on 3306, redis on 6379, haproxy with the default config). The tests never use them: each test starts
@@ -35,14 +37,14 @@ pg_bin_dir() {
 
 have_all() {
   local b
-  for b in redis-server redis-benchmark redis-cli mariadbd mariadb-install-db mariadb mariadb-admin haproxy tcpdump tshark; do
+  for b in redis-server redis-benchmark redis-cli mariadbd mariadb-install-db mariadb mariadb-admin haproxy chromium promtool tcpdump tshark; do
     command -v "$b" >/dev/null 2>&1 || [[ -x "/usr/sbin/$b" ]] || return 1
   done
   pg_bin_dir >/dev/null
 }
 
 if have_all; then
-  echo "install-deps: redis, mariadb, postgresql, haproxy, tcpdump and tshark binaries already present; skipping apt"
+  echo "install-deps: redis, mariadb, postgresql, haproxy, chromium, promtool, tcpdump and tshark binaries already present; skipping apt"
   exit 0
 fi
 
@@ -58,6 +60,8 @@ export DEBIAN_FRONTEND=noninteractive
   mariadb-server mariadb-server-core mariadb-client mariadb-client-core \
   postgresql-15 postgresql-client-15 \
   haproxy \
+  chromium \
+  prometheus \
   tcpdump tshark
 
 have_all || { echo "install-deps: binaries still missing after apt-get install" >&2; exit 1; }

@@ -120,6 +120,7 @@ export class Duplicator {
       mainHeader: mainVersion === undefined ? undefined : (peer: SessionPeer) => proxyHeaderFor(mainVersion, peer),
       onClose: this.connectionOnClose,
       record: recorder === undefined ? undefined : (id: number, peer: SessionPeer) => recorder.open(id, peer),
+      mainObserver: protocolModule(c.protocol).mainObserver,
     })
     const health = { retryDelay: c.retryDelay, failAfter: c.failAfter, cutOffThreshold: c.cutOffThreshold }
     this.mirrorSet = new MirrorSet(health, this.metricsStore, this.log, c.percent, c.seed, this.wiring)

@@ -125,3 +125,8 @@ export async function replayMain (argv: readonly string[]): Promise<number> {
   if (args.failOnDiverge && summary.diff !== undefined && (summary.diff.outcomes.diverged + summary.diff.outcomes['mirror-short'] + summary.diff.outcomes['mirror-long']) > 0) return 1
   return 0
 }
+
+/** The subcommand entry (commands.ts): prints its own errors and summary, and sets the exit code. */
+export async function run (argv: readonly string[]): Promise<void> {
+  process.exitCode = await replayMain(argv)
+}

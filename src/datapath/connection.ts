@@ -6,11 +6,12 @@ import type { Config } from '../config.js'
 import { MainConnectError, MainConnectTimeoutError, MainTlsError, ShutdownError } from '../ops/errors.js'
 import type { Metrics, MirrorFate } from '../ops/metrics.js'
 import { DiffSession } from '../diff/session.js'
-import type { DiffResult } from '../diff/outcome.js'
+import type { DiffResult, Divergence } from '../diff/outcome.js'
 import type { MirrorPlan } from '../mirrors/mirror-set.js'
 import type { MirrorOutput } from './output.js'
 import type { SessionPeer, SessionSource } from './session-source.js'
 import type { SessionRecording } from '../record/session-recording.js'
+import type { MainObserverFactory, MainPathObserver, StageSession } from './stage.js'
 
 function noop (): void {}
 
@@ -31,6 +32,8 @@ export interface ConnectionContext {
   readonly onClose: (conn: Connection) => void
   /** `--record`: opens this connection's recording (undefined when sampling leaves it out). */
   readonly record?: ((id: number, peer: SessionPeer) => SessionRecording | undefined) | undefined
+  /** The protocol's watcher of the main path (`--protocol`); undefined: the data path calls nothing. */
+  readonly mainObserver?: MainObserverFactory | undefined
 }
 
 /** Per-connection choices the duplicator makes when it accepts. */
@@ -87,6 +90,10 @@ export class Connection {
   private bytesClientToMain = 0
   private bytesMainToClient = 0
   private _log: Logger | undefined
+  /** Sees client and main bytes until it has learnt what it needs (each direction stops on its own). */
+  private observer: MainPathObserver | undefined
+  private observeClient = false
+  private observeMain = false
 
   /**
    * @param client the client side: an accepted socket (paused), or any {@link SessionSource}
@@ -114,10 +121,14 @@ export class Connection {
     client.on('drain', this.clientOnDrain)
 
     // Mirrors connect in parallel with main. Until they are connected, client bytes wait in their bounded queues.
-    this.diff = config.diff === undefined ? undefined : new DiffSession(config.diff, id, this.clientName, ctx.log)
+    this.diff = config.diff === undefined ? undefined : new DiffSession(config.diff, id, this.clientName, ctx.log, this.diffOnDiverged)
+    // One object for the whole session: stages and the main path observer of a protocol key their shared state by it.
+    const session: StageSession = Object.freeze({ id, client: peer.client, local: peer.local })
+    this.observer = ctx.mainObserver?.(session)
+    this.observeClient = this.observeMain = this.observer !== undefined
     for (const target of plan.use) {
       const replies = this.diff?.attach(target.name, target.counters.diff)
-      const stage = target.stages?.({ id, client: peer.client, local: peer.local })
+      const stage = target.stages?.(session)
       const output = target.open({ log: this.log, onDone: this.mirrorOnDone, replies, stage })
       // An output can end inside its constructor (its stage failed at start): it has reported itself done already.
       if (output.fate === undefined) this.mirrors.push(output)
@@ -153,9 +164,20 @@ export class Connection {
 
   // ---- client -> main and mirrors -----------------------------------------------------------------------------
 
+  private readonly diffOnDiverged = (mirror: string, first: Divergence): void => {
+    this.metrics.recordDivergence({
+      at: new Date().toISOString(), conn: this.id, client: this.clientName, mirror, outcome: first.outcome, what: first.what,
+      ...(first.offset === undefined ? {} : { offset: first.offset }),
+      ...(first.index === undefined ? {} : { index: first.index }),
+      ...(first.request === undefined ? {} : { request: first.request }),
+    })
+  }
+
   private readonly clientOnData = (chunk: Buffer): void => {
     this.bytesClientToMain += chunk.length
     this.metrics.bytesClientToMain += chunk.length
+    // Before the fan-out: the observer learns of a cancel request before any mirror stage acts on it.
+    if (this.observeClient) this.observeClient = this.observer!.client(chunk)
     // Backwards: a mirror cut off inside write() (overflow) removes itself from this array (mirrorOnDone); going
     // forwards would then skip the next mirror for this chunk and leave a hole in its stream.
     const mirrors = this.mirrors
@@ -220,6 +242,7 @@ export class Connection {
     this.bytesMainToClient += chunk.length
     this.metrics.bytesMainToClient += chunk.length
     if (!this.client.write(chunk)) this.main.pause()
+    if (this.observeMain) this.observeMain = this.observer!.main(chunk)
     // After the write: the client has its bytes before any comparing. The comparer keeps a reference, no copy.
     if (this.diff !== undefined) this.diff.main(chunk)
     if (this.rec !== undefined) this.rec.main(chunk)
@@ -278,6 +301,9 @@ export class Connection {
 
   private endSession (how: SessionEnd, err?: Error): void {
     this.sessionEnd = how
+    this.observeClient = this.observeMain = false
+    this.observer?.close()
+    this.observer = undefined
     this.sessionError = err
     this.sessionDurationMs = Number(process.hrtime.bigint() - this.startedAt) / 1e6
     clearTimeout(this.connectTimer)

@@ -68,6 +68,8 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   /** The mirror sent FIN before the client did: it stopped talking mid-session (e.g. it rejected the client's auth). */
   private peerEndedFirst = false
   private retired = false
+  /** The client sent FIN while the stage was still at work: FIN follows once it is passthrough. */
+  private endAfterStage = false
   private corked = false
   /** TCP is up but the TLS handshake is not done: an error now is a TLS failure. */
   private handshaking = false
@@ -145,8 +147,13 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
 
   private readonly socketOnStagedData = (chunk: Buffer): void => {
     const stage = this.stage
-    if (stage !== undefined && !stage.passthrough && stage.mirrorData !== undefined) stage.mirrorData(chunk, this.stageCtx!)
-    else this.replies?.onData(chunk)
+    if (stage !== undefined && !stage.passthrough && stage.mirrorData !== undefined) {
+      stage.mirrorData(chunk, this.stageCtx!)
+      // The client's FIN waited for the stage (see end()).
+      if (this.endAfterStage && stage.passthrough) this.end()
+    } else {
+      this.replies?.onData(chunk)
+    }
   }
 
   /** Queues bytes on the socket, within the bound. */
@@ -178,10 +185,19 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     this.socket?.uncork()
   }
 
-  /** The client sent FIN: deliver what is queued, then FIN. The progress timer bounds how long that may take. */
+  /**
+   * The client sent FIN: deliver what is queued, then FIN. The progress timer bounds how long that may take. A stage
+   * still at work (logging in to the mirror, holding the client's last bytes) gets that long to finish first.
+   */
   end (): void {
     const socket = this.socket
     if (socket === undefined || this.ending) return
+    if (this.stage !== undefined && !this.stage.passthrough && this.stage.clientEnd?.(this.stageCtx!) === true) {
+      this.endAfterStage = true
+      if (this.progressTimer === undefined) this.armProgressTimer()
+      return
+    }
+    this.endAfterStage = false
     this.ending = true
     socket.end()
     if (this.progressTimer === undefined) this.armProgressTimer()
@@ -211,6 +227,11 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     // Still connecting: the connect timer bounds that, and a queue that waits for the connect is not a stalled mirror.
     if (socket.connecting) {
       this.progressTimer?.refresh()
+      return
+    }
+    if (this.endAfterStage) {
+      this.cutOff('write-timeout', new MirrorWriteTimeoutError(
+        `mirror ${this.name}: its stage (a login) did not finish within ${this.settings.writeTimeout}ms of the client's end`))
       return
     }
     const flushed = this.bytes - socket.writableLength

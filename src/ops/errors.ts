@@ -23,6 +23,8 @@ export const ErrorCodes = {
   PROXY_PROTOCOL: 'TCPTEE_ERR_PROXY_PROTOCOL',
   CAPTURE: 'TCPTEE_ERR_CAPTURE',
   RECORD: 'TCPTEE_ERR_RECORD',
+  STATUS_READ: 'TCPTEE_ERR_STATUS_READ',
+  APP: 'TCPTEE_ERR_APP',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
@@ -197,5 +199,21 @@ export class RecordError extends TcpteeError {
   override name = 'RecordError'
   constructor (message: string, options?: { cause?: unknown }) {
     super(ErrorCodes.RECORD, message, options)
+  }
+}
+
+/** `tcptee status`: the admin endpoint could not be read (refused, timed out, 401, not a tcptee). Exit 1. */
+export class StatusReadError extends TcpteeError {
+  override name = 'StatusReadError'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.STATUS_READ, message, options)
+  }
+}
+
+/** `tcptee wrap`: the wrapped app could not be started, or exited or did not listen before its deadline. Exit 1. */
+export class AppError extends TcpteeError {
+  override name = 'AppError'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.APP, message, options)
   }
 }

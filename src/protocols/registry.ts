@@ -1,6 +1,7 @@
 import type { Config, MirrorSpec, ProtocolName, TlsMode } from '../config.js'
-import type { StageFactory } from '../datapath/stage.js'
+import type { MainObserverFactory, StageFactory } from '../datapath/stage.js'
 import type { MirrorCredentials } from '../mirrors/credentials.js'
+import { postgresModule } from './postgres/index.js'
 
 /**
  * What `--protocol` plugs in: for each protocol tcptee speaks, what it does to mirror connections. The duplicator
@@ -13,6 +14,8 @@ export interface ProtocolModule {
    * undefined when this mirror's copies need no stage. Called when the target is added.
    */
   mirrorStage? (mirror: ProtocolMirror): StageFactory | undefined
+  /** What watches each session's main path (read only), if the protocol needs to learn something from main. */
+  readonly mainObserver?: MainObserverFactory | undefined
 }
 
 /** One mirror target, as a protocol module sees it. */
@@ -28,7 +31,8 @@ export interface ProtocolMirror {
 }
 
 const MODULES: Partial<Record<ProtocolName, ProtocolModule>> = {
-  // postgres, mysql, redis, http: each adds its module here, from src/protocols/<name>/.
+  // mysql, redis, http: each adds its module here, from src/protocols/<name>/.
+  postgres: postgresModule,
 }
 
 /** The module of `name`; an empty one for `tcp` and protocols that rewrite nothing yet. */
