@@ -11,6 +11,7 @@ import { progressLine, summaryText } from '../../src/replay/report.js'
 import { formatAddress, parseAddress } from '../../src/net/address.js'
 import { parseDuration } from '../../src/net/units.js'
 import { normalizeDiff } from '../../src/diff/diff-config.js'
+import { DIFF_KINDS } from '../../src/diff/outcome.js'
 import { CaptureError, ConfigError } from '../../src/ops/errors.js'
 
 interface ReplayArgs {
@@ -33,7 +34,7 @@ async function parse (argv: readonly string[]): Promise<ReplayArgs | undefined> 
       'Replays the TCP connections in pcap/pcapng files (tcptee --record, tcpdump -w, Wireshark) against a server.')
     .option('to', { type: 'string', describe: 'the server to replay against (host:port)' })
     .option('speed', { type: 'string', describe: 'divide the recorded gaps by N, or "max": each chunk as soon as the target has answered what main had', defaultDescription: '1' })
-    .option('diff', { type: 'string', choices: ['bytes', 'redis', 'http'], describe: 'compare the target\'s replies with main\'s recorded replies' })
+    .option('diff', { type: 'string', choices: [...DIFF_KINDS], describe: 'compare the target\'s replies with main\'s recorded replies' })
     .option('diff-window', { type: 'string', describe: 'not-yet-matched reply bytes held per connection', defaultDescription: '4MiB' })
     .option('diff-ignore-header', { type: 'string', array: true, describe: 'with --diff http: headers not compared' })
     .option('json', { type: 'boolean', describe: 'print the summary as one JSON object' })
