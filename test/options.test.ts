@@ -36,7 +36,7 @@ t.test('every row is complete and unique; keys and flags follow one naming rule'
   }
   t.same(OPTIONS.filter((o) => o.value === 'duration').map((o) => o.flag).sort(),
     ['connect-timeout', 'fail-after', 'mirror-batch', 'mirror-connect-timeout', 'mirror-write-timeout', 'retry-delay', 'shutdown-timeout'])
-  t.same(OPTIONS.filter((o) => o.value === 'size').map((o) => o.flag).sort(), ['diff-window', 'mirror-buffer'])
+  t.same(OPTIONS.filter((o) => o.value === 'size').map((o) => o.flag).sort(), ['diff-window', 'mirror-buffer', 'record-buffer', 'record-max-size'])
   t.equal(envName(option('mirrorBuffer')), 'TCPTEE_MIRROR_BUFFER')
   t.same(spellings(option('main')), ['-f', '--forward', '--main'])
   t.same(spellings(option('mirrorWriteTimeout')), ['-wt', '--mirror-write-timeout'], 'goduplicator -wt')
