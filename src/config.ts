@@ -105,6 +105,22 @@ export interface DuplicatorOptions extends DiffOptions, HttpMirroringOptions {
   mirrorCredentials?: string
   /** Each client connection goes to ONE mirror, round robin, instead of to all of them (gor's `--split-output`). */
   mirrorSplit?: boolean | string
+  /** Record every client connection (client bytes and main's replies) to this pcapng file; `FILE@25%` samples. */
+  record?: string
+  /** With `record`: the next file is started when one would grow past this size. Default 1 GiB. */
+  recordMaxSize?: number | string
+  /** With `record`: bound of the recorder's write queue in bytes. Default 16 MiB. */
+  recordBuffer?: number | string
+}
+
+/** `--record`: where and how much. */
+export interface RecordConfig {
+  /** The first file; later ones are numbered (`traffic.1.pcapng`). */
+  readonly path: string
+  /** Its own sampling percentage (`FILE@25%`); undefined follows `percent`. */
+  readonly percent: number | undefined
+  readonly maxSize: number
+  readonly buffer: number
 }
 
 /** The validated, normalised, frozen form of {@link DuplicatorOptions}. All durations in ms, sizes in bytes. */
@@ -142,6 +158,8 @@ export interface Config {
   readonly proxyProtocolOut: ProxyVersion | undefined
   /** PROXY header to every mirror; see {@link mirrorProxyVersion} for one mirror's. */
   readonly mirrorProxyProtocol: ProxyVersion | undefined
+  /** `--record`; undefined when off. */
+  readonly record: RecordConfig | undefined
   readonly logConnections: boolean
   readonly protocol: ProtocolName
   /** Path of the mirror credentials file; read by the duplicator (and again on reload). */
@@ -539,12 +557,40 @@ export function normalizeConfig (opts: DuplicatorOptions): Config {
     proxyProtocolFrom: proxyPeers(opts),
     proxyProtocolOut: oneOf(opts.proxyProtocolOut, 'proxyProtocolOut', PROXY_VERSIONS),
     mirrorProxyProtocol: oneOf(opts.mirrorProxyProtocol, 'mirrorProxyProtocol', PROXY_VERSIONS),
+    record: recordConfig(opts),
     logConnections: bool(opts.logConnections, 'logConnections'),
     protocol: oneOf(opts.protocol, 'protocol', PROTOCOLS) ?? 'tcp',
     mirrorCredentials: credentialsPath(opts),
     http: normalizeHttpMirroring(opts, mirrorSpecs),
     mirrorSplit: bool(opts.mirrorSplit, 'mirrorSplit'),
   })
+}
+
+const MIN_RECORD_SIZE = 64 * 1024
+
+function recordConfig (opts: DuplicatorOptions): RecordConfig | undefined {
+  if (opts.record === undefined) {
+    for (const key of ['recordMaxSize', 'recordBuffer'] as const) {
+      if (opts[key] !== undefined) fail(key, (n) => `${n(key)} needs ${n('record')}`)
+    }
+    return undefined
+  }
+  let path = String(opts.record).trim()
+  let percent: number | undefined
+  const m = /@([^@]*%)$/.exec(path)
+  if (m !== null) {
+    percent = keyed('record', (k) => parsePercent(m[1]!, k))
+    path = path.slice(0, m.index)
+  }
+  if (path === '') fail('record', (n) => `${n('record')}: the file name is empty`)
+  const size = (key: 'recordMaxSize' | 'recordBuffer', def: number): number => {
+    const v = opts[key]
+    if (v === undefined) return def
+    const n = keyed(key, (k) => parseBytes(v, k))
+    if (n < MIN_RECORD_SIZE) fail(key, (name) => `${name(key)}: ${n} bytes is too small (at least 64KiB)`)
+    return n
+  }
+  return Object.freeze({ path, percent, maxSize: size('recordMaxSize', 1024 ** 3), buffer: size('recordBuffer', 16 * 1024 ** 2) })
 }
 
 function serverName (v: string): string {
@@ -576,6 +622,9 @@ export function configValue (config: Config, key: string): unknown {
     case 'mirrorHttpUrl': return config.http?.url?.source
     case 'mirrorHttpHeaderFilter': return (config.http?.headerFilters ?? []).map((f) => `${f.name}:${f.pattern.source}`)
     case 'mirrorHttpHeaderHash': return config.http?.headerHash
+    case 'record': return config.record === undefined ? undefined : `${config.record.path}${config.record.percent === undefined ? '' : `@${config.record.percent}%`}`
+    case 'recordMaxSize': return config.record?.maxSize ?? 1024 ** 3
+    case 'recordBuffer': return config.record?.buffer ?? 16 * 1024 ** 2
     default:
       option(key) // a key that is not in the table is a programming error
       return (config as unknown as Record<string, unknown>)[key]

@@ -30,6 +30,8 @@ import { VERSION } from './ops/version.js'
 import { MirrorSet, type MirrorInfo, type MirrorTarget, type TargetWiring } from './mirrors/mirror-set.js'
 import { makeTrustCheck, ProxyProtocolError, readProxyHeader } from './protocols/proxy/index.js'
 import { ProxyHeaderStage, proxyHeaderFor } from './protocols/proxy/stage.js'
+import { Recorder, type RecordFs } from './record/recorder.js'
+import { createSampler } from './mirrors/sampling.js'
 import { protocolModule, type ProtocolMirror } from './protocols/registry.js'
 import { loadCredentials, type MirrorCredentials } from './mirrors/credentials.js'
 import { chainStages, type MirrorStage } from './datapath/stage.js'
@@ -40,6 +42,8 @@ export interface CreateDuplicatorOptions extends DuplicatorOptions {
   logger?: Logger
   /** The admin endpoint's address (the CLI's `--admin`), so that a mirror at it is refused like one at `listen`. */
   admin?: Address | string | undefined
+  /** `record`: the file operations of the recorder (tests pass slow or failing ones). */
+  recordFs?: RecordFs
 }
 
 const LISTEN_ERRORS: Record<string, string> = {
@@ -87,6 +91,8 @@ export class Duplicator {
   private readonly opener: SessionOpener | undefined
   /** Mirrors whose loop was logged: once each. */
   private readonly loopsLogged = new Set<string>()
+  /** `--record`: the recording file and its queue; undefined when off. */
+  private readonly recorder: Recorder | undefined
 
   constructor (options: CreateDuplicatorOptions) {
     this.config = normalizeConfig(options)
@@ -114,6 +120,11 @@ export class Duplicator {
         throw new ConfigError(`${key} prefer: protocol ${c.protocol} does not negotiate TLS inside the protocol yet`, flagName(key), { key, render: (n) => `${n(key)} prefer: ${n('protocol')} ${c.protocol} does not negotiate TLS inside the protocol yet` })
       }
     }
+    // Opened now, like the certificate files: a path that cannot be written fails at start, naming --record.
+    this.recorder = c.record === undefined
+      ? undefined
+      : new Recorder(c.record, () => this.mirrorSet.percent, createSampler(c.seed === undefined ? undefined : c.seed + 1), this.metricsStore, this.log, options.recordFs)
+    const recorder = this.recorder
     this.connectionContext = Object.freeze({
       config: c,
       metrics: this.metricsStore,
@@ -122,6 +133,7 @@ export class Duplicator {
       main: Object.freeze({ address: c.main, tls: this.opener === undefined ? this.dialTls(c.mainTls) : undefined }),
       mainHeader: mainVersion === undefined ? undefined : (peer: SessionPeer) => proxyHeaderFor(mainVersion, peer),
       onClose: this.connectionOnClose,
+      record: recorder === undefined ? undefined : (id: number, peer: SessionPeer) => recorder.open(id, peer),
       mainObserver: protocolModule(c.protocol).mainObserver,
     })
     const health = { retryDelay: c.retryDelay, failAfter: c.failAfter, cutOffThreshold: c.cutOffThreshold }
@@ -387,7 +399,7 @@ export class Duplicator {
       if (open > 0) {
         this.shutdownTimer = setTimeout(this.shutdownTimerOnTimeout, deadlineMs)
       }
-      void Promise.all([serverClosed, drained]).then(() => {
+      void Promise.all([serverClosed, drained]).then(() => this.recorder?.close()).then(() => {
         clearTimeout(this.shutdownTimer)
         this.coalescer?.close()
         this.shutdownTimer = undefined
