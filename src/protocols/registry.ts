@@ -1,6 +1,7 @@
 import type { Config, MirrorSpec, ProtocolName, TlsMode } from '../config.js'
 import type { StageFactory } from '../datapath/stage.js'
 import type { MirrorCredentials } from '../mirrors/credentials.js'
+import { mysqlModule } from './mysql/index.js'
 
 /**
  * What `--protocol` plugs in: for each protocol tcptee speaks, what it does to mirror connections. The duplicator
@@ -28,7 +29,8 @@ export interface ProtocolMirror {
 }
 
 const MODULES: Partial<Record<ProtocolName, ProtocolModule>> = {
-  // postgres, mysql, redis, http: each adds its module here, from src/protocols/<name>/.
+  // postgres, redis, http: each adds its module here, from src/protocols/<name>/.
+  mysql: mysqlModule,
 }
 
 /** The module of `name`; an empty one for `tcp` and protocols that rewrite nothing yet. */
