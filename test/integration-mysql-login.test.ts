@@ -145,7 +145,7 @@ if (bins !== undefined) {
     t.equal(r.code, 0, 'main session ok')
     await tee.idle()
     t.equal(tee.mirror().fates['auth-failed'], 1, 'auth-failed')
-    t.match(String((lines.find((l) => l['fate'] === 'auth-failed')?.err as { message?: string })?.message), /no password for user "app"/)
+    t.match(String((lines.find((l) => l['fate'] === 'auth-failed')?.['err'] as { message?: string } | undefined)?.message), /no password for user "app"/)
   })
 
   t.test('COM_CHANGE_USER mid-session re-authenticates the mirror; COM_RESET_CONNECTION passes through', async (t) => {
