@@ -120,7 +120,7 @@ export const OPTIONS: readonly OptionDef[] = Object.freeze([
   row({ key: 'config', flag: 'config', value: 'FILE', scope: cli, reload: 'never',
     help: 'YAML or JSON file with the same keys as the long flags; flags and TCPTEE_* override it; re-read on SIGHUP',
     doc: 'YAML or JSON file with the same keys as the long flags; re-read on SIGHUP' }),
-  row({ key: 'diff', flag: 'diff', choices: ['bytes', 'redis', 'http'], absent: 'off', scope: lib, reload: 'restart',
+  row({ key: 'diff', flag: 'diff', choices: ['bytes', 'redis', 'http', 'mysql'], absent: 'off', scope: lib, reload: 'restart',
     help: 'compare each mirror\'s replies with main\'s: outcome per mirror in the close log line and the counters',
     doc: 'compare each mirror\'s replies with main\'s: `bytes`, `redis` or `http` (see [docs/comparing-replies.md](docs/comparing-replies.md))' }),
   row({ key: 'diffWindow', flag: 'diff-window', default: '4MiB', value: 'SIZE', scope: lib, reload: 'restart',

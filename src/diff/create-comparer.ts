@@ -4,6 +4,7 @@ import { FramedComparer } from './framed-comparer.js'
 import { httpProtocol } from '../protocols/http/comparer.js'
 import type { DiffConfig, DiffKind } from './outcome.js'
 import { redisProtocol } from '../protocols/redis/comparer.js'
+import { mysqlProtocol } from '../protocols/mysql/comparer.js'
 
 export type { Comparer, ComparerHost, ReplySink } from './comparer.js'
 export type { FramedProtocol, FramedPair, ReplyParser, Reply } from './framed-comparer.js'
@@ -18,6 +19,10 @@ const FACTORIES: Record<DiffKind, (settings: DiffConfig) => (host: ComparerHost)
   redis: () => (host) => new FramedComparer(redisProtocol, host),
   http: (settings) => {
     const protocol = httpProtocol(settings.ignoreHeaders)
+    return (host) => new FramedComparer(protocol, host)
+  },
+  mysql: (settings) => {
+    const protocol = mysqlProtocol(settings.window)
     return (host) => new FramedComparer(protocol, host)
   },
 }

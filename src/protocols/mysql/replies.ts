@@ -15,6 +15,9 @@ export const SERVER_STATUS_AUTOCOMMIT = 0x0002
 export const SERVER_MORE_RESULTS_EXISTS = 0x0008
 export const SERVER_STATUS_CURSOR_EXISTS = 0x0040
 
+/** What one packet of a reply is (for comparing: each role is compared its own way). */
+export type PacketRole = 'ok' | 'err' | 'eof' | 'column-count' | 'column' | 'row' | 'prepare-ok' | 'param' | 'infile' | 'auth' | 'string'
+
 /** What kind of reply a command gets. */
 export type ReplyShape = 'generic' | 'prepare' | 'field-list' | 'string' | 'change-user' | 'none'
 
@@ -75,10 +78,39 @@ export class ReplyFramer {
     if (shape === 'field-list') this.state = 'rows'
   }
 
+  /** What the last packet given to {@link push} was. */
+  role: PacketRole = 'ok'
+
   /** One packet of the reply; true when it was the last. */
   push (payload: Buffer): boolean {
     const deprecate = this.deprecateEof()
     const head = payload[0]
+    this.role = this.roleOf(payload, deprecate)
+    return this.step(payload, head, deprecate)
+  }
+
+  private roleOf (payload: Buffer, deprecate: boolean): PacketRole {
+    const head = payload[0]
+    switch (this.state) {
+      case 'auth': return head === 0x00 ? 'ok' : head === 0xff ? 'err' : 'auth'
+      case 'first':
+        if (this.shape === 'string') return 'string'
+        if (head === 0xff) return 'err'
+        if (this.shape === 'prepare') return head === 0x00 ? 'prepare-ok' : 'string'
+        if (head === 0x00 || (head === 0xfe && payload.length < 9)) return 'ok'
+        if (head === 0xfb) return 'infile'
+        return 'column-count'
+      case 'columns': case 'prepare-columns': return 'column'
+      case 'prepare-params': return 'param'
+      case 'columns-eof': case 'prepare-params-eof': case 'prepare-columns-eof': return 'eof'
+      case 'rows':
+        if (head === 0xff) return 'err'
+        if (isEof(payload, deprecate)) return 'eof'
+        return this.shape === 'field-list' ? 'column' : 'row'
+    }
+  }
+
+  private step (payload: Buffer, head: number | undefined, deprecate: boolean): boolean {
     switch (this.state) {
       case 'auth':
         return head === 0x00 || head === 0xff
