@@ -36,7 +36,7 @@ const WORKLOAD: Array<[string, number[] | undefined, boolean]> = [
   ['SELECT label, n FROM shadow.t WHERE id = ?', [7], true],
 ]
 
-interface Record { request?: string, index?: number, what?: string, comparer?: string, outcome?: string }
+interface DiffRecord { request?: string, index?: number, what?: string, comparer?: string, outcome?: string }
 
 if (bins !== undefined) {
   t.test('same data: every reply matches; one row changed on the mirror: exactly the commands touching it diverge', async (t) => {
@@ -68,9 +68,9 @@ if (bins !== undefined) {
         await conn.end()
       }
     }
-    const diffOf = (i: number): Record & { compared?: number, diverged?: number } | undefined => {
+    const diffOf = (i: number): DiffRecord & { compared?: number, diverged?: number } | undefined => {
       const closed = lines.filter((l) => l['msg'] === 'connection closed')
-      return (closed[i]?.['mirrors'] as Record<string, { diff?: Record & { compared?: number, diverged?: number } }> | undefined)?.[name]?.diff
+      return (closed[i]?.['mirrors'] as Record<string, { diff?: DiffRecord & { compared?: number, diverged?: number } }> | undefined)?.[name]?.diff
     }
 
     await session()
@@ -86,7 +86,7 @@ if (bins !== undefined) {
     await tee.idle()
     const second = diffOf(1)
     t.equal(second?.outcome, 'diverged', 'the second session diverged')
-    const records = (await fs.readFile(diffLog, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record)
+    const records = (await fs.readFile(diffLog, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as DiffRecord)
     for (const r of records) t.comment(JSON.stringify(r))
     const diverged = records.filter((r) => r.outcome === 'diverged').map((r) => r.request)
     const expected = WORKLOAD.filter(([, , touches]) => touches).map(([sql]) => sql)
@@ -95,7 +95,7 @@ if (bins !== undefined) {
     const update = records.find((r) => r.request?.startsWith('UPDATE') === true)
     t.match(update?.what, /main OK, 1 affected rows.*mirror OK, 0 affected rows/, 'an UPDATE diverges by affected rows')
     const row = records.find((r) => r.request === 'SELECT * FROM shadow.t WHERE id = 7')
-    t.match(row?.what, /row 0 differs: main \('7', 'row-7', '70'\); mirror \('7', 'row-7', '77'\)/, 'a text row diverges with both values')
+    t.match(row?.what, /row 0 differs: main \('7', 'seven', '70'\); mirror \('7', 'seven', '77'\)/, 'a text row diverges with both values')
     t.equal(tee.mirror().fates['auth-failed'], 0)
   })
 }

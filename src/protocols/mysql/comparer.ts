@@ -55,6 +55,8 @@ export interface MysqlReply {
 class MysqlSession {
   clientCaps = 0
   serverCaps: number | undefined
+  /** Main's prepared statements: id → statement text, to name a COM_STMT_EXECUTE by its statement. */
+  readonly statements = new Map<number, string>()
   private readonly requests: MysqlRequest[] = []
   private base = 0
 
@@ -151,7 +153,8 @@ class RequestScanner {
       const key = (/^\W*(\w+)/.exec(text)?.[1] ?? name).toUpperCase()
       this.session.add({ shape, text, key, binary: false })
     } else {
-      const text = command === 0x17 && payload.length >= 5 ? `${name} (statement ${payload.readUInt32LE(1)})` : name
+      const id = (command === 0x17 || command === 0x1c) && payload.length >= 5 ? payload.readUInt32LE(1) : undefined
+      const text = id === undefined ? name : (this.session.statements.get(id) ?? `${name} (statement ${id})`)
       this.session.add({ shape, text, key: name, binary: command === 0x17 || command === 0x1c })
     }
   }
@@ -229,6 +232,10 @@ class MysqlReplyParser implements ReplyParser<MysqlReply> {
     this.size += p.wireSize
     if (!done) return
     const reply: MysqlReply = { size: this.size, packets: this.packets, roles: this.roles, request: this.request }
+    if (this.isMain && this.request.shape === 'prepare' && this.roles[0] === 'prepare-ok' && payload.length >= 5) {
+      const first = this.packets[0]!
+      if (this.session.statements.size < 1024) this.session.statements.set(first.readUInt32LE(1), this.request.text)
+    }
     this.index++
     this.packets = []
     this.roles = []
