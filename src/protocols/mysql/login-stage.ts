@@ -5,7 +5,7 @@ import { CACHING_SHA2, NATIVE, authResponse, cachingSha2Rsa, clearPassword } fro
 import {
   CLIENT_COMPRESS, CLIENT_DEPRECATE_EOF, CLIENT_PLUGIN_AUTH, CLIENT_SSL, COM_CHANGE_USER, encodeChangeUser,
   encodeHandshakeResponse, formatErr, isSslRequest, parseAuthSwitch, parseChangeUser, parseErr, parseGreeting,
-  parseHandshakeResponse, type Greeting, type HandshakeResponse,
+  parseHandshakeResponse, type ChangeUser, type Greeting, type HandshakeResponse,
 } from './handshake.js'
 import { MAX_PACKET_PAYLOAD, MysqlProtocolError, PacketReader, encodePacket, type MysqlPacket } from './packet.js'
 import { ReplyFramer, replyShape, type ReplyShape } from './replies.js'
@@ -241,7 +241,13 @@ export class MysqlLoginStage implements MirrorStage {
   private startChangeUser (): void {
     const packet = this.waitingChangeUser!
     this.waitingChangeUser = undefined
-    const cu = parseChangeUser(packet.payload, this.caps)
+    let cu: ChangeUser
+    try {
+      cu = parseChangeUser(packet.payload, this.caps)
+    } catch (err) {
+      this.fail(new MirrorAuthError(`mirror ${this.mirror.name}: the client's COM_CHANGE_USER: ${(err as Error).message}`))
+      return
+    }
     const password = this.passwordFor(cu.user)
     if (password === undefined) return
     this.password = password
