@@ -20,22 +20,22 @@ t.setTimeout(110_000)
 const bins: MariadbBins | undefined = requireBins(t, ['mariadbd', 'mariadb-install-db', 'mariadb', 'mariadb-admin'],
   'apt-get install mariadb-server mariadb-client')
 
-const SCHEMA = `
-CREATE DATABASE IF NOT EXISTS shadow;
-CREATE TABLE shadow.items (id INT PRIMARY KEY, session INT NOT NULL, label CHAR(32) NOT NULL, n BIGINT NOT NULL) ENGINE=InnoDB;
+const schema = (db: string): string => `
+CREATE DATABASE ${db};
+CREATE TABLE ${db}.items (id INT PRIMARY KEY, session INT NOT NULL, label CHAR(32) NOT NULL, n BIGINT NOT NULL) ENGINE=InnoDB;
 `
 
-function inserts (session: number, rows: number): string {
+function inserts (db: string, session: number, rows: number): string {
   const lines: string[] = []
   for (let i = 0; i < rows; i++) {
     const id = session * 100_000 + i
-    lines.push(`INSERT INTO shadow.items VALUES (${id}, ${session}, MD5('row-${id}'), ${id * 3});`)
+    lines.push(`INSERT INTO ${db}.items VALUES (${id}, ${session}, MD5('row-${id}'), ${id * 3});`)
   }
   return lines.join('\n')
 }
 
-async function tableState (server: MariadbServer): Promise<string> {
-  return await server.admin('SELECT COUNT(*) FROM shadow.items; CHECKSUM TABLE shadow.items')
+async function tableState (server: MariadbServer, db: string): Promise<string> {
+  return await server.admin(`SELECT COUNT(*) FROM ${db}.items; CHECKSUM TABLE ${db}.items`)
     .catch((err: Error) => `not readable yet: ${err.message}`)
 }
 
@@ -47,63 +47,70 @@ async function credentialsFile (t: TeardownTarget, mirrorPort: number, users: Re
   return file
 }
 
-/** `user` with `password` on `server`, all privileges on shadow.*; `via` picks the plugin. */
-async function addUser (server: MariadbServer, user: string, password: string, via: 'native' | 'ed25519' = 'native'): Promise<void> {
+/** `user` with `password` on `server`, all privileges on `db`; `via` picks the plugin. */
+async function addUser (server: MariadbServer, db: string, user: string, password: string, via: 'native' | 'ed25519' = 'native'): Promise<void> {
   if (via === 'ed25519') {
     await server.admin("INSTALL SONAME 'auth_ed25519'").catch(() => '')
     await server.admin(`CREATE USER '${user}'@'127.0.0.1' IDENTIFIED VIA ed25519 USING PASSWORD('${password}')`)
   } else {
     await server.admin(`CREATE USER '${user}'@'127.0.0.1' IDENTIFIED BY '${password}'`)
   }
-  await server.admin(`GRANT ALL PRIVILEGES ON shadow.* TO '${user}'@'127.0.0.1'`)
+  await server.admin(`GRANT ALL PRIVILEGES ON ${db}.* TO '${user}'@'127.0.0.1'`)
 }
 
-/** Two servers, one after the other (mariadb-install-db run in parallel can collide on its temporary tables). */
-async function twoServers (t: TeardownTarget, b: MariadbBins): Promise<[MariadbServer, MariadbServer]> {
-  const main = await startMariadb(t, b)
-  return [main, await startMariadb(t, b)]
+/**
+ * One main and one mirror for the whole file, started one after the other (mariadb-install-db run in parallel can
+ * collide on its temporary tables); each test has its own database and users.
+ */
+let servers: Promise<[MariadbServer, MariadbServer]> | undefined
+async function twoServers (_t: TeardownTarget, b: MariadbBins): Promise<[MariadbServer, MariadbServer]> {
+  servers ??= (async () => {
+    const main = await startMariadb(t, b)
+    return [main, await startMariadb(t, b)] as [MariadbServer, MariadbServer]
+  })()
+  return await servers
 }
 
 if (bins !== undefined) {
   t.test('different passwords on main and mirror: 1000 rows in one session and 4 concurrent sessions; the mirror equals main', async (t) => {
     const [a, b] = await twoServers(t, bins)
-    await addUser(a, 'app', 'main-secret')
-    await addUser(b, 'app', 'mirror-secret')
+    await addUser(a, 'd1', 'app1', 'main-secret')
+    await addUser(b, 'd1', 'app1', 'mirror-secret')
     const { logger, lines } = captureLogger()
     const tee = await startTee(t, a.port, [b.port], {
-      protocol: 'mysql', mirrorCredentials: await credentialsFile(t, b.port, { app: 'mirror-secret' }), logger,
+      protocol: 'mysql', mirrorCredentials: await credentialsFile(t, b.port, { app1: 'mirror-secret' }), logger,
     })
-    const login = { user: 'app', password: 'main-secret' }
-    const one = await a.client(tee.port, SCHEMA + inserts(0, 1000), login)
+    const login = { user: 'app1', password: 'main-secret' }
+    const one = await a.client(tee.port, schema('d1') + inserts('d1', 0, 1000), login)
     t.equal(one.code, 0, `session 0: DDL and 1000 INSERTs ${one.stderr}`)
-    const concurrent = await Promise.all([1, 2, 3, 4].map((s) => a.client(tee.port, inserts(s, 250), login)))
+    const concurrent = await Promise.all([1, 2, 3, 4].map((s) => a.client(tee.port, inserts('d1', s, 250), login)))
     t.same(concurrent.map((r) => r.code), [0, 0, 0, 0], 'four concurrent sessions of 250 rows each')
 
-    const { main, mirror, polls } = await settle(() => tableState(a), () => tableState(b), { timeoutMs: 60_000 })
+    const { main, mirror, polls } = await settle(() => tableState(a, 'd1'), () => tableState(b, 'd1'), { timeoutMs: 60_000 })
     t.comment(`main:   ${main.replace(/\n/g, ' | ')}`)
     t.comment(`mirror: ${mirror.replace(/\n/g, ' | ')} (equal on poll ${polls})`)
-    t.match(main, /^2000\nshadow\.items\t\d+$/, 'main: 2000 rows')
+    t.match(main, /^2000\nd1\.items\t\d+$/, 'main: 2000 rows')
     t.equal(mirror, main, 'the mirror\'s COUNT and CHECKSUM TABLE equal main\'s')
     await tee.idle()
     const counters = tee.mirror()
     t.equal(counters.fates['auth-failed'], 0, 'no mirror login failed')
     t.equal(counters.fates.ok, counters.connects, `all ${counters.connects} mirror connections ended ok`)
-    t.notMatch(await b.errorLog(), /Access denied/, 'the mirror logged no access denied')
+    t.notMatch(await b.errorLog(), /Access denied for user '(app1)'/, 'the mirror logged no access denied')
     t.equal(lines.filter((l) => (l['level'] as number) >= 40).length, 0, 'no warnings logged')
   })
 
   t.test('ed25519 user on the mirror, native on main: tcptee answers the mirror\'s auth switch', async (t) => {
     const [a, b] = await twoServers(t, bins)
-    await addUser(a, 'app', 'main-secret')
-    await addUser(b, 'app', 'mirror-ed-secret', 'ed25519')
-    await Promise.all([a.admin(SCHEMA), b.admin(SCHEMA)])
-    t.match(await b.admin("SELECT plugin FROM mysql.user WHERE user = 'app'"), /ed25519/, 'the mirror\'s user is on ed25519')
+    await addUser(a, 'd2', 'app2', 'main-secret')
+    await addUser(b, 'd2', 'app2', 'mirror-ed-secret', 'ed25519')
+    await Promise.all([a.admin(schema('d2')), b.admin(schema('d2'))])
+    t.match(await b.admin("SELECT plugin FROM mysql.user WHERE user = 'app2'"), /ed25519/, 'the mirror\'s user is on ed25519')
     const tee = await startTee(t, a.port, [b.port], {
-      protocol: 'mysql', mirrorCredentials: await credentialsFile(t, b.port, { app: 'mirror-ed-secret' }),
+      protocol: 'mysql', mirrorCredentials: await credentialsFile(t, b.port, { app2: 'mirror-ed-secret' }),
     })
-    const r = await a.client(tee.port, inserts(5, 200), { user: 'app', password: 'main-secret' })
+    const r = await a.client(tee.port, inserts('d2', 5, 200), { user: 'app2', password: 'main-secret' })
     t.equal(r.code, 0, `200 INSERTs through tcptee ${r.stderr}`)
-    const { main, mirror } = await settle(() => tableState(a), () => tableState(b), { timeoutMs: 30_000 })
+    const { main, mirror } = await settle(() => tableState(a, 'd2'), () => tableState(b, 'd2'), { timeoutMs: 30_000 })
     t.match(main, /^200\n/, 'main: 200 rows')
     t.equal(mirror, main, 'the mirror equals main')
     await tee.idle()
@@ -112,74 +119,74 @@ if (bins !== undefined) {
 
   t.test('wrong mirror password: main unaffected, fate auth-failed with the mirror\'s message', async (t) => {
     const [a, b] = await twoServers(t, bins)
-    await addUser(a, 'app', 'main-secret')
-    await addUser(b, 'app', 'mirror-secret')
-    await Promise.all([a.admin(SCHEMA), b.admin(SCHEMA)])
+    await addUser(a, 'd3', 'app3', 'main-secret')
+    await addUser(b, 'd3', 'app3', 'mirror-secret')
+    await Promise.all([a.admin(schema('d3')), b.admin(schema('d3'))])
     const { logger, lines } = captureLogger()
     const tee = await startTee(t, a.port, [b.port], {
-      protocol: 'mysql', mirrorCredentials: await credentialsFile(t, b.port, { app: 'not-the-password' }), logger,
+      protocol: 'mysql', mirrorCredentials: await credentialsFile(t, b.port, { app3: 'not-the-password' }), logger,
     })
-    const r = await a.client(tee.port, inserts(3, 50) + '\nSELECT COUNT(*) FROM shadow.items;', { user: 'app', password: 'main-secret' })
+    const r = await a.client(tee.port, inserts('d3', 3, 50) + '\nSELECT COUNT(*) FROM d3.items;', { user: 'app3', password: 'main-secret' })
     t.equal(r.code, 0, `the client's session with main succeeded ${r.stderr}`)
     t.equal(r.stdout.trim(), '50', 'the client saw main\'s answer')
     await tee.idle()
     t.equal(tee.mirror().fates['auth-failed'], 1, 'one mirror connection ended auth-failed')
-    t.equal(await b.admin('SELECT COUNT(*) FROM shadow.items'), '0', 'the mirror got no rows')
+    t.equal(await b.admin('SELECT COUNT(*) FROM d3.items'), '0', 'the mirror got no rows')
     const failed = lines.filter((l) => l['fate'] === 'auth-failed')
     t.equal(failed.length, 1, 'logged once')
     const err = failed[0]?.['err'] as { message?: string, code?: string } | undefined
     t.equal(err?.code, 'TCPTEE_ERR_MIRROR_AUTH', 'error code')
-    t.match(err?.message ?? '', /1045 \(28000\): Access denied for user 'app'@'127\.0\.0\.1' \(using password: YES\)/, 'the mirror\'s code, SQLSTATE and message')
+    t.match(err?.message ?? '', /1045 \(28000\): Access denied for user 'app3'@'127\.0\.0\.1' \(using password: YES\)/, 'the mirror\'s code, SQLSTATE and message')
     t.comment(JSON.stringify(failed[0]))
     t.notMatch(JSON.stringify(lines), /not-the-password|main-secret/, 'no password in the logs')
   })
 
   t.test('no password for the user: fate auth-failed, main unaffected', async (t) => {
     const [a, b] = await twoServers(t, bins)
-    await addUser(a, 'app', 'main-secret')
+    await addUser(a, 'd4', 'app4', 'main-secret')
     const { logger, lines } = captureLogger()
     const tee = await startTee(t, a.port, [b.port], {
       protocol: 'mysql', mirrorCredentials: await credentialsFile(t, b.port, { someone: 'else' }), logger,
     })
-    const r = await a.client(tee.port, 'SELECT 1;', { user: 'app', password: 'main-secret' })
+    const r = await a.client(tee.port, 'SELECT 1;', { user: 'app4', password: 'main-secret' })
     t.equal(r.code, 0, 'main session ok')
     await tee.idle()
     t.equal(tee.mirror().fates['auth-failed'], 1, 'auth-failed')
-    t.match(String((lines.find((l) => l['fate'] === 'auth-failed')?.['err'] as { message?: string } | undefined)?.message), /no password for user "app"/)
+    t.match(String((lines.find((l) => l['fate'] === 'auth-failed')?.['err'] as { message?: string } | undefined)?.message), /no password for user "app4"/)
   })
 
   t.test('COM_CHANGE_USER mid-session re-authenticates the mirror; COM_RESET_CONNECTION passes through', async (t) => {
     const [a, b] = await twoServers(t, bins)
-    await addUser(a, 'app', 'main-secret')
-    await addUser(b, 'app', 'mirror-secret')
-    await addUser(a, 'other', 'main-other')
-    await addUser(b, 'other', 'mirror-other', 'ed25519')
-    await Promise.all([a.admin(SCHEMA), b.admin(SCHEMA)])
+    await addUser(a, 'd5', 'app5', 'main-secret')
+    await addUser(b, 'd5', 'app5', 'mirror-secret')
+    await addUser(a, 'd5', 'other5', 'main-other')
+    await addUser(b, 'd5', 'other5', 'mirror-other', 'ed25519')
+    await Promise.all([a.admin(schema('d5')), b.admin(schema('d5'))])
     const tee = await startTee(t, a.port, [b.port], {
-      protocol: 'mysql', mirrorCredentials: await credentialsFile(t, b.port, { app: 'mirror-secret', other: 'mirror-other' }),
+      protocol: 'mysql', mirrorCredentials: await credentialsFile(t, b.port, { app5: 'mirror-secret', other5: 'mirror-other' }),
     })
-    const conn = await mysql.createConnection({ host: '127.0.0.1', port: tee.port, user: 'app', password: 'main-secret', ssl: undefined })
+    const conn = await mysql.createConnection({ host: '127.0.0.1', port: tee.port, user: 'app5', password: 'main-secret', ssl: undefined })
     t.teardown(() => conn.destroy())
     const insert = async (id: number): Promise<void> => {
-      await conn.query('INSERT INTO shadow.items VALUES (?, 9, MD5(CURRENT_USER()), ?)', [id, id])
+      await conn.query('INSERT INTO d5.items VALUES (?, 9, MD5(CURRENT_USER()), ?)', [id, id])
     }
     for (let i = 0; i < 20; i++) await insert(i)
-    await conn.changeUser({ user: 'other', password: 'main-other' })
+    await conn.changeUser({ user: 'other5', password: 'main-other' })
     const [who] = await conn.query('SELECT CURRENT_USER() AS u') as unknown as [Array<{ u: string }>]
-    t.equal(who[0]?.u, 'other@127.0.0.1', 'main: the session is now other')
+    t.equal(who[0]?.u, 'other5@127.0.0.1', 'main: the session is now other')
     for (let i = 20; i < 40; i++) await insert(i)
     await conn.query('DO 1')
-    await conn.changeUser({ user: 'app', password: 'main-secret' })
+    await conn.changeUser({ user: 'app5', password: 'main-secret' })
     for (let i = 40; i < 60; i++) await insert(i)
     await conn.query('SET @x = 1')
     await conn.reset()
     await insert(60)
     await conn.end()
-    const { main, mirror } = await settle(() => tableState(a), () => tableState(b), { timeoutMs: 30_000 })
+    const { main, mirror } = await settle(() => tableState(a, 'd5'), () => tableState(b, 'd5'), { timeoutMs: 30_000 })
     t.match(main, /^61\n/, 'main: 61 rows')
     t.equal(mirror, main, 'the mirror equals main (the label is MD5 of the user each row was written as)')
     await tee.idle()
     t.equal(tee.mirror().fates.ok, 1, 'the mirror connection ended ok')
-    t.notMatch(await b.errorLog(), /Access denied/, 'the mirror denied nothing')
+    t.notMatch(await b.errorLog(), /Access denied for user '(app5|other5)'/, 'the mirror denied nothing')
   })
 }
