@@ -99,26 +99,30 @@ async function main (): Promise<void> {
         let proxy: Proc | undefined
         if (setup.tcptee !== undefined) {
           proxy = start('tcptee', process.execPath, [TCPTEE, '-l', '127.0.0.1:0', '-f', `127.0.0.1:${a.port}`, '-m', `127.0.0.1:${b.port}`, ...setup.tcptee])
-          port = Number((await waitForLine(proxy, /"listen":"[^"]*:(\d+)"/, 10_000))[1])
         }
-        const cpu0 = proxy === undefined ? 0 : cpuSeconds(proxy.pid)
-        const seconds = await runSlap(port, setup.user, setup.password, schema)
-        let mirrorEqual: boolean | null = null
-        let authFailed = 0
-        let proxyCpu: number | null = null
-        let rssMiB: number | null = null
-        if (proxy !== undefined) {
-          proxyCpu = cpuSeconds(proxy.pid) - cpu0
-          rssMiB = peakRssKiB(proxy.pid) / 1024
-          const state = (db: Db): string => { try { return db.sql(`SELECT COUNT(*), SUM(CRC32(CONCAT_WS('|', intcol1, charcol1))) FROM ${schema}.t1`) } catch (err) { return String(err) } }
-          const deadline = Date.now() + 30_000
-          while (Date.now() < deadline && state(a) !== state(b)) await new Promise((resolve) => setTimeout(resolve, 200))
-          mirrorEqual = state(a) === state(b)
-          authFailed = (proxy.stdout.match(/"fate":"auth-failed"/g) ?? []).length
-          await kill(proxy)
+        try {
+          if (proxy !== undefined) port = Number((await waitForLine(proxy, /"listen":"[^"]*:(\d+)"/, 10_000))[1])
+          const cpu0 = proxy === undefined ? 0 : cpuSeconds(proxy.pid)
+          const seconds = await runSlap(port, setup.user, setup.password, schema)
+          let mirrorEqual: boolean | null = null
+          let authFailed = 0
+          let proxyCpu: number | null = null
+          let rssMiB: number | null = null
+          if (proxy !== undefined) {
+            proxyCpu = cpuSeconds(proxy.pid) - cpu0
+            rssMiB = peakRssKiB(proxy.pid) / 1024
+            const state = (db: Db): string => { try { return db.sql(`SELECT COUNT(*), SUM(CRC32(CONCAT_WS('|', intcol1, charcol1))) FROM ${schema}.t1`) } catch (err) { return String(err) } }
+            const deadline = Date.now() + 30_000
+            while (Date.now() < deadline && state(a) !== state(b)) await new Promise((resolve) => setTimeout(resolve, 200))
+            mirrorEqual = state(a) === state(b)
+            authFailed = (proxy.stdout.match(/"fate":"auth-failed"/g) ?? []).length
+          }
+          runs.push({ setup: setup.name, seconds, qps: QUERIES / seconds, proxyCpu, rssMiB, mirrorEqual, authFailed })
+          process.stderr.write(`round ${round + 1} ${setup.name}: ${seconds}s\n`)
+        } finally {
+          // Every tcptee this loop started is killed, also when mysqlslap or the wait for it failed.
+          if (proxy !== undefined) await kill(proxy)
         }
-        runs.push({ setup: setup.name, seconds, qps: QUERIES / seconds, proxyCpu, rssMiB, mirrorEqual, authFailed })
-        process.stderr.write(`round ${round + 1} ${setup.name}: ${seconds}s\n`)
       }
     }
     const direct = median(runs.filter((r) => r.setup === 'direct').map((r) => r.qps))
