@@ -122,7 +122,7 @@ export const OPTIONS: readonly OptionDef[] = Object.freeze([
     doc: 'YAML or JSON file with the same keys as the long flags; re-read on SIGHUP' }),
   row({ key: 'diff', flag: 'diff', choices: ['bytes', 'redis', 'http', 'mysql'], absent: 'off', scope: lib, reload: 'restart',
     help: 'compare each mirror\'s replies with main\'s: outcome per mirror in the close log line and the counters',
-    doc: 'compare each mirror\'s replies with main\'s: `bytes`, `redis` or `http` (see [docs/comparing-replies.md](docs/comparing-replies.md))' }),
+    doc: 'compare each mirror\'s replies with main\'s: `bytes`, `redis`, `http` or `mysql` (see [docs/comparing-replies.md](docs/comparing-replies.md))' }),
   row({ key: 'diffWindow', flag: 'diff-window', default: '4MiB', value: 'SIZE', scope: lib, reload: 'restart',
     help: 'bytes of not-yet-matched replies held per mirror connection before the comparison is abandoned',
     doc: 'not-yet-matched reply bytes held per mirror connection before the comparison is abandoned' }),
