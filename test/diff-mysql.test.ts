@@ -97,5 +97,17 @@ if (bins !== undefined) {
     const row = records.find((r) => r.request === 'SELECT * FROM shadow.t WHERE id = 7')
     t.match(row?.what, /row 0 differs: main \('7', 'seven', '70'\); mirror \('7', 'seven', '77'\)/, 'a text row diverges with both values')
     t.equal(tee.mirror().fates['auth-failed'], 0)
+
+    // A mirror tcptee cannot log in to has no replies to compare: not-compared, not incomplete.
+    const wrong = path.join(dir, 'wrong.json')
+    await fs.writeFile(wrong, JSON.stringify({ '*': { app: 'wrong-pw' } }), { mode: 0o600 })
+    const other = captureLogger()
+    const tee2 = await startTee(t, a.port, [b.port], { protocol: 'mysql', mirrorCredentials: wrong, diff: 'mysql', logger: other.logger })
+    const conn = await mysql.createConnection({ host: '127.0.0.1', port: tee2.port, user: 'app', password: 'main-pw' })
+    await conn.query('SELECT 1')
+    await conn.end()
+    await tee2.idle()
+    const closed = other.lines.find((l) => l['msg'] === 'connection closed')?.['mirrors'] as Record<string, { fate?: string, diff?: { outcome?: string, reason?: string } }> | undefined
+    t.match(closed?.[name], { fate: 'auth-failed', diff: { outcome: 'not-compared', reason: 'mirror auth-failed' } }, 'auth-failed: not-compared')
   })
 }
