@@ -96,6 +96,8 @@ if (bins !== undefined) {
     t.match(update?.what, /main OK, 1 affected rows.*mirror OK, 0 affected rows/, 'an UPDATE diverges by affected rows')
     const row = records.find((r) => r.request === 'SELECT * FROM shadow.t WHERE id = 7')
     t.match(row?.what, /row 0 differs: main \('7', 'seven', '70'\); mirror \('7', 'seven', '77'\)/, 'a text row diverges with both values')
+    const binary = records.find((r) => r.request === 'SELECT label, n FROM shadow.t WHERE id = ?')
+    t.match(binary?.what, /row 0 differs: main \('seven', 70\); mirror \('seven', 77\)/, 'a binary row (prepared statement) decoded with its column types')
     t.equal(tee.mirror().fates['auth-failed'], 0)
 
     // A mirror tcptee cannot log in to has no replies to compare: not-compared, not incomplete.

@@ -265,9 +265,8 @@ function affectedRows (payload: Buffer): number {
   }
 }
 
-/** A text row as `(a, b, NULL)`; a binary row as hex. */
-function rowText (payload: Buffer, binary: boolean): string {
-  if (binary) return `binary row ${payload.toString('hex').slice(0, 96)}`
+/** A text row as `('a', 'b', NULL)`. */
+function textRow (payload: Buffer): string {
   try {
     const c = new Cursor(payload)
     const values: string[] = []
@@ -281,6 +280,71 @@ function rowText (payload: Buffer, binary: boolean): string {
   }
 }
 
+/** Column type and flags from a column definition (Protocol::ColumnDefinition41). */
+function columnType (payload: Buffer): { type: number, unsigned: boolean } | undefined {
+  try {
+    const c = new Cursor(payload)
+    for (let i = 0; i < 6; i++) c.lenencBytes()
+    // MariaDB's extended metadata (MARIADB_CLIENT_EXTENDED_METADATA) comes before the fixed fields' length, 0x0c.
+    if (c.remaining > 0 && c.buf[c.pos] !== 0x0c) c.lenencBytes()
+    c.lenenc()
+    c.u16()
+    c.u32()
+    const type = c.u8()
+    const flags = c.u16()
+    return { type, unsigned: (flags & 32) !== 0 }
+  } catch {
+    return undefined
+  }
+}
+
+/** One value of a binary row (Protocol::BinaryResultsetRow), as text. */
+function binaryValue (c: Cursor, type: number, unsigned: boolean): string {
+  switch (type) {
+    case 1: { const v = c.u8(); return String(unsigned ? v : (v << 24) >> 24) }
+    case 2: case 13: { const v = c.u16(); return String(unsigned ? v : (v << 16) >> 16) }
+    case 3: case 9: { const v = c.u32(); return String(unsigned ? v : v | 0) }
+    case 8: { const b = c.bytes(8); return String(unsigned ? b.readBigUInt64LE() : b.readBigInt64LE()) }
+    case 4: return String(c.bytes(4).readFloatLE())
+    case 5: return String(c.bytes(8).readDoubleLE())
+    case 7: case 10: case 12: case 11: {
+      const n = c.u8()
+      return `${type === 11 ? 'time' : 'date'}:${c.bytes(n).toString('hex')}`
+    }
+    case 6: return 'NULL'
+    default: { const v = c.lenencBytes('value'); return v === null ? 'NULL' : `'${printable(v)}'` }
+  }
+}
+
+/** A binary row as `('a', 70, NULL)`, decoded with the result set's column types; hex when they are not known. */
+function binaryRow (payload: Buffer, columns: ReadonlyArray<{ type: number, unsigned: boolean } | undefined>): string {
+  try {
+    const c = new Cursor(payload)
+    c.u8('header')
+    const bitmap = c.bytes(Math.floor((columns.length + 7 + 2) / 8), 'NULL bitmap')
+    const values: string[] = []
+    for (let i = 0; i < columns.length; i++) {
+      const bit = i + 2
+      if ((bitmap[bit >> 3]! & (1 << (bit & 7))) !== 0) { values.push('NULL'); continue }
+      const col = columns[i]
+      if (col === undefined) throw new MysqlProtocolError('unknown column type')
+      values.push(binaryValue(c, col.type, col.unsigned))
+    }
+    return `(${values.join(', ')})`
+  } catch {
+    return `binary row ${payload.toString('hex').slice(0, 96)}`
+  }
+}
+
+/** The column types of the result set packet `at` belongs to (the column definitions before it). */
+function columnsBefore (packets: readonly Buffer[], roles: readonly PacketRole[], at: number): Array<{ type: number, unsigned: boolean } | undefined> {
+  let start = at
+  while (start > 0 && roles[start - 1] !== 'column-count') start--
+  const out: Array<{ type: number, unsigned: boolean } | undefined> = []
+  for (let i = start; i < at; i++) if (roles[i] === 'column') out.push(columnType(packets[i]!))
+  return out
+}
+
 function columnName (payload: Buffer): string {
   try {
     const c = new Cursor(payload)
@@ -291,8 +355,10 @@ function columnName (payload: Buffer): string {
   }
 }
 
-/** How one packet reads in a report. */
-function describePacket (payload: Buffer | undefined, role: PacketRole | undefined, r: MysqlRequest, deprecateEof: boolean): string {
+/** How packet `at` of a reply reads in a report. */
+function describePacket (reply: MysqlReply, at: number, deprecateEof: boolean): string {
+  const payload = reply.packets[at]
+  const role = reply.roles[at]
   if (payload === undefined || role === undefined) return '(no more packets)'
   switch (role) {
     case 'ok': return `OK, ${affectedRows(payload)} affected rows, status ${hex(okStatus(payload) & STATUS_MASK)}`
@@ -301,7 +367,7 @@ function describePacket (payload: Buffer | undefined, role: PacketRole | undefin
     case 'column-count': return `result set of ${new Cursor(payload).lenenc() ?? 0} columns`
     case 'column': return `column ${columnName(payload)}`
     case 'param': return 'parameter definition'
-    case 'row': return rowText(payload, r.binary)
+    case 'row': return reply.request.binary ? binaryRow(payload, columnsBefore(reply.packets, reply.roles, at)) : textRow(payload)
     case 'prepare-ok': return `statement prepared, ${payload.length >= 9 ? payload.readUInt16LE(5) : '?'} columns, ${payload.length >= 9 ? payload.readUInt16LE(7) : '?'} parameters`
     default: return printable(payload)
   }
@@ -354,8 +420,8 @@ export function mysqlProtocol (window: number): FramedProtocol<MysqlReply> {
             const ra = main.roles[i]
             const rb = mirror.roles[j]
             if (a !== undefined && b !== undefined && ra === rb && samePacket(a, b, ra!, deprecate)) continue
-            const mainText = describePacket(a, ra, r, deprecate)
-            const mirrorText = describePacket(b, rb, r, deprecate)
+            const mainText = describePacket(main, i, deprecate)
+            const mirrorText = describePacket(mirror, j, deprecate)
             const where = ra === rb && ra !== undefined && ra !== 'ok' && ra !== 'err' ? `${ra} ${ordinal(main.roles, i)} differs` : 'the replies differ'
             return {
               what: `command ${index}: ${where}: main ${mainText}; mirror ${mirrorText}`,
@@ -367,7 +433,7 @@ export function mysqlProtocol (window: number): FramedProtocol<MysqlReply> {
           return undefined
         },
         describe (_index, reply) {
-          const first = describePacket(reply.packets[0], reply.roles[0], reply.request, session.deprecateEof)
+          const first = describePacket(reply, 0, session.deprecateEof)
           return { excerpt: textExcerpt(first), request: reply.request.text }
         },
       }
