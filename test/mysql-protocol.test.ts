@@ -312,3 +312,61 @@ t.test('fuzz: random and mutated bytes never throw anything but the protocol err
   }
   t.ok(cases >= 500, `${cases} cases in ${Date.now() - started} ms (seed ${SEED})`)
 })
+
+/** A stage logged in (native password) to a scripted mirror; returns it with its harness and the mirror's scramble. */
+function loggedIn (): { stage: MysqlLoginStage, h: ReturnType<typeof harness>, scramble: Buffer } {
+  const stage = new MysqlLoginStage(fakeMirror('mirror-pw'), 1 << 20)
+  const h = harness(stage)
+  const scramble = bytes(20)
+  stage.mirrorData(encodePacket(0, greeting(scramble, 'mysql_native_password')), h.ctx)
+  stage.clientData(encodePacket(1, handshakeResponse('app', bytes(20), 'mysql_native_password')), h.ctx)
+  stage.mirrorData(encodePacket(2, Buffer.from([0, 0, 0, 2, 0, 0, 0])), h.ctx)
+  h.sent.length = 0
+  return { stage, h, scramble }
+}
+
+t.test('login stage after login: the client stream goes through byte for byte at every split point', async (t) => {
+  const stream = Buffer.concat([encodePacket(0, Buffer.from('\x03SELECT 1')), encodePacket(0, Buffer.from([0x0e])),
+    encodePacket(0, Buffer.from('\x03' + 'x'.repeat(300))), encodePacket(0, Buffer.from([0x19, 1, 0, 0, 0])), encodePacket(0, Buffer.from([0x1f]))])
+  for (let cut = 0; cut <= stream.length; cut++) {
+    const { stage, h } = loggedIn()
+    stage.clientData(stream.subarray(0, cut), h.ctx)
+    stage.clientData(stream.subarray(cut), h.ctx)
+    if (Buffer.concat(h.sent).toString('hex') !== stream.toString('hex')) { t.fail(`split at ${cut}`); return }
+  }
+  t.pass(`all ${stream.length + 1} split points: the mirror got exactly the client's bytes (COM_RESET_CONNECTION included)`)
+})
+
+t.test('login stage: COM_CHANGE_USER waits for the mirror\'s earlier replies, then is rewritten for the mirror', async (t) => {
+  const { stage, h, scramble } = loggedIn()
+  const query = encodePacket(0, Buffer.from('\x03SELECT 1'))
+  const cu = Buffer.concat([Buffer.from([0x11]), Buffer.from('bob\0'), Buffer.from([20]), bytes(20), Buffer.from('appdb\0'), Buffer.from([45, 0]), Buffer.from('mysql_native_password\0')])
+  const next = encodePacket(0, Buffer.from('\x03SELECT 2'))
+  stage.clientData(Buffer.concat([query, encodePacket(0, cu)]), h.ctx)
+  t.equal(Buffer.concat(h.sent).toString('hex'), query.toString('hex'), 'the query goes; COM_CHANGE_USER waits for its reply')
+  // The client's auth-switch response to main (seq 3) and its next command arrive before the mirror answered.
+  stage.clientData(Buffer.concat([encodePacket(3, bytes(20)), next]), h.ctx)
+  t.equal(h.sent.length, 1, 'nothing more sent yet')
+  h.sent.length = 0
+  // The mirror answers SELECT 1 (a one-column result set): only then is COM_CHANGE_USER rewritten and sent.
+  const col = Buffer.concat([Buffer.from('\x03def\x00\x00\x00\x011\x00\x0c'), Buffer.alloc(12)])
+  stage.mirrorData(Buffer.concat([encodePacket(1, Buffer.from([1])), encodePacket(2, col), encodePacket(3, Buffer.from([0xfe, 0, 0, 2, 0])),
+    encodePacket(4, Buffer.from([1, 0x31])), encodePacket(5, Buffer.from([0xfe, 0, 0, 2, 0]))]), h.ctx)
+  const sent = packets(h.sent)
+  t.equal(sent.length, 1, 'the rewritten COM_CHANGE_USER')
+  t.equal(sent[0]!.seq, 0)
+  const parsed = parseChangeUser(sent[0]!.payload, 0xffffffff)
+  t.equal(parsed.user, 'bob')
+  t.equal(parsed.authResponse.toString('hex'), nativePassword('mirror-pw', scramble).toString('hex'), 'auth from the mirror\'s greeting scramble and its password')
+  t.equal(parsed.database.toString(), 'appdb')
+  h.sent.length = 0
+  const switchData = bytes(20)
+  stage.mirrorData(encodePacket(1, Buffer.concat([Buffer.from([0xfe]), Buffer.from('mysql_native_password\0'), switchData, Buffer.from([0])])), h.ctx)
+  t.same(packets(h.sent).map((p) => [p.seq, p.payload.toString('hex')]), [[2, nativePassword('mirror-pw', switchData).toString('hex')]], 'the mirror\'s auth switch answered by tcptee')
+  h.sent.length = 0
+  const repliesBefore = h.replies.length
+  stage.mirrorData(encodePacket(3, Buffer.from([0, 0, 0, 2, 0, 0, 0])), h.ctx)
+  t.equal(Buffer.concat(h.sent).toString('hex'), next.toString('hex'), 'after the OK: the held command, not the client\'s auth packet for main')
+  t.equal(h.replies.length, repliesBefore + 1, 'the mirror\'s OK to COM_CHANGE_USER goes to the comparer')
+  t.same(h.failures, [])
+})

@@ -195,10 +195,12 @@ export class MysqlLoginStage implements MirrorStage {
         this.skip -= k
         continue
       }
-      if (n - i < 5) break
+      if (n - i < 4) break
       const length = data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16)
       const seq = data[i + 3]!
       const first = !this.continuation && seq === 0
+      // A command's first byte decides what it is: wait for it (only the header of anything else is needed).
+      if (first && length > 0 && n - i < 5) break
       this.continuation = length === MAX_PACKET_PAYLOAD
       if (first && length > 0) {
         const command = data[i + 4]!
