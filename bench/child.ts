@@ -17,6 +17,8 @@ export interface Proc {
   exitCode: number | null | undefined
   /** tcptee only: 'mirror connection cut off' log lines seen so far (a mirror that fell behind and was dropped). */
   mirrorCutOffs: number
+  /** Called with every whole line the process writes to stderr (e.g. the test client's window marks). */
+  onStderrLine: Array<(line: string) => void>
 }
 
 const MAX_KEEP = 64 * 1024
@@ -32,7 +34,8 @@ export function start (name: string, command: string, args: string[]): Proc {
     stderr: '',
     exited: Promise.resolve(null),
     exitCode: undefined,
-    mirrorCutOffs: 0
+    mirrorCutOffs: 0,
+    onStderrLine: []
   }
   let partial = ''
   child.stdout!.setEncoding('utf8').on('data', (s: string) => {
@@ -42,7 +45,14 @@ export function start (name: string, command: string, args: string[]): Proc {
     partial = lines.pop() ?? ''
     for (const line of lines) if (line.includes('"msg":"mirror connection cut off')) proc.mirrorCutOffs++
   })
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => { if (proc.stderr.length < MAX_KEEP) proc.stderr += s })
+  let partialErr = ''
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => {
+    if (proc.stderr.length < MAX_KEEP) proc.stderr += s
+    if (proc.onStderrLine.length === 0) return
+    const lines = (partialErr + s).split('\n')
+    partialErr = lines.pop() ?? ''
+    for (const line of lines) for (const f of proc.onStderrLine) f(line)
+  })
   proc.exited = new Promise((resolve) => {
     child.on('error', (err) => { proc.stderr += `spawn error: ${err.message}\n`; proc.exitCode = -1; resolve(-1) })
     child.on('exit', (code) => { proc.exitCode = code; resolve(code) })

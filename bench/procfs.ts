@@ -72,3 +72,22 @@ export function peakRssKiB (pid: number): number {
     return 0
   }
 }
+
+/** read-like plus write-like system calls so far (syscr + syscw in /proc/PID/io) of one process; 0 if unknown. */
+export function ioSyscalls (pid: number): number {
+  try {
+    const text = readFileSync(`/proc/${pid}/io`, 'utf8')
+    const r = /^syscr:\s+(\d+)/m.exec(text)
+    const w = /^syscw:\s+(\d+)/m.exec(text)
+    return Number(r?.[1] ?? 0) + Number(w?.[1] ?? 0)
+  } catch {
+    return 0
+  }
+}
+
+/** Sum of ioSyscalls over the given pids. */
+export function treeIoSyscalls (pids: number[]): number {
+  let total = 0
+  for (const pid of pids) total += ioSyscalls(pid)
+  return total
+}

@@ -17,7 +17,19 @@ export interface RunRecord {
   /** Wall time from the first CPU reading to the second, s. */
   wallSec: number
   /** Proxy process tree (tcptee, naive or peer); null for direct. */
-  proxy: { pids: number[], cpuSec: number, peakRssKiB: number, mirrorCutOffs?: number } | null
+  proxy: {
+    pids: number[]
+    /** From before the client started to after it exited. */
+    cpuSec: number
+    /** Over the client's measured window only (null when the client did not mark it). */
+    windowCpuSec?: number | null
+    /** Length of that window as seen by the benchmark, s. */
+    windowSec?: number | null
+    /** read and write system calls (syscr + syscw from /proc/PID/io) in that window. */
+    windowIoSyscalls?: number | null
+    peakRssKiB: number
+    mirrorCutOffs?: number
+  } | null
   /** The main test server's CPU during the run. */
   mainServerCpuSec: number
 }
@@ -40,7 +52,9 @@ export interface SetupResult {
   proxyCpuSecPer100k: number | null
   /** Bulk: proxy CPU seconds per GB (10^9 bytes) confirmed (median). */
   proxyCpuSecPerGB: number | null
-  /** Proxy CPU seconds over the client's active time (warm-up + window; 1.0 = one core busy), median. */
+  /** Ping-pong: the proxy's read and write system calls per request in the window (median). */
+  proxySyscallsPerReq: number | null
+  /** Proxy CPU seconds over the client's measured window (1.0 = one core busy), median. */
   proxyCpuUtil: number | null
   clientCpuSecPer100k: number | null
   clientCpuSecPerGB: number | null
@@ -95,7 +109,21 @@ export function aggregate (runs: RunRecord[], directThroughput: number | null): 
     }
     return c.requests > 0 ? cpu / c.requests * 1e5 : null
   }
-  const proxyPer = runs.map((r) => per(r, r.proxy?.cpuSec ?? null))
+  // Proxy CPU per request: the window's CPU over the window's requests. (Older records without window marks: the
+  // whole run's CPU over all its requests, which overstates it by the warm-up's share.)
+  const proxyPer = runs.map((r) => {
+    const w = r.proxy?.windowCpuSec
+    const c = r.client
+    if (w === undefined || w === null || c === null) return per(r, r.proxy?.cpuSec ?? null)
+    if (bulk) return per(r, w)
+    const n = c.windowRequests ?? c.requests
+    return n > 0 ? w / n * 1e5 : null
+  })
+  const proxyUtil = (r: RunRecord): number | null => {
+    if (r.proxy === null) return null
+    if (r.proxy.windowCpuSec != null && r.proxy.windowSec != null) return ratio(r.proxy.windowCpuSec, r.proxy.windowSec)
+    return ratio(r.proxy.cpuSec, activeSec(r))
+  }
   const clientPer = runs.map((r) => per(r, r.client === null ? null : clientCpuSec(r.client)))
   const rss = runs.map((r) => r.proxy?.peakRssKiB ?? null).filter((x): x is number => x !== null)
   return {
@@ -110,7 +138,11 @@ export function aggregate (runs: RunRecord[], directThroughput: number | null): 
     latencyP99Ms: bulk ? null : round(median(runs.map((r) => r.client?.latencyMs.p99 ?? null)), 3),
     proxyCpuSecPer100k: bulk ? null : round(median(proxyPer), 3),
     proxyCpuSecPerGB: bulk ? round(median(proxyPer), 3) : null,
-    proxyCpuUtil: round(median(runs.map((r) => r.proxy === null ? null : ratio(r.proxy.cpuSec, activeSec(r)))), 2),
+    proxyCpuUtil: round(median(runs.map(proxyUtil)), 2),
+    proxySyscallsPerReq: bulk ? null : round(median(runs.map((r) => {
+      const n = r.client?.windowRequests ?? 0
+      return r.proxy?.windowIoSyscalls != null && n > 0 ? r.proxy.windowIoSyscalls / n : null
+    })), 2),
     clientCpuSecPer100k: bulk ? null : round(median(clientPer), 3),
     clientCpuSecPerGB: bulk ? round(median(clientPer), 3) : null,
     clientCpuUtil: round(median(runs.map((r) => r.client === null || r.client.elapsedMs <= 0 ? null : clientCpuSec(r.client) / (r.client.elapsedMs / 1000))), 2),
@@ -139,11 +171,11 @@ export function table (results: SetupResult[]): string {
   const bulk = results.some((r) => r.mbPerSec !== null)
   const head = bulk
     ? ['setup', 'status', 'MB/s', 'vs direct', 'proxy CPU s/GB', 'client CPU s/GB', 'proxy CPU', 'client CPU', 'proxy peak RSS MiB', 'errors', 'mirror cut-offs']
-    : ['setup', 'status', 'req/s', 'vs direct', 'p50 ms', 'p99 ms', 'proxy CPU s/100k req', 'client CPU s/100k req', 'proxy CPU', 'client CPU', 'proxy peak RSS MiB', 'errors', 'mirror cut-offs']
+    : ['setup', 'status', 'req/s', 'vs direct', 'p50 ms', 'p99 ms', 'proxy CPU s/100k req', 'proxy read+write syscalls/req', 'client CPU s/100k req', 'proxy CPU', 'client CPU', 'proxy peak RSS MiB', 'errors', 'mirror cut-offs']
   const rows = results.map((r) => bulk
     ? [r.setup, statusCell(r.statuses), cell(r.mbPerSec), cell(r.ratioToDirect), cell(r.proxyCpuSecPerGB), cell(r.clientCpuSecPerGB),
         pct(r.proxyCpuUtil), pct(r.clientCpuUtil), cell(r.proxyPeakRssMiB), String(r.errors), String(r.mirrorCutOffs)]
     : [r.setup, statusCell(r.statuses), cell(r.reqPerSec), cell(r.ratioToDirect), cell(r.latencyP50Ms), cell(r.latencyP99Ms),
-        cell(r.proxyCpuSecPer100k), cell(r.clientCpuSecPer100k), pct(r.proxyCpuUtil), pct(r.clientCpuUtil), cell(r.proxyPeakRssMiB), String(r.errors), String(r.mirrorCutOffs)])
+        cell(r.proxyCpuSecPer100k), cell(r.proxySyscallsPerReq), cell(r.clientCpuSecPer100k), pct(r.proxyCpuUtil), pct(r.clientCpuUtil), cell(r.proxyPeakRssMiB), String(r.errors), String(r.mirrorCutOffs)])
   return [head, head.map(() => '---'), ...rows].map((cols) => `| ${cols.join(' | ')} |`).join('\n')
 }

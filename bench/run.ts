@@ -9,7 +9,7 @@
 // Results: a markdown table per scenario on stdout, JSON in
 // bench/results/<timestamp>.json and bench/results/latest.json.
 import os from 'node:os'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import yargs from 'yargs'
@@ -17,8 +17,8 @@ import { hideBin } from 'yargs/helpers'
 import type { LoadSummary } from '../testkit/load-client.js'
 import { parseDuration, parseSize } from '../testkit/parse.js'
 import { start, waitForLine, waitForPort, freePorts, kill, waitOrKill, type Proc } from './child.js'
-import { processTree, treeCpuSeconds, cpuSeconds, peakRssKiB } from './procfs.js'
-import { setups as allSetups, scenarios as allScenarios, TIMINGS, type Setup, type Scenario, type Timing, type MirrorKind } from './setups.js'
+import { processTree, treeCpuSeconds, cpuSeconds, peakRssKiB, treeIoSyscalls } from './procfs.js'
+import { setups as allSetups, scenarios as allScenarios, TIMINGS, type Setup, type Scenario, type Timing, type MirrorKind, type PeerBinaries } from './setups.js'
 import { aggregate, table, type RunRecord, type RunStatus, type SetupResult } from './report.js'
 
 const dist = fileURLToPath(new URL('..', import.meta.url)) // dist/
@@ -44,6 +44,7 @@ const argv = yargs(hideBin(process.argv))
   .option('only', { type: 'string', array: true, requiresArg: true, describe: 'setup names to run (comma-separated or repeated); direct is always kept' })
   .option('scenario', { type: 'string', array: true, requiresArg: true, describe: 'scenarios to run: pingpong-10, pingpong-100, bulk' })
   .option('peer', { type: 'string', array: true, requiresArg: true, describe: 'name=\'command template\' with {listen} {main} {mirror} ports' })
+  .option('peers', { type: 'string', requiresArg: true, describe: 'folder built by ../shared/peers/build.sh: adds goduplicator, agnoster/duplicator, HAProxy (no mirror) and the go-pingpong scenarios' })
   .option('tcptee-args', { type: 'string', requiresArg: true, default: '', describe: 'extra arguments for tcptee, e.g. "--workers 2"' })
   .option('duration', { type: 'string', requiresArg: true, describe: 'ping-pong run time per round (overrides the mode)' })
   .option('bulk', { type: 'string', requiresArg: true, describe: 'bulk bytes per run (overrides the mode), e.g. 512MiB' })
@@ -87,14 +88,34 @@ const peers: Array<[string, string]> = (argv.peer ?? []).map((spec) => {
 })
 const tcpteeArgs = splitCommand(argv['tcptee-args'])
 
-let setups = allSetups(peers)
+/** `--peers DIR`: the binaries build.sh puts there; each is used only when present. */
+const peerBin: PeerBinaries = {}
+if (argv.peers !== undefined) {
+  const dir = argv.peers
+  if (!existsSync(dir)) fail(`--peers: ${dir} does not exist (build it with ../shared/peers/build.sh ${dir})`)
+  const found = (name: string): string | undefined => existsSync(join(dir, name)) ? join(dir, name) : undefined
+  peerBin.goduplicator = found('goduplicator')
+  peerBin.goClient = found('goduplicatortestclient')
+  peerBin.goServer = found('goduplicatortestserver')
+  peerBin.agnoster = found(join('agnoster', 'bin', 'duplicator'))
+  peerBin.haproxyTemplate = found('haproxy.cfg.tpl')
+  const named = new Set(peers.map(([n]) => n))
+  if (peerBin.goduplicator !== undefined && !named.has('goduplicator')) {
+    peers.push(['goduplicator', `${peerBin.goduplicator} -l 127.0.0.1:{listen} -f 127.0.0.1:{main} -m 127.0.0.1:{mirror}`])
+  }
+  if (peerBin.agnoster !== undefined && !named.has('agnoster')) {
+    peers.push(['agnoster', `${process.execPath} ${peerBin.agnoster} -p {listen} -i 127.0.0.1 -f 127.0.0.1:{main} -d 127.0.0.1:{mirror}`])
+  }
+}
+
+let setups = allSetups(peers, peerBin.haproxyTemplate)
 if (argv.only !== undefined) {
   const wanted = new Set(argv.only.flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== ''))
   const unknown = [...wanted].filter((n) => !setups.some((s) => s.name === n))
   if (unknown.length > 0) fail(`--only: unknown setup ${unknown.join(', ')} (known: ${setups.map((s) => s.name).join(', ')})`)
   setups = setups.filter((s) => s.name === 'direct' || wanted.has(s.name))
 }
-let scenarios = allScenarios(timing)
+let scenarios = allScenarios(timing, peerBin.goClient !== undefined && peerBin.goServer !== undefined)
 if (argv.scenario !== undefined) {
   const wanted = new Set(argv.scenario.flatMap((s) => s.split(',')).map((s) => s.trim()))
   const unknown = [...wanted].filter((n) => !scenarios.some((s) => s.name === n))
@@ -112,7 +133,14 @@ function splitCommand (text: string): string[] {
 
 interface Server { proc: Proc, port: number }
 
-async function startServer (name: string, serverMode: 'echo' | 'sink' | 'stall'): Promise<Server> {
+async function startServer (name: string, serverMode: 'echo' | 'sink' | 'stall', load: Scenario['load'] = 'bundled'): Promise<Server> {
+  if (load === 'go' && serverMode === 'echo') {
+    // goduplicator's echo server: no readiness line, so its port is picked here and polled.
+    const [port] = await freePorts(1)
+    const proc = start(name, peerBin.goServer!, ['-l', `127.0.0.1:${port!}`])
+    await waitForPort(proc, port!, READY_MS)
+    return { proc, port: port! }
+  }
   const args = [bin.server, '-l', '127.0.0.1:0', '-q']
   if (serverMode !== 'echo') args.push(`--${serverMode}`)
   const proc = start(name, process.execPath, args)
@@ -131,6 +159,12 @@ function proxyCommand (setup: Setup, listen: number, main: number, mirrors: numb
       const words = splitCommand(setup.template!.replaceAll('{listen}', String(listen))
         .replaceAll('{main}', String(main)).replaceAll('{mirror}', String(mirrors[0])))
       return [words[0]!, words.slice(1)]
+    }
+    case 'haproxy': {
+      const dir = mkdtempSync(join(os.tmpdir(), 'tcptee-bench-haproxy-'))
+      const file = join(dir, 'haproxy.cfg')
+      writeFileSync(file, readFileSync(setup.template!, 'utf8').replaceAll('{listen}', String(listen)).replaceAll('{main}', String(main)))
+      return ['haproxy', ['-f', file, '-db']]
     }
     case 'none':
       throw new Error('no proxy for direct')
@@ -154,10 +188,10 @@ async function startSetup (setup: Setup, scenario: Scenario): Promise<Running> {
   try {
     const mirrorMode = (k: MirrorKind): 'echo' | 'sink' | 'stall' => k === 'stall' ? 'stall' : isBulk ? 'sink' : 'echo'
     const [main, ...servers] = await Promise.all([
-      startServer('main', isBulk ? 'sink' : 'echo').then((s) => { procs.push(s.proc); return s }),
+      startServer('main', isBulk ? 'sink' : 'echo', scenario.load).then((s) => { procs.push(s.proc); return s }),
       ...setup.mirrors.map(async (k, i) => k === 'refused'
         ? null
-        : await startServer(`mirror${i}`, mirrorMode(k)).then((s) => { procs.push(s.proc); return s }))
+        : await startServer(`mirror${i}`, mirrorMode(k), scenario.load).then((s) => { procs.push(s.proc); return s }))
     ])
     // The proxy's port and the refused mirror's port (where nobody listens).
     const [listen, refused] = await freePorts(2)
@@ -178,8 +212,76 @@ async function startSetup (setup: Setup, scenario: Scenario): Promise<Running> {
   }
 }
 
+/**
+ * One run of goduplicator's own test client (`-a -p -s`; it prints "N req/sec" each second on stderr and runs until
+ * SIGINT). The first lines are the warm-up; the proxy's CPU is read at the line that ends it and at the last line of
+ * the window, and the window's requests are the sum of the lines in between. It measures no latency.
+ */
+async function measureGo (running: Running, scenario: Scenario, roundNo: number): Promise<RunRecord> {
+  const { setup, main, proxy } = running
+  const record: RunRecord = {
+    scenario: scenario.name, setup: setup.name, round: roundNo, status: 'failed', note: null,
+    client: null, wallSec: 0, proxy: null, mainServerCpuSec: 0
+  }
+  const proxyPids = proxy === null ? [] : processTree(proxy.pid)
+  const warmupLines = Math.max(1, Math.ceil(timing.warmupMs / 1000))
+  const windowLines = Math.max(1, Math.round(scenario.durationMs / 1000))
+  const cutOffs0 = proxy?.mirrorCutOffs ?? 0
+  const client = start('go-client', peerBin.goClient!, ['-a', `127.0.0.1:${running.target}`, '-p', String(scenario.parallel), '-s', String(scenario.size)])
+  const perSecond: number[] = []
+  let cpu0 = 0; let cpu1 = 0; let main0 = 0; let t0 = 0; let t1 = 0; let sys0 = 0; let sys1 = 0
+  const windowDone = new Promise<void>((resolve) => {
+    client.onStderrLine.push((line) => {
+      const m = / (\d+) req\/sec$/.exec(line)
+      if (m === null) return
+      perSecond.push(Number(m[1]))
+      if (perSecond.length === warmupLines) { cpu0 = treeCpuSeconds(proxyPids); sys0 = treeIoSyscalls(proxyPids); main0 = cpuSeconds(main.proc.pid); t0 = performance.now() }
+      if (perSecond.length === warmupLines + windowLines) { cpu1 = treeCpuSeconds(proxyPids); sys1 = treeIoSyscalls(proxyPids); record.mainServerCpuSec = cpuSeconds(main.proc.pid) - main0; t1 = performance.now(); resolve() }
+    })
+  })
+  const limit = (warmupLines + windowLines) * 1000 + 10_000
+  const timedOut = await Promise.race([windowDone.then(() => false), client.exited.then(() => true), new Promise<boolean>((resolve) => { setTimeout(() => resolve(true), limit).unref() })])
+  const clientCpu = cpuSeconds(client.pid)
+  client.child.kill('SIGINT')
+  const killed = await waitOrKill(client, timing.graceMs + 3000)
+  const window = perSecond.slice(warmupLines, warmupLines + windowLines)
+  const windowRequests = window.reduce((a, b) => a + b, 0)
+  record.wallSec = (t1 - t0) / 1000
+  if (proxy !== null) {
+    record.proxy = {
+      pids: proxyPids,
+      cpuSec: Number((cpu1 - cpu0).toFixed(3)),
+      windowCpuSec: Number((cpu1 - cpu0).toFixed(3)),
+      windowSec: Number(record.wallSec.toFixed(3)),
+      windowIoSyscalls: sys1 - sys0,
+      peakRssKiB: proxyPids.reduce((n, pid) => n + peakRssKiB(pid), 0),
+      mirrorCutOffs: proxy.mirrorCutOffs - cutOffs0
+    }
+  }
+  if (timedOut || window.length < windowLines) {
+    record.status = 'stalled'
+    record.note = `go client: ${window.length}/${windowLines} measured seconds${client.exitCode !== undefined && client.exitCode !== null && client.exitCode !== 0 ? `, exited ${client.exitCode}: ${client.stderr.trim().split('\n').pop() ?? ''}` : ''}`
+    return record
+  }
+  const nan = Number.NaN
+  record.client = {
+    mode: 'pingpong', host: '127.0.0.1', port: running.target, parallel: scenario.parallel, size: scenario.size,
+    durationMs: windowLines * 1000, warmupMs: warmupLines * 1000, elapsedMs: windowLines * 1000,
+    requests: windowRequests, windowRequests, reqPerSec: Math.round(windowRequests / windowLines),
+    latencyMs: { p50: nan, p90: nan, p99: nan, max: nan, mean: nan },
+    // The Go client exits with log.Fatalf on any error; after SIGINT it exits 0.
+    errors: killed || (client.exitCode !== 0 && client.exitCode !== null) ? 1 : 0,
+    errorsByKind: { connect: 0, mismatch: 0, closed: 0, socket: 0, unanswered: 0 },
+    bulk: null,
+    cpu: { userMs: Math.round(clientCpu * 1000), systemMs: 0 }
+  }
+  record.status = record.client.errors > 0 ? 'errors' : proxy !== null && proxy.exitCode !== undefined ? 'failed' : 'ok'
+  return record
+}
+
 /** One measured client run against a started setup. */
 async function measure (running: Running, scenario: Scenario, roundNo: number): Promise<RunRecord> {
+  if (scenario.load === 'go') return await measureGo(running, scenario, roundNo)
   const { setup, main, proxy } = running
   const isBulk = scenario.bulkBytes !== undefined
   const record: RunRecord = {
@@ -196,7 +298,18 @@ async function measure (running: Running, scenario: Scenario, roundNo: number): 
     '--duration', `${scenario.durationMs}ms`, '--grace', `${timing.graceMs}ms`, '--json', '-q']
   if (isBulk) clientArgs.push('--bulk', String(scenario.bulkBytes), '--stall-timeout', `${timing.stallTimeoutMs}ms`)
   else clientArgs.push('--warmup', `${timing.warmupMs}ms`)
+  clientArgs.push('--mark-window')
   const client = start('client', process.execPath, clientArgs)
+  // The proxy's CPU over exactly the client's measured window (not its warm-up, grace period or process start),
+  // which is what the window's requests cost.
+  const window: { cpu0?: number, cpu1?: number, t0?: number, t1?: number, sys0?: number, sys1?: number } = {}
+  client.onStderrLine.push((line) => {
+    if (line === 'window start') { window.t0 = performance.now(); window.cpu0 = treeCpuSeconds(proxyPids); window.sys0 = treeIoSyscalls(proxyPids) }
+    if (line === 'window end') {
+      const pids = [...new Set([...proxyPids, ...(proxy === null ? [] : processTree(proxy.pid))])]
+      window.t1 = performance.now(); window.cpu1 = treeCpuSeconds(pids); window.sys1 = treeIoSyscalls(pids)
+    }
+  })
   // The client bounds itself; this is the backstop if it cannot.
   const killed = await waitOrKill(client, timing.warmupMs + scenario.durationMs + timing.graceMs + 10_000)
 
@@ -207,6 +320,9 @@ async function measure (running: Running, scenario: Scenario, roundNo: number): 
     record.proxy = {
       pids,
       cpuSec: Number((treeCpuSeconds(pids) - proxyCpu0).toFixed(3)),
+      windowCpuSec: window.cpu0 === undefined || window.cpu1 === undefined ? null : Number((window.cpu1 - window.cpu0).toFixed(3)),
+      windowSec: window.t0 === undefined || window.t1 === undefined ? null : Number(((window.t1 - window.t0) / 1000).toFixed(3)),
+      windowIoSyscalls: window.sys0 === undefined || window.sys1 === undefined ? null : window.sys1 - window.sys0,
       peakRssKiB: pids.reduce((n, pid) => n + peakRssKiB(pid), 0),
       mirrorCutOffs: proxy.mirrorCutOffs - cutOffs0
     }
@@ -306,7 +422,7 @@ const report = {
       'Ping-pong: the client warms up (timing.warmupMs, not measured) before each measured run.',
       'Throughput: median over rounds; a run whose client was killed counts as 0.',
       'Bulk MB/s counts bytes main confirmed by its FIN after reading everything, over the time to that FIN.',
-      'Proxy CPU: utime+stime of the proxy process tree from /proc, read before the client starts and after it exits; utilisation divides it by the client\'s warm-up + measured window (the proxy idles while the client process starts).',
+      'Proxy CPU: utime+stime of the proxy process tree from /proc, read when the client prints "window start" and "window end" (its measured window, without warm-up and grace period); per 100k requests it divides by the requests completed in that window, utilisation by the window\'s length.',
       'Client CPU: process.cpuUsage() reported by the client for its run (excludes node start-up).',
       'Proxy peak RSS: VmHWM summed over the proxy process tree; the proxy serves every round of a scenario, so this is its peak so far.',
       'Per scenario, every setup\'s servers and proxy are started once and serve all rounds; each client run is a new process.'

@@ -5,10 +5,10 @@ export type MirrorKind = 'echo' | 'stall' | 'refused'
 
 export interface Setup {
   name: string
-  /** none: the client talks to main directly (the ceiling). */
-  proxy: 'none' | 'tcptee' | 'naive' | 'peer'
+  /** none: the client talks to main directly (the ceiling). haproxy: HAProxy as a one-hop proxy without a mirror. */
+  proxy: 'none' | 'tcptee' | 'naive' | 'peer' | 'haproxy'
   mirrors: MirrorKind[]
-  /** For proxy 'peer': command template with {listen}, {main}, {mirror}. */
+  /** For proxy 'peer': command template with {listen}, {main}, {mirror}. For 'haproxy': the config template file. */
   template?: string
   /** For proxy 'tcptee': extra flags of this setup (a variant), before --tcptee-args. */
   args?: string[]
@@ -23,18 +23,37 @@ export interface Scenario {
   durationMs: number
   /** Bulk only: bytes per connection. */
   bulkBytes?: number
+  /**
+   * The load generator and servers: `bundled` (tcptee-testclient, which checks every byte, and tcptee-testserver) or
+   * `go` (goduplicator's own test client and echo server, from `--peers DIR`): the peers' own ground.
+   */
+  load?: 'bundled' | 'go'
+}
+
+/** What `--peers DIR` found (built by ../shared/peers/build.sh DIR, or by hand from the peers' repositories). */
+export interface PeerBinaries {
+  goduplicator?: string
+  goClient?: string
+  goServer?: string
+  agnoster?: string
+  haproxyTemplate?: string
 }
 
 /** The built-in setups, then two per peer (one echoing mirror, one stalled mirror). */
-export function setups (peers: Array<[string, string]>): Setup[] {
+export function setups (peers: Array<[string, string]>, haproxyTemplate?: string): Setup[] {
   const list: Setup[] = [
     { name: 'direct', proxy: 'none', mirrors: [] },
+    // One hop in C without a mirror: what a proxy costs at all, the floor for a duplicator.
+    ...(haproxyTemplate === undefined ? [] : [{ name: 'haproxy-no-mirror', proxy: 'haproxy' as const, mirrors: [], template: haproxyTemplate }]),
+    { name: 'tcptee-no-mirror', proxy: 'tcptee', mirrors: [] },
     { name: 'tcptee-1-mirror', proxy: 'tcptee', mirrors: ['echo'] },
     { name: 'tcptee-2-mirrors', proxy: 'tcptee', mirrors: ['echo', 'echo'] },
     { name: 'tcptee-stalled-mirror', proxy: 'tcptee', mirrors: ['stall'] },
     { name: 'tcptee-refused-mirror', proxy: 'tcptee', mirrors: ['refused'] },
     // Variants of the 1-mirror setup: what batching mirror writes buys, two worker processes, reply comparison on.
     { name: 'tcptee-1-mirror-nobatch', proxy: 'tcptee', mirrors: ['echo'], args: ['--mirror-batch', '0'] },
+    // The batching window before 20 ms became the default: at 100 connections each 2 ms window mostly held one chunk.
+    { name: 'tcptee-1-mirror-batch2ms', proxy: 'tcptee', mirrors: ['echo'], args: ['--mirror-batch', '2ms'] },
     { name: 'tcptee-1-mirror-2workers', proxy: 'tcptee', mirrors: ['echo'], args: ['--workers', '2'] },
     // --diff bytes reads and compares every mirror reply; the window is raised so bulk runs are compared, not abandoned.
     { name: 'tcptee-1-mirror-diff', proxy: 'tcptee', mirrors: ['echo'], args: ['--diff', 'bytes', '--diff-window', '16MiB'] },
@@ -70,8 +89,14 @@ export const TIMINGS: Record<'full' | 'quick' | 'smoke', Timing> = {
   smoke: { rounds: 1, pingPongMs: 300, bulkBytes: 16 * 1024 ** 2, bulkLimitMs: 15_000, graceMs: 2000, stallTimeoutMs: 5000, warmupMs: 200 }
 }
 
-export function scenarios (timing: Timing): Scenario[] {
-  return [
+export function scenarios (timing: Timing, goLoad = false): Scenario[] {
+  const go: Scenario[] = !goLoad
+    ? []
+    : [
+        { name: 'go-pingpong-10', description: 'goduplicator\'s test client and echo server: ping-pong, 1 KiB, 10 connections', parallel: 10, size: 1024, durationMs: timing.pingPongMs, load: 'go' },
+        { name: 'go-pingpong-100', description: 'goduplicator\'s test client and echo server: ping-pong, 1 KiB, 100 connections', parallel: 100, size: 1024, durationMs: timing.pingPongMs, load: 'go' }
+      ]
+  return [...go,
     { name: 'pingpong-10', description: 'ping-pong, 1 KiB lines, 10 connections', parallel: 10, size: 1024, durationMs: timing.pingPongMs },
     { name: 'pingpong-100', description: 'ping-pong, 1 KiB lines, 100 connections', parallel: 100, size: 1024, durationMs: timing.pingPongMs },
     {

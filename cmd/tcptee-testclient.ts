@@ -23,6 +23,7 @@ const argv = yargs(hideBin(process.argv))
   .option('grace', { type: 'string', requiresArg: true, default: '2s', describe: 'after the duration, how long to wait for echoes in flight' })
   .option('stall-timeout', { type: 'string', requiresArg: true, describe: 'bulk: give up when no byte leaves the socket buffers for this long' })
   .option('json', { type: 'boolean', default: false, describe: 'print the summary as one JSON object on stdout' })
+  .option('mark-window', { type: 'boolean', default: false, describe: 'print "window start" and "window end" on stderr at the edges of the measured window' })
   .option('q', { alias: 'quiet', type: 'boolean', default: false, describe: 'no per-second progress' })
   .strict()
   .help()
@@ -57,6 +58,7 @@ const summary = runLoad({
   warmupMs,
   stallTimeoutMs,
   signal: controller.signal,
+  onWindow: argv['mark-window'] ? (edge) => { process.stderr.write(`window ${edge}\n`) } : undefined,
   onTick: argv.q
     ? undefined
     : (tick) => {

@@ -51,7 +51,8 @@ export interface DuplicatorOptions extends DiffOptions {
   /** A mirror connection with queued bytes and no write progress for this long is cut off. Default 5s. */
   mirrorWriteTimeout?: number | string
   /**
-   * Mirror writes within this window go out in one writev. Default 2ms; 0 writes at once. Mirror latency does not
+   * Mirror writes within this window go out in one writev (and the mirror's replies come back in one read). Default
+   * 20ms; 0 writes at once. A window of 64 KiB or more is flushed at once. Mirror latency does not
    * matter for shadowing, and every write syscall saved is CPU left for the main path.
    */
   mirrorBatch?: number | string
@@ -153,7 +154,7 @@ export const DEFAULTS = Object.freeze({
   targetHost: '127.0.0.1',
   mirrorBuffer: 4 * 1024 * 1024,
   mirrorWriteTimeout: 5_000,
-  mirrorBatch: 2,
+  mirrorBatch: 20,
   mirrorConnectTimeout: 500,
   retryDelay: 20_000,
   connectTimeout: 5_000,

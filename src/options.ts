@@ -94,7 +94,7 @@ export const OPTIONS: readonly OptionDef[] = Object.freeze([
   row({ key: 'logFormat', flag: 'log-format', choices: ['json', 'pretty'], default: 'json', scope: cli, reload: 'restart',
     help: 'json lines, or human-readable',
     doc: '`json` (one object per line on stdout) or `pretty`' }),
-  row({ key: 'mirrorBatch', flag: 'mirror-batch', default: '2ms', value: 'DURATION', scope: lib, reload: 'restart',
+  row({ key: 'mirrorBatch', flag: 'mirror-batch', default: '20ms', value: 'DURATION', scope: lib, reload: 'restart',
     help: 'mirror writes within this window go out as one writev (0: at once); mirrors may lag by this much',
     doc: 'mirror writes within this window go out as one `writev`; `0` writes at once (see [docs/benchmark.md](docs/benchmark.md))' }),
   row({ key: 'workers', flag: 'workers', default: '1', value: 'N', scope: cli, reload: 'restart',

@@ -55,6 +55,11 @@ export interface LoadOptions {
   reconnectDelayMs?: number
   /** Called once per second while running. */
   onTick?: (tick: LoadTick) => void
+  /**
+   * Called when the measured window starts (after the warm-up) and when it ends (before the grace period), so that
+   * an observer can read other processes' CPU over exactly the window the rates are computed over.
+   */
+  onWindow?: (edge: 'start' | 'end') => void
   /** Abort stops the run early; the summary still resolves. */
   signal?: AbortSignal
 }
@@ -115,6 +120,8 @@ export interface LoadSummary {
   requests: number
   /** Round trips completed within the window, per second. */
   reqPerSec: number
+  /** Round trips completed within the window (the grace period not included). */
+  windowRequests: number
   latencyMs: { p50: number, p90: number, p99: number, max: number, mean: number }
   /** Sum of errorsByKind. */
   errors: number
@@ -156,6 +163,7 @@ class LoadRun {
   readonly stallTimeoutMs: number
   readonly reconnectDelayMs: number
   readonly onTick: ((tick: LoadTick) => void) | undefined
+  readonly onWindow: ((edge: 'start' | 'end') => void) | undefined
   readonly signal: AbortSignal | undefined
 
   readonly warmupMs: number
@@ -196,6 +204,7 @@ class LoadRun {
     this.reconnectDelayMs = opts.reconnectDelayMs ?? 100
     this.warmupMs = opts.bulkBytes !== undefined && opts.bulkBytes > 0 ? 0 : (opts.warmupMs ?? 0)
     this.onTick = opts.onTick
+    this.onWindow = opts.onWindow
     this.signal = opts.signal
     this.done = new Promise((resolve) => { this.#resolve = resolve })
   }
@@ -211,7 +220,10 @@ class LoadRun {
     this.#lastProgressAt = this.startedAt
     this.#tickTimer = setInterval(this.#onTickTimer, 1000)
     if (this.warmupMs > 0) this.#deadlineTimer = setTimeout(this.#onWarmupTimer, this.warmupMs)
-    else if (Number.isFinite(this.durationMs)) this.#deadlineTimer = setTimeout(this.stop, this.durationMs)
+    else {
+      this.onWindow?.('start')
+      if (Number.isFinite(this.durationMs)) this.#deadlineTimer = setTimeout(this.stop, this.durationMs)
+    }
     this.signal?.addEventListener('abort', this.stop)
     if (this.signal?.aborted === true) this.stop()
   }
@@ -225,6 +237,7 @@ class LoadRun {
     this.startedAt = performance.now()
     this.cpuStart = process.cpuUsage()
     this.#deadlineTimer = Number.isFinite(this.durationMs) ? setTimeout(this.stop, this.durationMs) : null
+    this.onWindow?.('start')
   }
 
   error (kind: ErrorKind): void {
@@ -251,7 +264,7 @@ class LoadRun {
   /** Bulk: a connection completed or failed. */
   bulkSettled (): void {
     if (this.#conns.every((c) => (c as BulkConn).settled)) {
-      if (this.running) { this.running = false; this.stoppedAt = performance.now() }
+      if (this.running) { this.running = false; this.stoppedAt = performance.now(); this.onWindow?.('end') }
       this.finish()
     }
   }
@@ -261,6 +274,7 @@ class LoadRun {
     if (!this.running) return
     this.running = false
     this.stoppedAt = performance.now()
+    this.onWindow?.('end')
     if (this.isBulk) {
       // Out of time: every connection still without the server's FIN counts.
       this.stalled = true
@@ -357,6 +371,7 @@ class LoadRun {
       elapsedMs: Math.round(elapsedMs),
       requests: this.requests,
       reqPerSec: elapsedMs > 0 && !this.isBulk ? Math.round(this.requestsInWindow / elapsedMs * 1000) : 0,
+      windowRequests: this.requestsInWindow,
       latencyMs: { p50: ms(h.quantile(0.5)), p90: ms(h.quantile(0.9)), p99: ms(h.quantile(0.99)), max: ms(h.max), mean: ms(h.mean) },
       errors: this.errorCount,
       errorsByKind: { ...this.errorsByKind },

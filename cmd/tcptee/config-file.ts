@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { extname } from 'node:path'
 import type { Logger } from 'pino'
-import { parse as parseYaml } from 'yaml'
+import { parseYaml } from '../../src/ops/yaml.js'
 import type { DuplicatorOptions } from '../../src/config.js'
 import { ConfigError } from '../../src/ops/errors.js'
 import { flagName, restartOptions } from '../../src/options.js'

@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs'
 import { extname } from 'node:path'
-import { parse as parseYaml } from 'yaml'
+import { parseYaml } from '../ops/yaml.js'
 import { ConfigError } from '../ops/errors.js'
 
 /**

@@ -1,7 +1,16 @@
-import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client'
+import { createRequire } from 'node:module'
+import type * as PromClient from 'prom-client'
+import type { Counter, Gauge, Metric, Registry } from 'prom-client'
 import { DURATION_BUCKETS, type MetricsSnapshot, type MirrorFate, type MirrorState } from './metrics.js'
 
 const STATES: readonly MirrorState[] = ['up', 'backing-off', 'removed']
+
+/** prom-client (about 10 MB resident) is loaded by the first exporter, so a tcptee without `--admin` never loads it. */
+let promClient: typeof PromClient | undefined
+function prom (): typeof PromClient {
+  promClient ??= createRequire(import.meta.url)('prom-client') as typeof PromClient
+  return promClient
+}
 
 /**
  * A prom-client registry that reads tcptee's plain counters at scrape time: nothing on the data path calls
@@ -9,10 +18,12 @@ const STATES: readonly MirrorState[] = ['up', 'backing-off', 'removed']
  * metric's collect() reads from it. Process and Node.js default metrics come from prom-client.
  */
 export class PrometheusExporter {
-  readonly registry = new Registry()
+  readonly registry: Registry
   private snap: MetricsSnapshot | undefined
 
   constructor (private readonly source: () => MetricsSnapshot | Promise<MetricsSnapshot>, opts: { defaultMetrics?: boolean } = {}) {
+    const { collectDefaultMetrics, Counter, Gauge, Registry } = prom()
+    this.registry = new Registry()
     const registers = [this.registry]
     const read = (): MetricsSnapshot | undefined => this.snap
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry })
