@@ -36,11 +36,11 @@ async function startDb (dir: string, name: string): Promise<Db> {
   const data = join(dir, name)
   const socket = join(dir, `${name}.sock`)
   const user = userInfo().username
-  const init = spawnSync(bins.installDb, ['--no-defaults', `--datadir=${data}`, `--user=${user}`, '--auth-root-authentication-method=normal',
+  const init = spawnSync(bins.installDb, ['--no-defaults', `--datadir=${data}`, `--user=${user}`, `--tmpdir=${dir}`, '--auth-root-authentication-method=normal',
     '--skip-test-db', '--skip-name-resolve'], { encoding: 'utf8' })
   if (init.status !== 0) throw new Error(`mariadb-install-db: ${init.stderr}`)
   const [port] = await freePorts(1)
-  const proc = start(name, bins.mariadbd, ['--no-defaults', `--datadir=${data}`, `--user=${user}`, `--socket=${socket}`,
+  const proc = start(name, bins.mariadbd, ['--no-defaults', `--datadir=${data}`, `--user=${user}`, `--tmpdir=${dir}`, `--socket=${socket}`,
     `--pid-file=${join(dir, `${name}.pid`)}`, `--log-error=${join(dir, `${name}.err`)}`, '--skip-networking=0', `--port=${port}`,
     '--bind-address=127.0.0.1', '--skip-name-resolve', '--skip-ssl', '--skip-log-bin', '--innodb-buffer-pool-size=64M',
     '--innodb-flush-log-at-trx-commit=0', '--innodb-doublewrite=0', '--max-connections=500'])
