@@ -16,7 +16,7 @@ import {
 } from '../src/protocols/mysql/handshake.js'
 import { MysqlLoginStage } from '../src/protocols/mysql/login-stage.js'
 import { MAX_PACKET_PAYLOAD, MysqlProtocolError, PacketReader, encodePacket, type MysqlPacket } from '../src/protocols/mysql/packet.js'
-import { mysqlProtocol } from '../src/protocols/mysql/comparer.js'
+import { mysqlProtocol, sqlKey } from '../src/protocols/mysql/comparer.js'
 import { DiffProtocolError } from '../src/diff/outcome.js'
 import type { ProtocolMirror } from '../src/protocols/registry.js'
 import type { MirrorFate } from '../src/ops/metrics.js'
@@ -369,4 +369,11 @@ t.test('login stage: COM_CHANGE_USER waits for the mirror\'s earlier replies, th
   t.equal(Buffer.concat(h.sent).toString('hex'), next.toString('hex'), 'after the OK: the held command, not the client\'s auth packet for main')
   t.equal(h.replies.length, repliesBefore + 1, 'the mirror\'s OK to COM_CHANGE_USER goes to the comparer')
   t.same(h.failures, [])
+})
+
+t.test('--diff mysql request keys: literals replaced, first word upper-cased', async (t) => {
+  t.equal(sqlKey("select * from t where id = 7 and s = 'it''s' and x=1.5e3"), 'SELECT * from t where id = ? and s = ? and x=?')
+  t.equal(sqlKey('INSERT INTO t VALUES (1, "a\\"b", 2)'), 'INSERT INTO t VALUES (?, ?, ?)')
+  t.equal(sqlKey('UPDATE t2 SET n = n + 1 WHERE id = 12'), 'UPDATE t2 SET n = n + ? WHERE id = ?', 'digits inside names stay')
+  t.equal(sqlKey('SELECT ' + 'x, '.repeat(40)).length, 64, 'at most 64 characters')
 })

@@ -38,7 +38,7 @@ export interface MysqlRequest {
   readonly shape: ReplyShape
   /** The statement (COM_QUERY, COM_STMT_PREPARE) or the command's name, printable, at most 120 characters. */
   readonly text: string
-  /** First word of the statement, upper-cased, or the command's name. */
+  /** The statement with its literals replaced ({@link sqlKey}), or the command's name. */
   readonly key: string
   readonly binary: boolean
 }
@@ -78,6 +78,20 @@ function printable (b: Buffer): string {
   let s = b.toString('utf8').replace(/[\x00-\x1f\x7f]/g, ' ').replace(/\s+/g, ' ').trim()
   if (s.length > TEXT_MAX) s = s.slice(0, TEXT_MAX - 1) + '…'
   return s
+}
+
+/**
+ * What alike statements are grouped by: the statement with its literals replaced by `?` (quoted strings, numbers),
+ * its first word upper-cased, at most 64 characters: `SELECT * FROM t WHERE id = ?`.
+ */
+export function sqlKey (text: string): string {
+  const k = text
+    .replace(/'(?:[^'\\]|\\.|'')*'?|"(?:[^"\\]|\\.|"")*"?/g, '?')
+    .replace(/\b\d+(?:\.\d+)?(?:e[+-]?\d+)?\b/gi, '?')
+    .replace(/\s+/g, ' ')
+    .trim()
+  const first = /^\S+/.exec(k)?.[0] ?? ''
+  return (first.toUpperCase() + k.slice(first.length)).slice(0, 64)
 }
 
 /**
@@ -150,7 +164,7 @@ class RequestScanner {
     const name = COMMAND_NAMES[command] ?? `COM_0x${command.toString(16)}`
     if (command === COM_QUERY || command === COM_STMT_PREPARE) {
       const text = printable(payload.subarray(1))
-      const key = (/^\W*(\w+)/.exec(text)?.[1] ?? name).toUpperCase()
+      const key = sqlKey(text) || name
       this.session.add({ shape, text, key, binary: false })
     } else {
       const id = (command === 0x17 || command === 0x1c) && payload.length >= 5 ? payload.readUInt32LE(1) : undefined
