@@ -4,6 +4,7 @@
 // user on the mirror (native on main) is answered by tcptee's AuthSwitchRequest handling; a wrong mirror password
 // ends only the mirror connection, with fate auth-failed and the mirror's own error message.
 import fs from 'node:fs/promises'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
@@ -188,5 +189,40 @@ if (bins !== undefined) {
     await tee.idle()
     t.equal(tee.mirror().fates.ok, 1, 'the mirror connection ended ok')
     t.notMatch(await b.errorLog(), /Access denied for user '(app5|other5)'/, 'the mirror denied nothing')
+  })
+
+  t.test('a mirror slower than the whole session: the client\'s FIN waits until the held commands are sent', async (t) => {
+    // The mirror's greeting reaches tcptee only after the client has finished with main and closed: every command
+    // is held by the login stage when the client's FIN arrives. A FIN sent at once would cut them off.
+    const [a, b] = await twoServers(t, bins)
+    await addUser(a, 'd6', 'app6', 'main-secret')
+    await addUser(b, 'd6', 'app6', 'mirror-secret')
+    await Promise.all([a.admin(schema('d6')), b.admin(schema('d6'))])
+    let clientDone!: () => void
+    const done = new Promise<void>((resolve) => { clientDone = resolve })
+    const sockets = new Set<net.Socket>()
+    const relay = net.createServer({ allowHalfOpen: true }, (down) => {
+      const up = net.connect({ host: '127.0.0.1', port: b.port, allowHalfOpen: true })
+      sockets.add(down).add(up)
+      down.on('error', () => {}); up.on('error', () => {})
+      down.pipe(up)
+      void done.then(() => up.pipe(down))
+    })
+    relay.listen(0, '127.0.0.1')
+    await new Promise((resolve) => relay.once('listening', resolve))
+    t.teardown(() => { for (const s of sockets) s.destroy(); relay.close() })
+    const relayPort = (relay.address() as net.AddressInfo).port
+    const tee = await startTee(t, a.port, [relayPort], {
+      protocol: 'mysql', mirrorCredentials: await credentialsFile(t, relayPort, { app6: 'mirror-secret' }),
+    })
+    const r = await a.client(tee.port, inserts('d6', 6, 20), { user: 'app6', password: 'main-secret' })
+    t.equal(r.code, 0, `the client finished with main while the mirror had not greeted ${r.stderr}`)
+    t.equal(await b.admin('SELECT COUNT(*) FROM d6.items'), '0', 'the mirror has nothing yet')
+    clientDone()
+    const { main, mirror } = await settle(() => tableState(a, 'd6'), () => tableState(b, 'd6'), { timeoutMs: 30_000 })
+    t.match(main, /^20\n/, 'main: 20 rows')
+    t.equal(mirror, main, 'the mirror got every held command, then FIN')
+    await tee.idle()
+    t.equal(tee.mirror().fates.ok, 1, 'the mirror connection ended ok')
   })
 }

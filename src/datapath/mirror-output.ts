@@ -81,6 +81,9 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   /** Until it is passthrough, client chunks and mirror replies go through it. */
   private stage: MirrorStage | undefined
   private stageCtx: StageContext | undefined
+  /** The client ended while the stage held bytes: FIN once it has sent them (bounded by finTimer). */
+  private finPending = false
+  private finTimer: NodeJS.Timeout | undefined
 
   constructor (target: TcpOutputTarget, settings: MirrorSettings, session: OutputSession) {
     this.name = target.name
@@ -147,6 +150,23 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     const stage = this.stage
     if (stage !== undefined && !stage.passthrough && stage.mirrorData !== undefined) stage.mirrorData(chunk, this.stageCtx!)
     else this.replies?.onData(chunk)
+    if (this.finPending && !this.stageHolding()) {
+      this.finPending = false
+      clearTimeout(this.finTimer)
+      this.finTimer = undefined
+      this.endNow()
+    }
+  }
+
+  private stageHolding (): boolean {
+    const stage = this.stage
+    return stage !== undefined && !stage.passthrough && stage.holding === true
+  }
+
+  private readonly finTimerOnTimeout = (): void => {
+    this.finTimer = undefined
+    this.cutOff('write-timeout', new MirrorWriteTimeoutError(
+      `mirror ${this.name}: the client ended ${this.settings.writeTimeout}ms ago and the mirror's stage still holds client bytes (its login did not finish)`))
   }
 
   /** Queues bytes on the socket, within the bound. */
@@ -180,6 +200,16 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
 
   /** The client sent FIN: deliver what is queued, then FIN. The progress timer bounds how long that may take. */
   end (): void {
+    if (this.socket === undefined || this.ending || this.finPending) return
+    if (this.stageHolding()) {
+      this.finPending = true
+      this.finTimer = setTimeout(this.finTimerOnTimeout, this.settings.writeTimeout)
+      return
+    }
+    this.endNow()
+  }
+
+  private endNow (): void {
     const socket = this.socket
     if (socket === undefined || this.ending) return
     this.ending = true
@@ -295,8 +325,10 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     this.fate = this.retired && (fate === 'ok' || fate === 'closed') ? 'removed' : fate
     clearTimeout(this.connectTimer)
     clearTimeout(this.progressTimer)
+    clearTimeout(this.finTimer)
     this.connectTimer = undefined
     this.progressTimer = undefined
+    this.finTimer = undefined
     this.settings.coalescer?.delete(this)
     this.stage = undefined
     this.stageCtx = undefined

@@ -26,6 +26,12 @@ export interface StageContext {
 export interface MirrorStage {
   /** The stage has nothing more to do: the mirror connection bypasses it from now on. */
   readonly passthrough: boolean
+  /**
+   * The stage holds client bytes it will send later (until the mirror's login is done, say). When the client ends
+   * meanwhile, the mirror connection delays its FIN until the stage no longer holds any (checked after each
+   * {@link mirrorData}), for at most the mirror write timeout.
+   */
+  readonly holding?: boolean
   /** Called once, right after the mirror connection is created (before any client byte): e.g. send a PROXY header. */
   start? (ctx: StageContext): void
   /** A chunk of the client's stream for this mirror. Send it on (as is, rewritten, or later) with `ctx.send`. */
@@ -86,6 +92,7 @@ export function chainStages (stages: readonly MirrorStage[]): MirrorStage {
   }
   return {
     get passthrough () { return stages.every((s) => s.passthrough) },
+    get holding () { return stages.some((s) => !s.passthrough && s.holding === true) },
     start (ctx) {
       build(ctx)
       for (let i = 0; i < stages.length; i++) stages[i]!.start?.(ctxs[i]!)

@@ -35,6 +35,7 @@ export class MysqlLoginStage implements MirrorStage {
   /** The client's HandshakeResponse; undefined until it arrived. */
   private response: HandshakeResponse | undefined
   private responseSeq = 1
+  private loginSent = false
   /** Capabilities in effect between tcptee and the mirror. */
   private caps = 0
   private plugin = NATIVE
@@ -69,6 +70,11 @@ export class MysqlLoginStage implements MirrorStage {
   constructor (private readonly mirror: ProtocolMirror, private readonly limit: number) {
     this.clientIn = new PacketReader(LOGIN_MESSAGE_MAX)
     this.replyIn = new PacketReader(limit)
+  }
+
+  /** Client bytes wait here for the mirror (its greeting, its OK, its replies before a COM_CHANGE_USER). */
+  get holding (): boolean {
+    return !this.failed && (this.heldBytes > 0 || this.waitingChangeUser !== undefined || (this.response !== undefined && !this.loginSent))
   }
 
   private get secure (): boolean {
@@ -368,6 +374,7 @@ export class MysqlLoginStage implements MirrorStage {
     this.scramble = greeting.scramble
     const auth = this.firstResponse()
     if (auth === undefined) return
+    this.loginSent = true
     this.ctx!.send(encodePacket(this.responseSeq, encodeHandshakeResponse(response, greeting, this.plugin, auth)))
   }
 
