@@ -12,6 +12,8 @@
 #   postgresql-15         initdb, pg_ctl, postgres, pgbench (in /usr/lib/postgresql/15/bin)
 #   postgresql-client-15  psql, pg_isready
 #   haproxy               haproxy (2.6, in /usr/sbin)
+#   chromium              chromium (headless, driven by puppeteer-core in test/status-page-browser.test.ts)
+#   prometheus            promtool (test/deploy-files.test.ts checks and unit-tests deploy/prometheus/alerts.yaml)
 #
 # The packages may start system services (a "main" PostgreSQL cluster on 5432,
 # mariadb on 3306, redis on 6379, haproxy with the default config). The tests never use them: each test starts
@@ -33,7 +35,7 @@ pg_bin_dir() {
 
 have_all() {
   local b
-  for b in redis-server redis-benchmark redis-cli mariadbd mariadb-install-db mariadb mariadb-admin mysqlslap haproxy; do
+  for b in redis-server redis-benchmark redis-cli mariadbd mariadb-install-db mariadb mariadb-admin mysqlslap haproxy chromium promtool; do
     command -v "$b" >/dev/null 2>&1 || [[ -x "/usr/sbin/$b" ]] || return 1
   done
   [[ -e /usr/lib/mysql/plugin/auth_ed25519.so ]] || return 1
@@ -41,7 +43,7 @@ have_all() {
 }
 
 if have_all; then
-  echo "install-deps: redis, mariadb, postgresql and haproxy binaries already present; skipping apt"
+  echo "install-deps: redis, mariadb, postgresql, haproxy, chromium and promtool binaries already present; skipping apt"
   exit 0
 fi
 
@@ -56,7 +58,9 @@ export DEBIAN_FRONTEND=noninteractive
   redis-server redis-tools \
   mariadb-server mariadb-server-core mariadb-client mariadb-client-core \
   postgresql-15 postgresql-client-15 \
-  haproxy
+  haproxy \
+  chromium \
+  prometheus
 
 have_all || { echo "install-deps: binaries still missing after apt-get install" >&2; exit 1; }
 echo "install-deps: done"

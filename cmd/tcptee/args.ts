@@ -9,6 +9,7 @@ import { hideBin } from 'yargs/helpers'
 import { ConfigError } from '../../src/ops/errors.js'
 import type { DuplicatorOptions } from '../../src/config.js'
 import { envName, OPTIONS, type OptionDef } from '../../src/options.js'
+import { SUBCOMMANDS } from './commands.js'
 import { loadConfigFile, type FileSchema } from './config-file.js'
 
 export interface CliOptions extends DuplicatorOptions {
@@ -48,7 +49,8 @@ export function rewriteLegacyFlags (argv: readonly string[]): string[] {
   })
 }
 
-function yargsOption (o: OptionDef): Options {
+/** One option table row as a yargs option (also used by `tcptee completion`). */
+export function yargsOption (o: OptionDef): Options {
   const shown = o.default ?? (o.absent === 'none' ? undefined : o.absent)
   return {
     alias: [...o.aliases],
@@ -75,11 +77,19 @@ function read (o: OptionDef, v: unknown): unknown {
   return text
 }
 
+/** Values a subcommand sets itself (`tcptee wrap`: listen on $PORT, forward to the app); they win over the file. */
+export interface ParseFixed {
+  listen?: string
+  main?: string
+}
+
+const commandsHelp = (): string => Object.entries(SUBCOMMANDS).map(([name, c]) => `  tcptee ${name.padEnd(11)} ${c.describe}`).join('\n')
+
 /** Turns argv and the environment (and the file they name) into CLI options; throws ConfigError (with the flag) on bad input. */
-export async function parseCli (argv: readonly string[] = hideBin(process.argv)): Promise<CliOptions> {
+export async function parseCli (argv: readonly string[] = hideBin(process.argv), fixed: ParseFixed = {}): Promise<CliOptions> {
   let parser = yargs(rewriteLegacyFlags(argv))
     .scriptName('tcptee')
-    .usage('$0 -l <listen> -f <main> [-m <mirror>...]\n\nDuplicate TCP traffic: every client byte goes to main and to each mirror; only main answers the client.')
+    .usage(`$0 -l <listen> -f <main> [-m <mirror>...]\n\nDuplicate TCP traffic: every client byte goes to main and to each mirror; only main answers the client.\n\nCommands:\n${commandsHelp()}`)
     .env('TCPTEE')
   for (const o of OPTIONS) parser = parser.option(o.flag, yargsOption(o))
   parser = parser
@@ -91,22 +101,7 @@ export async function parseCli (argv: readonly string[] = hideBin(process.argv))
     .help()
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .exitProcess(false)
-    .fail((msg, err) => {
-      if (err !== undefined && err !== null) throw err
-      const unknown = /^Unknown arguments?: (.*)$/.exec(msg)
-      if (unknown !== null) {
-        // yargs reports TCPTEE_FOO_BAR from the environment as the unknown argument fooBar: name the variable instead.
-        const names = unknown[1]!.split(', ').map((f) => {
-          const name = `TCPTEE_${f.replace(/([A-Z])/g, '_$1').replaceAll('-', '_').toUpperCase()}`
-          if (process.env[name] !== undefined) return `environment variable ${name}`
-          return (f.length === 1 ? '-' : '--') + f
-        })
-        throw new ConfigError(`unknown flag: ${names.join(', ')}`)
-      }
-      const invalid = /Argument: ([\w-]+), Given: ("[^"]*"|\S+), Choices: (.*)$/m.exec(msg)
-      if (invalid !== null) throw new ConfigError(`--${invalid[1]!}: ${invalid[2]!} is not one of ${invalid[3]!.replaceAll('"', '')}`, `--${invalid[1]!}`)
-      throw new ConfigError(msg.replace(/\s*\n\s*/g, ' '), undefined)
-    })
+    .fail(strictFail)
   // yargs has no defaults and no config file here: what it returns was given on the command line or in the
   // environment, and nothing else. The file fills in the rest below, so which source set a value is never guessed.
   const a = await parser.parse()
@@ -124,6 +119,8 @@ export async function parseCli (argv: readonly string[] = hideBin(process.argv))
     const v = given(o) ?? fromFile(o)
     if (v !== undefined) out[o.key] = read(o, v)
   }
+  if (fixed.listen !== undefined) out['listen'] = fixed.listen
+  if (fixed.main !== undefined) out['main'] = fixed.main
   if (out['listen'] === undefined) throw new ConfigError('--listen (-l) is required: the address to accept clients on, e.g. -l :8080', '--listen')
   if (out['main'] === undefined) throw new ConfigError('--forward (-f) is required: the main server, e.g. -f :8081', '--forward')
   // Mirrors from the file have origin "config" and are replaced on reload. A list from the command line or the
@@ -142,6 +139,27 @@ export async function parseCli (argv: readonly string[] = hideBin(process.argv))
     adminAuthFile: out['adminAuthFile'] as string | undefined,
     config: configFile,
   }
+}
+
+/**
+ * yargs' failure handler for tcptee's parsers: rethrows errors and turns yargs' messages into one-line ConfigErrors
+ * naming the flag (or the `TCPTEE_*` variable for an unknown one from the environment).
+ */
+export function strictFail (msg: string, err: Error | undefined | null): never {
+  if (err !== undefined && err !== null) throw err
+  const unknown = /^Unknown arguments?: (.*)$/.exec(msg)
+  if (unknown !== null) {
+    // yargs reports TCPTEE_FOO_BAR from the environment as the unknown argument fooBar: name the variable instead.
+    const names = unknown[1]!.split(', ').map((f) => {
+      const name = `TCPTEE_${f.replace(/([A-Z])/g, '_$1').replaceAll('-', '_').toUpperCase()}`
+      if (process.env[name] !== undefined) return `environment variable ${name}`
+      return (f.length === 1 ? '-' : '--') + f
+    })
+    throw new ConfigError(`unknown flag: ${names.join(', ')}`)
+  }
+  const invalid = /Argument: ([\w-]+), Given: ("[^"]*"|\S+), Choices: (.*)$/m.exec(msg)
+  if (invalid !== null) throw new ConfigError(`--${invalid[1]!}: ${invalid[2]!} is not one of ${invalid[3]!.replaceAll('"', '')}`, `--${invalid[1]!}`)
+  throw new ConfigError(msg.replace(/\s*\n\s*/g, ' '), undefined)
 }
 
 /** `TCPTEE_MIRROR_BUFFER` and friends: every environment variable the CLI reads. */

@@ -24,7 +24,7 @@ import { normalizeConfig, type Config, type DuplicatorOptions } from '../../src/
 import { parseRuntimeMirror, type Duplicator } from '../../src/duplicator.js'
 import { WorkersUnavailableError } from '../../src/ops/errors.js'
 import { silentLogger } from '../../src/ops/logger.js'
-import type { MetricsSnapshot, MirrorState } from '../../src/ops/metrics.js'
+import { RECENT_DIVERGENCES, type MetricsSnapshot, type MirrorState, type RecentDivergence } from '../../src/ops/metrics.js'
 import type { MirrorInfo } from '../../src/mirrors/mirror-set.js'
 
 /** One change to the mirror set, as the primary records it and sends it to every worker. */
@@ -112,7 +112,9 @@ export function mergeSnapshots (snaps: readonly MetricsSnapshot[]): MetricsSnaps
     durations: { counts: [], sum: 0, count: 0 },
   }
   const states = new Map<string, MirrorState[]>()
-  for (const s of snaps) {
+  const recent: RecentDivergence[] = []
+  for (const { recentDivergences, ...s } of snaps) {
+    if (recentDivergences !== undefined) recent.push(...recentDivergences)
     addNumbers(out as unknown as Record<string, unknown>, s as unknown as Record<string, unknown>)
     for (const [name, m] of Object.entries(s.mirrors)) {
       const list = states.get(name)
@@ -121,6 +123,8 @@ export function mergeSnapshots (snaps: readonly MetricsSnapshot[]): MetricsSnaps
     }
   }
   for (const [name, list] of states) out.mirrors[name]!.state = mergeMirrorState(list)
+  // Records, not counters: the latest of all workers, oldest first (connection ids are per worker).
+  out.recentDivergences = recent.sort((a, b) => a.at.localeCompare(b.at)).slice(-RECENT_DIVERGENCES)
   return out
 }
 

@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import { parseYaml } from '../../src/ops/yaml.js'
 import type { DuplicatorOptions } from '../../src/config.js'
 import { ConfigError } from '../../src/ops/errors.js'
+import { FileWatcher } from '../../src/ops/file-watcher.js'
 import { flagName, restartOptions } from '../../src/options.js'
 
 const FLAG = '--config'
@@ -71,14 +72,25 @@ export function cliMessage (err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
 
+/** What started a reload: the signal, or the `--config` file's watcher (a ConfigMap update sends no signal). */
+export type ReloadTrigger = 'SIGHUP' | 'config file changed'
+
 /**
- * SIGHUP: re-reads the configuration with `load` (which re-parses the command line, environment and file with their
+ * Watches the `--config` file and reloads like SIGHUP when its content changes (see src/ops/file-watcher.ts).
+ * Returns the watcher; its owner closes it.
+ */
+export function watchConfigFile (file: string, reload: () => Promise<unknown>, log: Logger): FileWatcher {
+  return new FileWatcher(file, () => { void reload() }, { logger: log })
+}
+
+/**
+ * SIGHUP or a change of the `--config` file: re-reads the configuration with `load` (which re-parses the command line, environment and file with their
  * usual precedence) and applies the mirror set and sampling to `target`. Options whose reload rule is `restart` and
  * that differ from `running` (the options the process started with) are logged under `restartNeeded` by flag name.
  * A configuration that does not load or validate is rejected with one log line and the running configuration stays.
  * Never throws.
  */
-export async function reloadConfig<T extends DuplicatorOptions> (target: ReloadTarget, load: () => Promise<T>, log: Logger, running: T): Promise<boolean> {
+export async function reloadConfig<T extends DuplicatorOptions> (target: ReloadTarget, load: () => Promise<T>, log: Logger, running: T, trigger: ReloadTrigger = 'SIGHUP'): Promise<boolean> {
   try {
     const opts = await load()
     const { restartNeeded: keys } = await target.reconfigure(opts)
@@ -87,13 +99,13 @@ export async function reloadConfig<T extends DuplicatorOptions> (target: ReloadT
     const after = opts as unknown as Record<string, unknown>
     for (const o of restartOptions('cli')) if (JSON.stringify(before[o.key]) !== JSON.stringify(after[o.key])) keys.push(o.key)
     const restartNeeded = [...new Set(keys)].map(flagName)
-    log.info({ restartNeeded }, restartNeeded.length === 0
+    log.info({ trigger, restartNeeded }, restartNeeded.length === 0
       ? 'configuration reloaded: mirror set and sampling applied'
       : 'configuration reloaded: mirror set and sampling applied; other changed options need a restart')
     return true
   } catch (err) {
     const message = cliMessage(err)
-    log.error({ err: message }, `configuration reload rejected, running configuration unchanged: ${message}`)
+    log.error({ trigger, err: message }, `configuration reload rejected, running configuration unchanged: ${message}`)
     return false
   }
 }

@@ -5,7 +5,9 @@
  */
 import cluster from 'node:cluster'
 import { createLogger, ErrorCodes, normalizeConfig, TcpteeError } from '../../src/index.js'
+import { hideBin } from 'yargs/helpers'
 import { HelpShown, parseCli } from './args.js'
+import { subcommandOf } from './commands.js'
 import { cliMessage } from './config-file.js'
 import { PrimaryRunner } from './primary.js'
 import { SingleRunner } from './single.js'
@@ -23,9 +25,21 @@ function die (err: unknown): never {
   process.exit(1)
 }
 
-/** Runs tcptee with `argv` (without node and script). Resolves once it runs; exits the process when it is done. */
-export async function main (argv?: readonly string[]): Promise<void> {
+/**
+ * Runs tcptee with `argv` (without node and script): a subcommand (commands.ts) when argv starts with one, else the
+ * duplicator. Resolves once it runs; exits the process when it is done.
+ */
+export async function main (argv: readonly string[] = hideBin(process.argv)): Promise<void> {
   try {
+    if (argv.includes('--get-yargs-completions')) {
+      await (await import('./completion.js')).complete(argv)
+      return
+    }
+    const sub = subcommandOf(argv)
+    if (sub !== undefined) {
+      await (await sub.command.load()).run(argv.slice(1))
+      return
+    }
     const load = (): ReturnType<typeof parseCli> => parseCli(argv)
     const opts = await load()
     normalizeConfig(opts) // validate everything before anything is opened

@@ -10,7 +10,8 @@ import type { Logger } from 'pino'
 import { AdminServer, createAdminServer, readAuthFile } from '../../src/index.js'
 import type { CliOptions } from './args.js'
 import { ClusterAdmin, workerHandle, type ToWorker } from './cluster.js'
-import { reloadConfig } from './config-file.js'
+import { reloadConfig, watchConfigFile } from './config-file.js'
+import type { FileWatcher } from '../../src/ops/file-watcher.js'
 import type { RunnerHooks } from './single.js'
 
 export class PrimaryRunner {
@@ -24,6 +25,7 @@ export class PrimaryRunner {
   private signals = 0
   private stopping = false
   private closing: Promise<void> | undefined
+  private watcher: FileWatcher | undefined
   private allExited: (() => void) | undefined
 
   private constructor (opts: CliOptions, log: Logger, hooks: RunnerHooks) {
@@ -43,6 +45,8 @@ export class PrimaryRunner {
     process.on('SIGINT', r.processOnSignal)
     process.on('SIGTERM', r.processOnSignal)
     process.on('SIGHUP', r.processOnSighup)
+    // Kubernetes updates a mounted ConfigMap without a signal: a changed file reloads like SIGHUP.
+    if (opts.config !== undefined) r.watcher = watchConfigFile(opts.config, r.fileOnChange, log)
     return r
   }
 
@@ -54,6 +58,7 @@ export class PrimaryRunner {
     this.closing ??= (async () => {
       this.stopping = true
       process.off('SIGHUP', this.processOnSighup)
+      this.watcher?.close()
       const exited = new Promise<void>((resolve) => { this.allExited = resolve })
       this.sendAll({ type: 'tcptee:shutdown' })
       if (this.workers.size === 0) this.allExited?.()
@@ -115,4 +120,7 @@ export class PrimaryRunner {
   private readonly processOnSighup = (): void => {
     void reloadConfig(this.backend, this.hooks.load, this.log, this.opts)
   }
+
+  private readonly fileOnChange = (): Promise<boolean> =>
+    reloadConfig(this.backend, this.hooks.load, this.log, this.opts, 'config file changed')
 }

@@ -5,7 +5,8 @@
 import type { Logger } from 'pino'
 import { AdminServer, createAdminServer, createDuplicator, readAuthFile, type Duplicator } from '../../src/index.js'
 import type { CliOptions } from './args.js'
-import { reloadConfig } from './config-file.js'
+import { reloadConfig, watchConfigFile } from './config-file.js'
+import type { FileWatcher } from '../../src/ops/file-watcher.js'
 
 export interface RunnerHooks {
   /** Re-reads flags, environment and file (SIGHUP). */
@@ -21,6 +22,7 @@ export class SingleRunner {
   private readonly opts: CliOptions
   private readonly hooks: RunnerHooks
   private closing: Promise<void> | undefined
+  private watcher: FileWatcher | undefined
   private signals = 0
 
   private constructor (opts: CliOptions, log: Logger, hooks: RunnerHooks) {
@@ -45,6 +47,8 @@ export class SingleRunner {
     process.on('SIGINT', r.processOnSignal)
     process.on('SIGTERM', r.processOnSignal)
     process.on('SIGHUP', r.processOnSighup)
+    // Kubernetes updates a mounted ConfigMap without a signal: a changed file reloads like SIGHUP.
+    if (opts.config !== undefined) r.watcher = watchConfigFile(opts.config, r.fileOnChange, log)
     return r
   }
 
@@ -55,6 +59,7 @@ export class SingleRunner {
   close (deadlineMs?: number): Promise<void> {
     this.closing ??= (async () => {
       process.off('SIGHUP', this.processOnSighup)
+      this.watcher?.close()
       await this.duplicator.close(deadlineMs)
       await this.admin?.close()
       process.off('SIGINT', this.processOnSignal)
@@ -79,4 +84,7 @@ export class SingleRunner {
   private readonly processOnSighup = (): void => {
     void reloadConfig(this.duplicator, this.hooks.load, this.log, this.opts)
   }
+
+  private readonly fileOnChange = (): Promise<boolean> =>
+    reloadConfig(this.duplicator, this.hooks.load, this.log, this.opts, 'config file changed')
 }

@@ -6,7 +6,7 @@ import type { Config } from '../config.js'
 import { MainConnectError, MainConnectTimeoutError, MainTlsError, ShutdownError } from '../ops/errors.js'
 import type { Metrics, MirrorFate } from '../ops/metrics.js'
 import { DiffSession } from '../diff/session.js'
-import type { DiffResult } from '../diff/outcome.js'
+import type { DiffResult, Divergence } from '../diff/outcome.js'
 import type { MirrorPlan } from '../mirrors/mirror-set.js'
 import type { MirrorOutput } from './output.js'
 import type { SessionPeer, SessionSource } from './session-source.js'
@@ -109,7 +109,7 @@ export class Connection {
     client.on('drain', this.clientOnDrain)
 
     // Mirrors connect in parallel with main. Until they are connected, client bytes wait in their bounded queues.
-    this.diff = config.diff === undefined ? undefined : new DiffSession(config.diff, id, this.clientName, ctx.log)
+    this.diff = config.diff === undefined ? undefined : new DiffSession(config.diff, id, this.clientName, ctx.log, this.diffOnDiverged)
     for (const target of plan.use) {
       const replies = this.diff?.attach(target.name, target.counters.diff)
       const stage = target.stages?.({ id, client: peer.client, local: peer.local })
@@ -146,6 +146,15 @@ export class Connection {
   }
 
   // ---- client -> main and mirrors -----------------------------------------------------------------------------
+
+  private readonly diffOnDiverged = (mirror: string, first: Divergence): void => {
+    this.metrics.recordDivergence({
+      at: new Date().toISOString(), conn: this.id, client: this.clientName, mirror, outcome: first.outcome, what: first.what,
+      ...(first.offset === undefined ? {} : { offset: first.offset }),
+      ...(first.index === undefined ? {} : { index: first.index }),
+      ...(first.request === undefined ? {} : { request: first.request }),
+    })
+  }
 
   private readonly clientOnData = (chunk: Buffer): void => {
     this.bytesClientToMain += chunk.length

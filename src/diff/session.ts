@@ -31,6 +31,8 @@ export class DiffSession {
     private readonly conn: number,
     private readonly clientName: string,
     log: Logger,
+    /** Gets the first difference of every mirror connection that diverged (the status page's latest divergences). */
+    private readonly onDiverged?: (mirror: string, first: Divergence) => void,
   ) {
     if (settings.log !== undefined) {
       this.diffLog = diffLogFor(settings, settings.log, log)
@@ -83,6 +85,7 @@ export class DiffSession {
         ? { outcome: 'not-compared', reason: this.skipReasons.get(e.name) ?? 'skipped', compared: 0, diverged: 0 }
         : e.comparer.finish()
       e.counters.outcomes[r.outcome]++
+      if (r.first !== undefined && r.outcome === 'diverged') this.onDiverged?.(e.name, r.first)
       out[e.name] = r
     }
     this.finished = out

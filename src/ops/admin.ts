@@ -9,6 +9,8 @@ import { silentLogger } from './logger.js'
 import type { MetricsSnapshot } from './metrics.js'
 import type { MirrorInfo } from '../mirrors/mirror-set.js'
 import { PrometheusExporter } from './prometheus.js'
+import { STATUS_PAGE_HTML } from './status-page/page.js'
+import { StatusFeed } from './status-feed.js'
 
 /**
  * What the admin endpoint drives: a {@link Duplicator}, or something that fans the calls out to several workers.
@@ -37,6 +39,8 @@ export interface AdminOptions {
   logger?: Logger
   /** Include prom-client's process and Node.js default metrics. Default true. */
   defaultMetrics?: boolean
+  /** Time between status page updates (`GET /events`). Default 2 s. */
+  statusIntervalMs?: number
 }
 
 /**
@@ -72,16 +76,27 @@ class HttpError extends Error {
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest()
 
-type Handler = (url: URL) => Promise<unknown>
+/** A handler's answer: JSON (an object), Prometheus text (a string), a page, or {@link STREAMED} (it took the response). */
+type Handler = (url: URL, res: ServerResponse) => Promise<unknown>
+
+/** Returned by a handler that answers on the response itself (the event stream). */
+const STREAMED = Symbol('streamed')
+
+/** A handler's HTML answer. */
+class Html {
+  constructor (readonly body: string) {}
+}
 
 /**
  * The admin HTTP endpoint (`--admin`): `GET /mirrors`, `PUT /mirrors?addr=`, `DELETE /mirrors?addr=`,
- * `GET /metrics`, `GET /healthz`. Served on its own port, never on the data port. Owns its server and its sockets.
+ * `GET /metrics`, `GET /healthz`, and the status page: `GET /` (the page), `GET /status` (its data, also read by
+ * `tcptee status`) and `GET /events` (its live updates as Server-Sent Events). Served on its own port, never on the data port. Owns its server and its sockets.
  */
 export class AdminServer {
   private readonly server: Server
   private readonly log: Logger
   private readonly exporter: PrometheusExporter
+  private readonly feed: StatusFeed
   private readonly expected: Buffer | undefined
   private readonly routes: Record<string, Record<string, Handler>>
   private bound: Address | undefined
@@ -95,7 +110,11 @@ export class AdminServer {
       '/mirrors': { GET: this.getMirrors, PUT: this.putMirrors, DELETE: this.deleteMirrors },
       '/metrics': { GET: this.getMetrics },
       '/healthz': { GET: async () => ({ status: 'ok' }) },
+      '/': { GET: this.getPage },
+      '/status': { GET: this.getStatus },
+      '/events': { GET: this.getEvents },
     }
+    this.feed = new StatusFeed(opts.backend, this.log, { intervalMs: opts.statusIntervalMs })
     this.server = createServer(this.serverOnRequest)
   }
 
@@ -128,8 +147,9 @@ export class AdminServer {
     return this.bound
   }
 
-  /** Stops serving and destroys open admin connections. */
+  /** Stops serving, ends the status page's event streams and destroys open admin connections. */
   close (): Promise<void> {
+    this.feed.close()
     return new Promise((resolve) => {
       if (!this.server.listening) { resolve(); return }
       this.server.close(() => resolve())
@@ -140,8 +160,8 @@ export class AdminServer {
   private readonly serverOnRequest = (req: IncomingMessage, res: ServerResponse): void => {
     // Request bodies are not used; read and drop them so keep-alive connections stay usable.
     req.resume()
-    this.handle(req).then(
-      ({ status, body, type }) => this.send(res, status, body, type),
+    this.handle(req, res).then(
+      (answer) => { if (answer !== STREAMED) this.send(res, answer.status, answer.body, answer.type) },
       (err: unknown) => {
         if (err instanceof HttpError) {
           this.send(res, err.status, JSON.stringify({ error: err.message }) + '\n', 'application/json', err.headers)
@@ -163,7 +183,7 @@ export class AdminServer {
     res.end(body)
   }
 
-  private async handle (req: IncomingMessage): Promise<{ status: number; body: string; type: string }> {
+  private async handle (req: IncomingMessage, res: ServerResponse): Promise<{ status: number; body: string; type: string } | typeof STREAMED> {
     this.authorize(req)
     let url: URL
     try {
@@ -172,14 +192,16 @@ export class AdminServer {
       throw new HttpError(400, `malformed request target ${JSON.stringify(req.url)}`)
     }
     const methods = this.routes[url.pathname]
-    if (methods === undefined) throw new HttpError(404, `no such endpoint ${url.pathname}; try /mirrors, /metrics or /healthz`)
+    if (methods === undefined) throw new HttpError(404, `no such endpoint ${url.pathname}; try /, /mirrors, /metrics, /status or /healthz`)
     const method = req.method ?? 'GET'
     const handler = methods[method]
     if (handler === undefined) {
       const allow = Object.keys(methods).join(', ')
       throw new HttpError(405, `${method} is not allowed on ${url.pathname}; allowed: ${allow}`, { allow })
     }
-    const result = await handler(url)
+    const result = await handler(url, res)
+    if (result === STREAMED) return STREAMED
+    if (result instanceof Html) return { status: 200, body: result.body, type: 'text/html; charset=utf-8' }
     if (typeof result === 'string') return { status: 200, body: result, type: this.exporter.contentType }
     return { status: 200, body: JSON.stringify(result, null, 2) + '\n', type: 'application/json' }
   }
@@ -205,6 +227,22 @@ export class AdminServer {
   private readonly getMetrics = async (url: URL): Promise<string> => {
     onlyParams(url, [])
     return this.exporter.render()
+  }
+
+  private readonly getPage = async (url: URL): Promise<Html> => {
+    onlyParams(url, [])
+    return new Html(STATUS_PAGE_HTML)
+  }
+
+  private readonly getStatus = async (url: URL): Promise<unknown> => {
+    onlyParams(url, [])
+    return this.feed.overview()
+  }
+
+  private readonly getEvents = async (url: URL, res: ServerResponse): Promise<typeof STREAMED> => {
+    onlyParams(url, [])
+    this.feed.subscribe(res)
+    return STREAMED
   }
 
   private readonly putMirrors = async (url: URL): Promise<unknown> => {

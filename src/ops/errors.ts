@@ -21,6 +21,8 @@ export const ErrorCodes = {
   ADMIN_LISTEN: 'TCPTEE_ERR_ADMIN_LISTEN',
   WORKERS_UNAVAILABLE: 'TCPTEE_ERR_WORKERS_UNAVAILABLE',
   PROXY_PROTOCOL: 'TCPTEE_ERR_PROXY_PROTOCOL',
+  STATUS_READ: 'TCPTEE_ERR_STATUS_READ',
+  APP: 'TCPTEE_ERR_APP',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
@@ -179,5 +181,21 @@ export class ClientTlsError extends TcpteeError {
   override name = 'ClientTlsError'
   constructor (message: string, options?: { cause?: unknown }) {
     super(ErrorCodes.CLIENT_TLS, message, options)
+  }
+}
+
+/** `tcptee status`: the admin endpoint could not be read (refused, timed out, 401, not a tcptee). Exit 1. */
+export class StatusReadError extends TcpteeError {
+  override name = 'StatusReadError'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.STATUS_READ, message, options)
+  }
+}
+
+/** `tcptee wrap`: the wrapped app could not be started, or exited or did not listen before its deadline. Exit 1. */
+export class AppError extends TcpteeError {
+  override name = 'AppError'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.APP, message, options)
   }
 }

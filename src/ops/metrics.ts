@@ -40,6 +40,27 @@ export interface MirrorCounters {
   diff: DiffCounters
 }
 
+/** How many divergence records {@link Metrics} keeps for the status page. */
+export const RECENT_DIVERGENCES = 20
+
+/**
+ * One divergence for the status page: where and what, without the reply excerpts (those hold traffic bytes and go
+ * to the `--diff-log` file only).
+ */
+export interface RecentDivergence {
+  /** ISO time the comparison of that mirror connection finished. */
+  at: string
+  conn: number
+  client: string
+  mirror: string
+  outcome: string
+  what: string
+  /** bytes: stream offset; redis/http: reply index; http: the request line. */
+  offset?: number
+  index?: number
+  request?: string
+}
+
 export interface MetricsSnapshot {
   connections: { active: number; total: number }
   bytes: { clientToMain: number; mainToClient: number }
@@ -49,6 +70,8 @@ export interface MetricsSnapshot {
   mirrors: Record<string, MirrorCounters>
   /** Client connection lifetimes (accept to last socket closed), in seconds. */
   durations: DurationHistogram
+  /** The latest divergences (`--diff`), oldest first, at most {@link RECENT_DIVERGENCES}. */
+  recentDivergences?: RecentDivergence[]
 }
 
 /** Upper bounds (seconds) of the connection duration histogram buckets; the last bucket is +Inf. */
@@ -81,6 +104,13 @@ export class Metrics {
   loopsCut = 0
   readonly mirrors = new Map<string, MirrorCounters>()
   readonly durations: DurationHistogram = { counts: new Array<number>(DURATION_BUCKETS.length + 1).fill(0), sum: 0, count: 0 }
+  readonly recentDivergences: RecentDivergence[] = []
+
+  /** Keeps `d` as one of the latest divergences (once per diverged mirror connection, never per reply). */
+  recordDivergence (d: RecentDivergence): void {
+    this.recentDivergences.push(d)
+    if (this.recentDivergences.length > RECENT_DIVERGENCES) this.recentDivergences.shift()
+  }
 
   /** Records one finished client connection (once per connection, never per chunk). */
   observeDuration (seconds: number): void {
@@ -111,6 +141,7 @@ export class Metrics {
       clients: { tlsFailures: this.clientTlsFailures, proxyHeaderRefused: this.proxyHeaderRefused, loopsCut: this.loopsCut },
       mirrors,
       durations: { counts: [...this.durations.counts], sum: this.durations.sum, count: this.durations.count },
+      recentDivergences: this.recentDivergences.map((d) => ({ ...d })),
     }
   }
 }

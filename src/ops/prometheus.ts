@@ -68,6 +68,12 @@ export class PrometheusExporter {
     gauge('tcptee_mirror_state', 'Mirror health: 1 for the current state (up, backing-off, removed), 0 for the others.', ['mirror', 'state'], (g, s) => {
       for (const [mirror, m] of Object.entries(s.mirrors)) for (const state of STATES) g.set({ mirror, state }, m.state === state ? 1 : 0)
     })
+    counter('tcptee_mirror_diff_outcomes_total', 'Mirror connections by how comparing their replies with main\'s ended (--diff): match, diverged, mirror-short, mirror-long, incomplete, not-compared.', ['mirror', 'outcome'],
+      perMirror((c, mirror, m) => { for (const [outcome, n] of Object.entries(m.diff.outcomes)) c.inc({ mirror, outcome }, n) }))
+    counter('tcptee_mirror_replies_compared_total', 'Replies (redis) or responses (http) compared pairwise with main\'s (--diff).', ['mirror'],
+      perMirror((c, mirror, m) => c.inc({ mirror }, m.diff.repliesCompared)))
+    counter('tcptee_mirror_replies_diverged_total', 'Compared replies that differed from main\'s (--diff).', ['mirror'],
+      perMirror((c, mirror, m) => c.inc({ mirror }, m.diff.repliesDiverged)))
     this.registry.registerMetric(durationHistogram(read) as unknown as Metric)
   }
 
