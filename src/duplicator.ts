@@ -108,6 +108,7 @@ export class Duplicator {
       main: Object.freeze({ address: c.main, tls: this.dialTls(c.mainTls) }),
       mainHeader: mainVersion === undefined ? undefined : (peer: SessionPeer) => proxyHeaderFor(mainVersion, peer),
       onClose: this.connectionOnClose,
+      mainObserver: protocolModule(c.protocol).mainObserver,
     })
     const health = { retryDelay: c.retryDelay, failAfter: c.failAfter, cutOffThreshold: c.cutOffThreshold }
     this.mirrorSet = new MirrorSet(health, this.metricsStore, this.log, c.percent, c.seed, this.wiring)

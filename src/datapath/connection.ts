@@ -10,6 +10,7 @@ import type { DiffResult, Divergence } from '../diff/outcome.js'
 import type { MirrorPlan } from '../mirrors/mirror-set.js'
 import type { MirrorOutput } from './output.js'
 import type { SessionPeer, SessionSource } from './session-source.js'
+import type { MainObserverFactory, MainPathObserver, StageSession } from './stage.js'
 
 function noop (): void {}
 
@@ -28,6 +29,8 @@ export interface ConnectionContext {
   readonly mainHeader?: ((peer: SessionPeer) => Buffer) | undefined
   /** Called once, when the connection and all its mirrors are gone. */
   readonly onClose: (conn: Connection) => void
+  /** The protocol's watcher of the main path (`--protocol`); undefined: the data path calls nothing. */
+  readonly mainObserver?: MainObserverFactory | undefined
 }
 
 /** Per-connection choices the duplicator makes when it accepts. */
@@ -82,6 +85,10 @@ export class Connection {
   private bytesClientToMain = 0
   private bytesMainToClient = 0
   private _log: Logger | undefined
+  /** Sees client and main bytes until it has learnt what it needs (each direction stops on its own). */
+  private observer: MainPathObserver | undefined
+  private observeClient = false
+  private observeMain = false
 
   /**
    * @param client the client side: an accepted socket (paused), or any {@link SessionSource}
@@ -110,9 +117,13 @@ export class Connection {
 
     // Mirrors connect in parallel with main. Until they are connected, client bytes wait in their bounded queues.
     this.diff = config.diff === undefined ? undefined : new DiffSession(config.diff, id, this.clientName, ctx.log, this.diffOnDiverged)
+    // One object for the whole session: stages and the main path observer of a protocol key their shared state by it.
+    const session: StageSession = Object.freeze({ id, client: peer.client, local: peer.local })
+    this.observer = ctx.mainObserver?.(session)
+    this.observeClient = this.observeMain = this.observer !== undefined
     for (const target of plan.use) {
       const replies = this.diff?.attach(target.name, target.counters.diff)
-      const stage = target.stages?.({ id, client: peer.client, local: peer.local })
+      const stage = target.stages?.(session)
       const output = target.open({ log: this.log, onDone: this.mirrorOnDone, replies, stage })
       // An output can end inside its constructor (its stage failed at start): it has reported itself done already.
       if (output.fate === undefined) this.mirrors.push(output)
@@ -159,6 +170,8 @@ export class Connection {
   private readonly clientOnData = (chunk: Buffer): void => {
     this.bytesClientToMain += chunk.length
     this.metrics.bytesClientToMain += chunk.length
+    // Before the fan-out: the observer learns of a cancel request before any mirror stage acts on it.
+    if (this.observeClient) this.observeClient = this.observer!.client(chunk)
     // Backwards: a mirror cut off inside write() (overflow) removes itself from this array (mirrorOnDone); going
     // forwards would then skip the next mirror for this chunk and leave a hole in its stream.
     const mirrors = this.mirrors
@@ -220,6 +233,7 @@ export class Connection {
     this.bytesMainToClient += chunk.length
     this.metrics.bytesMainToClient += chunk.length
     if (!this.client.write(chunk)) this.main.pause()
+    if (this.observeMain) this.observeMain = this.observer!.main(chunk)
     // After the write: the client has its bytes before any comparing. The comparer keeps a reference, no copy.
     if (this.diff !== undefined) this.diff.main(chunk)
   }
@@ -276,6 +290,9 @@ export class Connection {
 
   private endSession (how: SessionEnd, err?: Error): void {
     this.sessionEnd = how
+    this.observeClient = this.observeMain = false
+    this.observer?.close()
+    this.observer = undefined
     this.sessionError = err
     this.sessionDurationMs = Number(process.hrtime.bigint() - this.startedAt) / 1e6
     clearTimeout(this.connectTimer)

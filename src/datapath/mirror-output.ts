@@ -68,6 +68,8 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   /** The mirror sent FIN before the client did: it stopped talking mid-session (e.g. it rejected the client's auth). */
   private peerEndedFirst = false
   private retired = false
+  /** The client sent FIN while the stage was still at work: FIN follows once it is passthrough. */
+  private endAfterStage = false
   private corked = false
   /** TCP is up but the TLS handshake is not done: an error now is a TLS failure. */
   private handshaking = false
@@ -81,9 +83,6 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   /** Until it is passthrough, client chunks and mirror replies go through it. */
   private stage: MirrorStage | undefined
   private stageCtx: StageContext | undefined
-  /** The client ended while the stage held bytes: FIN once it has sent them (bounded by finTimer). */
-  private finPending = false
-  private finTimer: NodeJS.Timeout | undefined
 
   constructor (target: TcpOutputTarget, settings: MirrorSettings, session: OutputSession) {
     this.name = target.name
@@ -148,25 +147,13 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
 
   private readonly socketOnStagedData = (chunk: Buffer): void => {
     const stage = this.stage
-    if (stage !== undefined && !stage.passthrough && stage.mirrorData !== undefined) stage.mirrorData(chunk, this.stageCtx!)
-    else this.replies?.onData(chunk)
-    if (this.finPending && !this.stageHolding()) {
-      this.finPending = false
-      clearTimeout(this.finTimer)
-      this.finTimer = undefined
-      this.endNow()
+    if (stage !== undefined && !stage.passthrough && stage.mirrorData !== undefined) {
+      stage.mirrorData(chunk, this.stageCtx!)
+      // The client's FIN waited for the stage (see end()).
+      if (this.endAfterStage && stage.passthrough) this.end()
+    } else {
+      this.replies?.onData(chunk)
     }
-  }
-
-  private stageHolding (): boolean {
-    const stage = this.stage
-    return stage !== undefined && !stage.passthrough && stage.holding === true
-  }
-
-  private readonly finTimerOnTimeout = (): void => {
-    this.finTimer = undefined
-    this.cutOff('write-timeout', new MirrorWriteTimeoutError(
-      `mirror ${this.name}: the client ended ${this.settings.writeTimeout}ms ago and the mirror's stage still holds client bytes (its login did not finish)`))
   }
 
   /** Queues bytes on the socket, within the bound. */
@@ -198,20 +185,19 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     this.socket?.uncork()
   }
 
-  /** The client sent FIN: deliver what is queued, then FIN. The progress timer bounds how long that may take. */
+  /**
+   * The client sent FIN: deliver what is queued, then FIN. The progress timer bounds how long that may take. A stage
+   * still at work (logging in to the mirror, holding the client's last bytes) gets that long to finish first.
+   */
   end (): void {
-    if (this.socket === undefined || this.ending || this.finPending) return
-    if (this.stageHolding()) {
-      this.finPending = true
-      this.finTimer = setTimeout(this.finTimerOnTimeout, this.settings.writeTimeout)
-      return
-    }
-    this.endNow()
-  }
-
-  private endNow (): void {
     const socket = this.socket
     if (socket === undefined || this.ending) return
+    if (this.stage !== undefined && !this.stage.passthrough && this.stage.clientEnd?.(this.stageCtx!) === true) {
+      this.endAfterStage = true
+      if (this.progressTimer === undefined) this.armProgressTimer()
+      return
+    }
+    this.endAfterStage = false
     this.ending = true
     socket.end()
     if (this.progressTimer === undefined) this.armProgressTimer()
@@ -241,6 +227,11 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     // Still connecting: the connect timer bounds that, and a queue that waits for the connect is not a stalled mirror.
     if (socket.connecting) {
       this.progressTimer?.refresh()
+      return
+    }
+    if (this.endAfterStage) {
+      this.cutOff('write-timeout', new MirrorWriteTimeoutError(
+        `mirror ${this.name}: its stage (a login) did not finish within ${this.settings.writeTimeout}ms of the client's end`))
       return
     }
     const flushed = this.bytes - socket.writableLength
@@ -325,10 +316,8 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     this.fate = this.retired && (fate === 'ok' || fate === 'closed') ? 'removed' : fate
     clearTimeout(this.connectTimer)
     clearTimeout(this.progressTimer)
-    clearTimeout(this.finTimer)
     this.connectTimer = undefined
     this.progressTimer = undefined
-    this.finTimer = undefined
     this.settings.coalescer?.delete(this)
     this.stage = undefined
     this.stageCtx = undefined

@@ -26,18 +26,18 @@ export interface StageContext {
 export interface MirrorStage {
   /** The stage has nothing more to do: the mirror connection bypasses it from now on. */
   readonly passthrough: boolean
-  /**
-   * The stage holds client bytes it will send later (until the mirror's login is done, say). When the client ends
-   * meanwhile, the mirror connection delays its FIN until the stage no longer holds any (checked after each
-   * {@link mirrorData}), for at most the mirror write timeout.
-   */
-  readonly holding?: boolean
   /** Called once, right after the mirror connection is created (before any client byte): e.g. send a PROXY header. */
   start? (ctx: StageContext): void
   /** A chunk of the client's stream for this mirror. Send it on (as is, rewritten, or later) with `ctx.send`. */
   clientData (chunk: Buffer, ctx: StageContext): void
   /** A chunk the mirror sent. Default: passed on as a reply. */
   mirrorData? (chunk: Buffer, ctx: StageContext): void
+  /**
+   * The client sent FIN while the stage is not passthrough. True: the stage still holds client bytes it will send
+   * (a login in progress), so the mirror's FIN waits until the stage is passthrough (at most the mirror write
+   * timeout). False or absent: FIN now.
+   */
+  clientEnd? (ctx: StageContext): boolean
 }
 
 /** What a stage factory knows about the session a mirror connection belongs to. */
@@ -55,6 +55,23 @@ export interface Endpoint {
   readonly address: string
   readonly port: number
 }
+
+/**
+ * Watches one session's main path without touching it: the client's bytes before main gets them, and main's bytes
+ * after the client got them. A protocol uses it to learn what only main says (PostgreSQL's BackendKeyData, which a
+ * cancel request names). Each method returns false once it needs no more of that direction; the connection then
+ * stops calling it. Made once per session, with the same {@link StageSession} object the mirror stages get.
+ * Contract: synchronous, never throws, never holds or changes bytes.
+ */
+export interface MainPathObserver {
+  client (chunk: Buffer): boolean
+  main (chunk: Buffer): boolean
+  /** The session is over (both sockets closed, or failed). */
+  close (): void
+}
+
+/** Makes the main path observer of one session, or undefined. */
+export type MainObserverFactory = (session: StageSession) => MainPathObserver | undefined
 
 /** Makes the stage for one mirror connection, or undefined when this mirror needs none. */
 export type StageFactory = (session: StageSession) => MirrorStage | undefined
@@ -92,7 +109,6 @@ export function chainStages (stages: readonly MirrorStage[]): MirrorStage {
   }
   return {
     get passthrough () { return stages.every((s) => s.passthrough) },
-    get holding () { return stages.some((s) => !s.passthrough && s.holding === true) },
     start (ctx) {
       build(ctx)
       for (let i = 0; i < stages.length; i++) stages[i]!.start?.(ctxs[i]!)
@@ -104,6 +120,10 @@ export function chainStages (stages: readonly MirrorStage[]): MirrorStage {
     mirrorData (chunk, ctx) {
       if (outer !== ctx) build(ctx)
       forwardReply(stages.length - 1, chunk)
+    },
+    clientEnd (ctx) {
+      if (outer !== ctx) build(ctx)
+      return stages.some((s, i) => !s.passthrough && s.clientEnd?.(ctxs[i]!) === true)
     },
   }
 }

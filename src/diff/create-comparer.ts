@@ -4,6 +4,7 @@ import { FramedComparer } from './framed-comparer.js'
 import { httpProtocol } from '../protocols/http/comparer.js'
 import type { DiffConfig, DiffKind } from './outcome.js'
 import { redisProtocol } from '../protocols/redis/comparer.js'
+import { postgresProtocol } from '../protocols/postgres/comparer.js'
 import { mysqlProtocol } from '../protocols/mysql/comparer.js'
 
 export type { Comparer, ComparerHost, ReplySink } from './comparer.js'
@@ -19,6 +20,11 @@ const FACTORIES: Record<DiffKind, (settings: DiffConfig) => (host: ComparerHost)
   redis: () => (host) => new FramedComparer(redisProtocol, host),
   http: (settings) => {
     const protocol = httpProtocol(settings.ignoreHeaders)
+    return (host) => new FramedComparer(protocol, host)
+  },
+  postgres: (settings) => {
+    // One backend message may not be larger than the window: it could not be held for comparison anyway.
+    const protocol = postgresProtocol(settings.window)
     return (host) => new FramedComparer(protocol, host)
   },
   mysql: (settings) => {

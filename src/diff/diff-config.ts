@@ -31,7 +31,7 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 export function normalizeDiff (opts: DiffOptions): DiffConfig | undefined {
   if (opts.diff === undefined) {
     for (const [key, flag] of [['diffWindow', '--diff-window'], ['diffIgnoreHeaders', '--diff-ignore-header'], ['diffLog', '--diff-log']] as const) {
-      if (opts[key] !== undefined) throw new ConfigError(`${flag} needs --diff bytes|redis|http`, flag)
+      if (opts[key] !== undefined) throw new ConfigError(`${flag} needs --diff bytes|redis|http|postgres`, flag)
     }
     return undefined
   }

@@ -1,6 +1,7 @@
 import type { Config, MirrorSpec, ProtocolName, TlsMode } from '../config.js'
-import type { StageFactory } from '../datapath/stage.js'
+import type { MainObserverFactory, StageFactory } from '../datapath/stage.js'
 import type { MirrorCredentials } from '../mirrors/credentials.js'
+import { postgresModule } from './postgres/index.js'
 import { mysqlModule } from './mysql/index.js'
 
 /**
@@ -14,6 +15,8 @@ export interface ProtocolModule {
    * undefined when this mirror's copies need no stage. Called when the target is added.
    */
   mirrorStage? (mirror: ProtocolMirror): StageFactory | undefined
+  /** What watches each session's main path (read only), if the protocol needs to learn something from main. */
+  readonly mainObserver?: MainObserverFactory | undefined
 }
 
 /** One mirror target, as a protocol module sees it. */
@@ -29,7 +32,8 @@ export interface ProtocolMirror {
 }
 
 const MODULES: Partial<Record<ProtocolName, ProtocolModule>> = {
-  // postgres, redis, http: each adds its module here, from src/protocols/<name>/.
+  // redis, http: each adds its module here, from src/protocols/<name>/.
+  postgres: postgresModule,
   mysql: mysqlModule,
 }
 

@@ -1,4 +1,4 @@
-import { createDuplicator, type Duplicator, type CreateDuplicatorOptions, type MetricsSnapshot, type MirrorCounters } from '../../src/index.js'
+import { createDuplicator, type CreateDuplicatorOptions, type Duplicator, type MetricsSnapshot, type MirrorCounters } from '../../src/index.js'
 import { waitFor } from '../helpers.js'
 import type { TeardownTarget } from './redis.js'
 
@@ -16,13 +16,13 @@ export interface Tee {
   idle (timeoutMs?: number): Promise<MetricsSnapshot>
 }
 
-/** `options`: more settings (`protocol`, `mirrorCredentials`, `diff`, `logger`) on top of the addresses. */
+/** `options` adds to (or overrides) the listen/main/mirrors options: `protocol`, `mirrorCredentials`, `diff`, `logger`. */
 export async function startTee (t: TeardownTarget, mainPort: number, mirrorPorts: readonly number[], options: Partial<CreateDuplicatorOptions> = {}): Promise<Tee> {
   const duplicator = createDuplicator({
-    ...options,
     listen: { host: '127.0.0.1', port: 0 },
     main: { host: '127.0.0.1', port: mainPort },
     mirrors: mirrorPorts.map((port) => ({ host: '127.0.0.1', port })),
+    ...options,
   })
   const { port } = await duplicator.listen()
   t.teardown(() => duplicator.close(1_000))

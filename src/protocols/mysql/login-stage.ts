@@ -35,7 +35,6 @@ export class MysqlLoginStage implements MirrorStage {
   /** The client's HandshakeResponse; undefined until it arrived. */
   private response: HandshakeResponse | undefined
   private responseSeq = 1
-  private loginSent = false
   /** Capabilities in effect between tcptee and the mirror. */
   private caps = 0
   private plugin = NATIVE
@@ -72,9 +71,28 @@ export class MysqlLoginStage implements MirrorStage {
     this.replyIn = new PacketReader(limit)
   }
 
-  /** Client bytes wait here for the mirror (its greeting, its OK, its replies before a COM_CHANGE_USER). */
-  get holding (): boolean {
-    return !this.failed && (this.heldBytes > 0 || this.waitingChangeUser !== undefined || (this.response !== undefined && !this.loginSent))
+  /** The client sent FIN: once nothing is held, the stage steps aside so that the mirror gets its FIN. */
+  private clientEnded = false
+
+  /**
+   * Client bytes wait here for the mirror (its greeting, its OK to the login or a change of user, its replies before
+   * a COM_CHANGE_USER).
+   */
+  private get holding (): boolean {
+    return !this.failed && (this.heldBytes > 0 || this.waitingChangeUser !== undefined || this.changingUser ||
+      (this.response !== undefined && !this.mirrorReady))
+  }
+
+  /**
+   * The client ended. Commands still held go first: the mirror's FIN waits until the stage is passthrough (which it
+   * becomes once nothing is held; no client bytes follow a FIN, so there is no COM_CHANGE_USER left to look for).
+   */
+  clientEnd (ctx: StageContext): boolean {
+    this.ctx = ctx
+    this.clientEnded = true
+    if (this.holding) return true
+    this.passthrough = true
+    return false
   }
 
   private get secure (): boolean {
@@ -101,13 +119,14 @@ export class MysqlLoginStage implements MirrorStage {
     if (this.mirrorReady && !this.changingUser) {
       ctx.reply(chunk)
       this.track(chunk)
-      return
+    } else {
+      try {
+        this.mirrorIn.push(chunk, this.mirrorOnAuthPacket)
+      } catch (err) {
+        this.fail(new MirrorAuthError(`mirror ${this.mirror.name}: its login replies: ${(err as Error).message}`))
+      }
     }
-    try {
-      this.mirrorIn.push(chunk, this.mirrorOnAuthPacket)
-    } catch (err) {
-      this.fail(new MirrorAuthError(`mirror ${this.mirror.name}: its login replies: ${(err as Error).message}`))
-    }
+    if (this.clientEnded && !this.failed && !this.holding) this.passthrough = true
   }
 
   // ---- client side ---------------------------------------------------------------------------------------------
@@ -374,7 +393,6 @@ export class MysqlLoginStage implements MirrorStage {
     this.scramble = greeting.scramble
     const auth = this.firstResponse()
     if (auth === undefined) return
-    this.loginSent = true
     this.ctx!.send(encodePacket(this.responseSeq, encodeHandshakeResponse(response, greeting, this.plugin, auth)))
   }
 
