@@ -1,4 +1,4 @@
-// tcptee benchmark: `npm run bench [-- --quick | --smoke] [--rounds N] [--only a,b]
+// tcptee benchmark: `npm run bench [-- --quick | --smoke] [--save] [--rounds N] [--only a,b]
 //   [--peer name='cmd -l :{listen} -f :{main} -m :{mirror}'] [--tcptee-args "--workers 2"]`
 //
 // Per scenario, every setup's processes (test servers, proxy) start once and
@@ -6,8 +6,8 @@
 // `node` on loopback so CPU is attributable. Rounds are interleaved
 // (A B C A B C ...) and each setup reports the median over its rounds.
 // Every wait is bounded: a proxy that stalls costs its time limit, never a hang.
-// Results: a markdown table per scenario on stdout, JSON in
-// bench/results/<timestamp>.json and bench/results/latest.json.
+// Results: a markdown table per scenario on stdout, JSON in bench/results/runs/<timestamp>.json and
+// bench/results/runs/latest.json (ignored by git); with --save also in the committed bench/results/latest.json.
 import os from 'node:os'
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -38,6 +38,7 @@ function fail (message: string): never {
 
 const argv = yargs(hideBin(process.argv))
   .scriptName('npm run bench --')
+  .locale('en')
   .option('quick', { type: 'boolean', default: false, describe: 'short runs (under a minute)' })
   .option('smoke', { type: 'boolean', default: false, describe: 'shortest runs, 1 round, 16 MiB bulk (for the test suite)' })
   .option('rounds', { type: 'number', requiresArg: true, describe: 'rounds per setup (median reported)' })
@@ -48,7 +49,8 @@ const argv = yargs(hideBin(process.argv))
   .option('tcptee-args', { type: 'string', requiresArg: true, default: '', describe: 'extra arguments for tcptee, e.g. "--workers 2"' })
   .option('duration', { type: 'string', requiresArg: true, describe: 'ping-pong run time per round (overrides the mode)' })
   .option('bulk', { type: 'string', requiresArg: true, describe: 'bulk bytes per run (overrides the mode), e.g. 512MiB' })
-  .option('out-dir', { type: 'string', requiresArg: true, describe: 'where the JSON goes (default bench/results)' })
+  .option('out-dir', { type: 'string', requiresArg: true, describe: 'where the JSON goes (default bench/results/runs, ignored by git)' })
+  .option('save', { type: 'boolean', default: false, describe: 'also replace the committed bench/results/latest.json (npm run bench:save)' })
   .strict()
   .help()
   .version(false)
@@ -433,17 +435,21 @@ const report = {
   runs
 }
 
-const outDir = argv['out-dir'] ?? join(repo, 'bench', 'results')
+// Every run goes to bench/results/runs/ (ignored by git): a fresh clone stays clean after `npm run bench`. Only
+// `--save` (`npm run bench:save`) replaces the committed bench/results/latest.json, the run the docs quote.
+const outDir = argv['out-dir'] ?? join(repo, 'bench', 'results', 'runs')
 mkdirSync(outDir, { recursive: true })
 const stamp = startedAt.toISOString().replace(/[:.]/g, '-')
 const json = JSON.stringify(report, null, 2) + '\n'
 writeFileSync(join(outDir, `${stamp}.json`), json)
 writeFileSync(join(outDir, 'latest.json'), json)
+const committed = join(repo, 'bench', 'results', 'latest.json')
+if (argv.save) writeFileSync(committed, json)
 
 const lines = [`# tcptee bench (${mode}, ${timing.rounds} round(s), median) — ${report.meta.cpus}, node ${process.version}`, '']
 for (const scenario of scenarios) {
   lines.push(`## ${scenario.name}: ${scenario.description}`, '', table(results.filter((r) => r.scenario === scenario.name)), '')
 }
 if (skipped.length > 0) lines.push(`Skipped (dist/cmd/tcptee.js not built): ${skipped.join(', ')}`, '')
-lines.push(`JSON: ${join(outDir, `${stamp}.json`)}`)
+lines.push(`JSON: ${join(outDir, `${stamp}.json`)}${argv.save ? ` and ${committed} (--save)` : ' (bench/results/latest.json unchanged; --save replaces it)'}`)
 process.stdout.write(lines.join('\n') + '\n')

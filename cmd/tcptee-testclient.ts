@@ -13,6 +13,7 @@ const TOOL = 'tcptee-testclient'
 
 const argv = yargs(hideBin(process.argv))
   .scriptName(TOOL)
+  .locale('en') // not the language of LANG: our own messages are English
   .usage('$0 [-a :11000] [-p 10] [-s 1024] [--duration 10s] [--bulk 1GiB] [--json]')
   .option('a', { alias: 'address', type: 'string', requiresArg: true, default: ':11000', describe: 'server (or tcptee) address' })
   .option('p', { alias: 'parallel', type: 'number', requiresArg: true, default: 10, describe: 'parallel connections' })

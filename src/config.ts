@@ -88,6 +88,12 @@ export interface DuplicatorOptions extends DiffOptions {
   proxyProtocolOut?: ProxyVersion | string
   /** Send every mirror a PROXY protocol header with the client's address; one mirror: `host:port@proxy-v2`. */
   mirrorProxyProtocol?: ProxyVersion | string
+  /**
+   * Log a line (info) for every client connection that closes normally. Default false: busy listeners would log a
+   * line per connection. With `diff` on the line is logged anyway (it carries the comparison outcome), and so are
+   * connections that end in a failure (main refused, timed out, reset), at warn.
+   */
+  logConnections?: boolean
   /** What the stream is: `tcp` (bytes only, the default) or a protocol whose mirror copies tcptee rewrites. */
   protocol?: ProtocolName | string
   /** File mapping mirror → user → password for logging in to mirrors (`--mirror-credentials`); needs `protocol`. */
@@ -127,6 +133,7 @@ export interface Config {
   readonly proxyProtocolOut: ProxyVersion | undefined
   /** PROXY header to every mirror; see {@link mirrorProxyVersion} for one mirror's. */
   readonly mirrorProxyProtocol: ProxyVersion | undefined
+  readonly logConnections: boolean
   readonly protocol: ProtocolName
   /** Path of the mirror credentials file; read by the duplicator (and again on reload). */
   readonly mirrorCredentials: string | undefined
@@ -425,6 +432,7 @@ export function normalizeConfig (opts: DuplicatorOptions): Config {
     proxyProtocolFrom: proxyPeers(opts),
     proxyProtocolOut: oneOf(opts.proxyProtocolOut, 'proxyProtocolOut', PROXY_VERSIONS),
     mirrorProxyProtocol: oneOf(opts.mirrorProxyProtocol, 'mirrorProxyProtocol', PROXY_VERSIONS),
+    logConnections: bool(opts.logConnections, 'logConnections'),
     protocol: oneOf(opts.protocol, 'protocol', PROTOCOLS) ?? 'tcp',
     mirrorCredentials: credentialsPath(opts),
   })

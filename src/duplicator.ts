@@ -21,9 +21,10 @@ import type { MirrorOutput, OutputSession } from './datapath/output.js'
 import { socketPeer, type SessionPeer, type SessionSource } from './datapath/session-source.js'
 import type { StageFactory } from './datapath/stage.js'
 import { WriteCoalescer } from './datapath/write-coalescer.js'
-import { ConfigError, ListenError } from './ops/errors.js'
+import { briefError, ConfigError, ListenError } from './ops/errors.js'
 import { silentLogger } from './ops/logger.js'
 import { Metrics, type MetricsSnapshot } from './ops/metrics.js'
+import { VERSION } from './ops/version.js'
 import { MirrorSet, type MirrorInfo, type MirrorTarget, type TargetWiring } from './mirrors/mirror-set.js'
 import { makeTrustCheck, ProxyProtocolError, readProxyHeader } from './protocols/proxy/index.js'
 import { ProxyHeaderStage, proxyHeaderFor } from './protocols/proxy/stage.js'
@@ -178,6 +179,7 @@ export class Duplicator {
         // A mirror that resolves to ourselves or main would copy every byte back to us until descriptors run out.
         void this.refuseOwnMirrors(this.bound).then(() => {
           this.log.info({
+            version: VERSION,
             listen: formatAddress(a),
             main: formatAddress(this.config.main),
             mirrors: this.config.mirrors.map(formatAddress),
@@ -426,7 +428,7 @@ export class Duplicator {
       if (tlsFailed) this.metricsStore.clientTlsFailures++
       else this.metricsStore.proxyHeaderRefused++
       if (this.closing === undefined) {
-        this.log.warn({ client: `${peer.client.address}:${peer.client.port}`, err }, tlsFailed ? 'client TLS handshake failed; connection closed' : 'PROXY header refused; connection closed')
+        this.log.warn({ client: `${peer.client.address}:${peer.client.port}`, err: briefError(err) }, tlsFailed ? 'client TLS handshake failed; connection closed' : 'PROXY header refused; connection closed')
       }
       return
     }

@@ -7,6 +7,7 @@ export type { MetricsSnapshot, MirrorCounters, MirrorFate } from './ops/metrics.
 export * from './ops/errors.js'
 export { createAdminServer, AdminServer, readAuthFile, type AdminBackend, type AdminCredentials, type AdminOptions } from './ops/admin.js'
 export { PrometheusExporter } from './ops/prometheus.js'
+export { VERSION } from './ops/version.js'
 export type { StatusOverview, StatusSample } from './ops/status-feed.js'
 export type { RecentDivergence } from './ops/metrics.js'
 export type { MirrorInfo } from './mirrors/mirror-set.js'

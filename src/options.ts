@@ -16,6 +16,27 @@ export type OptionScope = 'library' | 'cli'
 /** How a value is read: one string, a list (repeatable, comma-separated), an on/off switch, or one of `choices`. */
 export type OptionType = 'string' | 'array' | 'boolean' | 'choices'
 
+/**
+ * The sections of `--help` and of the README's flag table, in their order, with their titles. Every row names one
+ * (required: a new row must say where it belongs).
+ */
+export const OPTION_GROUPS = Object.freeze({
+  targets: 'Listening and targets',
+  mirrors: 'Mirrors',
+  comparison: 'Comparing replies',
+  tls: 'TLS',
+  proxy: 'PROXY protocol',
+  operations: 'Operations',
+  logging: 'Logging',
+} as const)
+export type OptionGroup = keyof typeof OPTION_GROUPS
+
+/**
+ * What kind of value an option takes, as `--help` shows it (`--mirror-buffer <size>`); the help's epilogue says how
+ * each is written. Switches and `choices` have none (help lists the choices instead).
+ */
+export type ValueKind = 'address' | 'duration' | 'size' | 'file' | 'number' | 'percent' | 'cidr' | 'name' | ''
+
 export interface OptionDef {
   /** camelCase key: the `DuplicatorOptions` field (library scope) or the `CliOptions` field (CLI scope). */
   readonly key: string
@@ -32,8 +53,10 @@ export interface OptionDef {
   readonly default: string | undefined
   /** What no value means when there is no `default`: `required`, `none`, `off`, `random`. */
   readonly absent: string
-  /** Placeholder for the value in the docs (`FILE`, `CIDR`); empty for switches. */
-  readonly value: string
+  /** What kind of value it takes (`duration`, `size`, `address`); empty for switches and choices. */
+  readonly value: ValueKind
+  /** Its section in `--help` and in the README's table. */
+  readonly group: OptionGroup
   /** One line for `--help`. */
   readonly help: string
   /** The README's "meaning" column (Markdown); `help` when the same. */
@@ -42,7 +65,8 @@ export interface OptionDef {
   readonly reload: ReloadRule
 }
 
-type Row = Pick<OptionDef, 'key' | 'flag' | 'help' | 'scope' | 'reload'> & Partial<Omit<OptionDef, 'key' | 'flag' | 'help' | 'scope' | 'reload'>>
+type RowRequired = 'key' | 'flag' | 'help' | 'scope' | 'reload' | 'group'
+type Row = Pick<OptionDef, RowRequired> & Partial<Omit<OptionDef, RowRequired>>
 
 function row (r: Row): OptionDef {
   return Object.freeze({
@@ -52,7 +76,7 @@ function row (r: Row): OptionDef {
     choices: [],
     default: undefined,
     absent: 'none',
-    value: r.type === 'boolean' ? '' : 'VALUE',
+    value: '',
     doc: r.help,
     ...r,
   })
@@ -61,111 +85,114 @@ function row (r: Row): OptionDef {
 const lib = 'library' as const
 const cli = 'cli' as const
 
-/** Every option, in the order of `--help` and the README table. */
+/** Every option; `--help` and the README table show them by {@link OPTION_GROUPS}, in this order within a group. */
 export const OPTIONS: readonly OptionDef[] = Object.freeze([
-  row({ key: 'listen', flag: 'listen', aliases: ['l'], absent: 'required', value: 'ADDR', scope: lib, reload: 'restart',
+  row({ key: 'listen', group: 'targets', flag: 'listen', aliases: ['l'], absent: 'required', value: 'address', scope: lib, reload: 'restart',
     help: 'address to accept clients on ([host]:port; host defaults to 0.0.0.0)',
     doc: 'address to accept clients on; `:8080` listens on all IPv4 addresses' }),
-  row({ key: 'main', flag: 'forward', aliases: ['f', 'main'], absent: 'required', value: 'ADDR', scope: lib, reload: 'restart',
+  row({ key: 'main', group: 'targets', flag: 'forward', aliases: ['f', 'main'], absent: 'required', value: 'address', scope: lib, reload: 'restart',
     help: 'main (production) server; only its replies reach the client',
     doc: 'the main (production) server; only its replies reach the client' }),
-  row({ key: 'mirrors', flag: 'mirror', aliases: ['m'], type: 'array', value: 'ADDR', scope: lib, reload: 'apply',
+  row({ key: 'mirrors', group: 'mirrors', flag: 'mirror', aliases: ['m'], type: 'array', value: 'address', scope: lib, reload: 'apply',
     help: 'mirror server; repeat or comma-separate for several; [tls://]host:port[@25%][@proxy-v1|@proxy-v2]',
     doc: 'a mirror; repeat the flag or comma-separate (`-m a:1,b:2`); `tls://host:port` for TLS to it, `@25%` to sample it, `@proxy-v1`/`@proxy-v2` to send it a PROXY header' }),
-  row({ key: 'mirrorConnectTimeout', flag: 'mirror-connect-timeout', aliases: ['t'], default: '500ms', value: 'DURATION', scope: lib, reload: 'restart',
+  row({ key: 'mirrorConnectTimeout', group: 'mirrors', flag: 'mirror-connect-timeout', aliases: ['t'], default: '500ms', value: 'duration', scope: lib, reload: 'restart',
     help: 'mirror connect timeout',
     doc: 'a mirror that has not accepted by then is given up for this connection' }),
-  row({ key: 'retryDelay', flag: 'retry-delay', aliases: ['d'], default: '20s', value: 'DURATION', scope: lib, reload: 'restart',
+  row({ key: 'retryDelay', group: 'mirrors', flag: 'retry-delay', aliases: ['d'], default: '20s', value: 'duration', scope: lib, reload: 'restart',
     help: 'after a failed mirror connect, skip that mirror for this long',
     doc: 'after a failed mirror connect, new connections skip that mirror this long' }),
-  row({ key: 'mirrorWriteTimeout', flag: 'mirror-write-timeout', legacy: ['-wt'], default: '5s', value: 'DURATION', scope: lib, reload: 'restart',
+  row({ key: 'mirrorWriteTimeout', group: 'mirrors', flag: 'mirror-write-timeout', legacy: ['-wt'], default: '5s', value: 'duration', scope: lib, reload: 'restart',
     help: 'cut off a mirror connection with queued bytes and no write progress for this long (goduplicator: -wt)',
     doc: 'a mirror connection with queued bytes and no write progress this long is cut off' }),
-  row({ key: 'mirrorBuffer', flag: 'mirror-buffer', default: '4MiB', value: 'SIZE', scope: lib, reload: 'restart',
+  row({ key: 'mirrorBuffer', group: 'mirrors', flag: 'mirror-buffer', default: '4MiB', value: 'size', scope: lib, reload: 'restart',
     help: 'bound of each mirror connection\'s write queue (bytes, KiB, MiB)',
     doc: 'bound of each mirror connection\'s write queue' }),
-  row({ key: 'connectTimeout', flag: 'connect-timeout', default: '5s', value: 'DURATION', scope: lib, reload: 'restart',
+  row({ key: 'connectTimeout', group: 'targets', flag: 'connect-timeout', default: '5s', value: 'duration', scope: lib, reload: 'restart',
     help: 'main connect timeout; the client is closed when it passes' }),
-  row({ key: 'shutdownTimeout', flag: 'shutdown-timeout', default: '10s', value: 'DURATION', scope: lib, reload: 'restart',
+  row({ key: 'shutdownTimeout', group: 'operations', flag: 'shutdown-timeout', default: '10s', value: 'duration', scope: lib, reload: 'restart',
     help: 'on SIGINT/SIGTERM, how long open connections may finish' }),
-  row({ key: 'logLevel', flag: 'log-level', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', scope: cli, reload: 'restart',
+  row({ key: 'logLevel', group: 'logging', flag: 'log-level', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', scope: cli, reload: 'restart',
     help: 'log level',
     doc: '`fatal` `error` `warn` `info` `debug` `trace` `silent`' }),
-  row({ key: 'logFormat', flag: 'log-format', choices: ['json', 'pretty'], default: 'json', scope: cli, reload: 'restart',
-    help: 'json lines, or human-readable',
-    doc: '`json` (one object per line on stdout) or `pretty`' }),
-  row({ key: 'mirrorBatch', flag: 'mirror-batch', default: '20ms', value: 'DURATION', scope: lib, reload: 'restart',
+  row({ key: 'logFormat', group: 'logging', flag: 'log-format', choices: ['json', 'pretty'], default: 'json', scope: cli, reload: 'restart',
+    help: 'json lines, or human-readable (one line per event)',
+    doc: '`json` (one object per line on stdout) or `pretty` (one line per event)' }),
+  row({ key: 'logConnections', group: 'logging', flag: 'log-connections', type: 'boolean', absent: 'off', scope: lib, reload: 'restart',
+    help: 'log one line per client connection when it closes (on with --diff too); connections that hurt a client (main refused, timed out) are logged at warn either way',
+    doc: 'log one line per client connection when it closes (on with `--diff` too: the line carries the comparison outcome); those that hurt a client (main refused, timed out) are logged at `warn` either way' }),
+  row({ key: 'mirrorBatch', group: 'mirrors', flag: 'mirror-batch', default: '20ms', value: 'duration', scope: lib, reload: 'restart',
     help: 'mirror writes within this window go out as one writev (0: at once); mirrors may lag by this much',
     doc: 'mirror writes within this window go out as one `writev`; `0` writes at once (see [docs/benchmark.md](docs/benchmark.md))' }),
-  row({ key: 'workers', flag: 'workers', default: '1', value: 'N', scope: cli, reload: 'restart',
+  row({ key: 'workers', group: 'operations', flag: 'workers', default: '1', value: 'number', scope: cli, reload: 'restart',
     help: 'worker processes sharing the listen port (node:cluster); a number or "auto" (one per CPU)',
     doc: 'worker processes sharing the listen port (node:cluster); a number or `auto` (one per CPU); see [docs/benchmark.md](docs/benchmark.md) for when it helps' }),
-  row({ key: 'percent', flag: 'percent', aliases: ['p'], default: '100', value: 'PERCENT', scope: lib, reload: 'apply',
+  row({ key: 'percent', group: 'mirrors', flag: 'percent', aliases: ['p'], default: '100', value: 'percent', scope: lib, reload: 'apply',
     help: 'percentage of client connections mirrored (0-100); per mirror: -m host:port@25%',
     doc: 'percentage of client connections mirrored; per mirror: `-m host:port@25%`' }),
-  row({ key: 'seed', flag: 'seed', absent: 'random', value: 'N', scope: lib, reload: 'restart',
+  row({ key: 'seed', group: 'mirrors', flag: 'seed', absent: 'random', value: 'number', scope: lib, reload: 'restart',
     help: 'seed for the sampling decisions (reproducible runs)',
     doc: 'seed for the sampling decisions (reproducible)' }),
-  row({ key: 'failAfter', flag: 'fail-after', default: '30m', value: 'DURATION', scope: lib, reload: 'restart',
+  row({ key: 'failAfter', group: 'mirrors', flag: 'fail-after', default: '30m', value: 'duration', scope: lib, reload: 'restart',
     help: 'a mirror failing continuously this long is removed if added at run time',
     doc: 'a mirror failing continuously this long is removed if it was added at run time' }),
-  row({ key: 'cutOffThreshold', flag: 'cutoff-threshold', default: '3', value: 'N', scope: lib, reload: 'restart',
+  row({ key: 'cutOffThreshold', group: 'mirrors', flag: 'cutoff-threshold', default: '3', value: 'number', scope: lib, reload: 'restart',
     help: 'consecutive mirror connections cut off (overflow, write timeout) before the mirror backs off' }),
-  row({ key: 'admin', flag: 'admin', absent: 'off', value: 'ADDR', scope: cli, reload: 'restart',
+  row({ key: 'admin', group: 'operations', flag: 'admin', absent: 'off', value: 'address', scope: cli, reload: 'restart',
     help: 'serve the admin HTTP endpoint (mirrors, metrics, healthz) on this address, e.g. 127.0.0.1:9900',
     doc: 'admin HTTP endpoint (`/mirrors`, `/metrics`, `/healthz`), e.g. `127.0.0.1:9900`' }),
-  row({ key: 'adminAuthFile', flag: 'admin-auth-file', value: 'FILE', scope: cli, reload: 'restart',
+  row({ key: 'adminAuthFile', group: 'operations', flag: 'admin-auth-file', value: 'file', scope: cli, reload: 'restart',
     help: 'file with user:password: basic auth for the admin endpoint',
     doc: 'file holding `user:password`: basic auth for the admin endpoint' }),
-  row({ key: 'config', flag: 'config', value: 'FILE', scope: cli, reload: 'never',
+  row({ key: 'config', group: 'operations', flag: 'config', value: 'file', scope: cli, reload: 'never',
     help: 'YAML or JSON file with the same keys as the long flags; flags and TCPTEE_* override it; re-read on SIGHUP',
     doc: 'YAML or JSON file with the same keys as the long flags; re-read on SIGHUP' }),
-  row({ key: 'diff', flag: 'diff', choices: ['bytes', 'redis', 'http', 'postgres', 'mysql'], absent: 'off', scope: lib, reload: 'restart',
+  row({ key: 'diff', group: 'comparison', flag: 'diff', choices: ['bytes', 'redis', 'http', 'postgres', 'mysql'], absent: 'off', scope: lib, reload: 'restart',
     help: 'compare each mirror\'s replies with main\'s: outcome per mirror in the close log line and the counters',
     doc: 'compare each mirror\'s replies with main\'s: `bytes`, `redis`, `http`, `postgres` or `mysql` (see [docs/comparing-replies.md](docs/comparing-replies.md))' }),
-  row({ key: 'diffWindow', flag: 'diff-window', default: '4MiB', value: 'SIZE', scope: lib, reload: 'restart',
+  row({ key: 'diffWindow', group: 'comparison', flag: 'diff-window', default: '4MiB', value: 'size', scope: lib, reload: 'restart',
     help: 'bytes of not-yet-matched replies held per mirror connection before the comparison is abandoned',
     doc: 'not-yet-matched reply bytes held per mirror connection before the comparison is abandoned' }),
-  row({ key: 'diffIgnoreHeaders', flag: 'diff-ignore-header', type: 'array', value: 'NAME', scope: lib, reload: 'restart',
+  row({ key: 'diffIgnoreHeaders', group: 'comparison', flag: 'diff-ignore-header', type: 'array', value: 'name', scope: lib, reload: 'restart',
     help: 'with --diff http: response headers not compared; repeat or comma-separate (date,server,x-request-id)',
     doc: 'with `--diff http`: headers not compared (repeat or comma-separate)' }),
-  row({ key: 'diffLog', flag: 'diff-log', value: 'FILE', scope: lib, reload: 'restart',
+  row({ key: 'diffLog', group: 'comparison', flag: 'diff-log', value: 'file', scope: lib, reload: 'restart',
     help: 'append one JSON line per divergence to this file (rate-limited)' }),
-  row({ key: 'tlsCert', flag: 'tls-cert', value: 'FILE', absent: 'off', scope: lib, reload: 'apply',
+  row({ key: 'tlsCert', group: 'tls', flag: 'tls-cert', value: 'file', absent: 'off', scope: lib, reload: 'apply',
     help: 'accept clients over TLS with this certificate (PEM); needs --tls-key; re-read on SIGHUP',
     doc: 'accept clients over TLS with this certificate (PEM); needs `--tls-key`; re-read on SIGHUP' }),
-  row({ key: 'tlsKey', flag: 'tls-key', value: 'FILE', scope: lib, reload: 'apply',
+  row({ key: 'tlsKey', group: 'tls', flag: 'tls-key', value: 'file', scope: lib, reload: 'apply',
     help: 'private key (PEM) of --tls-cert; re-read on SIGHUP',
     doc: 'private key (PEM) of `--tls-cert`; re-read on SIGHUP' }),
-  row({ key: 'tlsClientCa', flag: 'tls-client-ca', value: 'FILE', scope: lib, reload: 'apply',
+  row({ key: 'tlsClientCa', group: 'tls', flag: 'tls-client-ca', value: 'file', scope: lib, reload: 'apply',
     help: 'require client certificates signed by these CAs (PEM); needs --tls-cert; re-read on SIGHUP',
     doc: 'require client certificates signed by these CAs (PEM); needs `--tls-cert`; re-read on SIGHUP' }),
-  row({ key: 'mainTls', flag: 'main-tls', choices: ['off', 'on', 'verify'], default: 'off', scope: lib, reload: 'restart',
+  row({ key: 'mainTls', group: 'tls', flag: 'main-tls', choices: ['off', 'on', 'verify'], default: 'off', scope: lib, reload: 'restart',
     help: 'TLS to main: off, on (encrypt, do not check the certificate) or verify (check it against --tls-ca or the system CAs)',
     doc: 'TLS to main: `off`, `on` (encrypt, certificate not checked) or `verify` (checked against `--tls-ca` or the system CAs)' }),
-  row({ key: 'mirrorTls', flag: 'mirror-tls', choices: ['off', 'on', 'verify'], default: 'off', scope: lib, reload: 'restart',
+  row({ key: 'mirrorTls', group: 'tls', flag: 'mirror-tls', choices: ['off', 'on', 'verify'], default: 'off', scope: lib, reload: 'restart',
     help: 'TLS to every mirror: off, on or verify (as --main-tls); a single mirror: -m tls://host:port',
     doc: 'TLS to every mirror: `off`, `on` or `verify` (as `--main-tls`); one mirror: `-m tls://host:port`' }),
-  row({ key: 'tlsCa', flag: 'tls-ca', value: 'FILE', absent: 'system CAs', scope: lib, reload: 'restart',
+  row({ key: 'tlsCa', group: 'tls', flag: 'tls-ca', value: 'file', absent: 'system CAs', scope: lib, reload: 'restart',
     help: 'CA certificates (PEM) that verify main\'s and mirrors\' certificates with verify' }),
-  row({ key: 'tlsServername', flag: 'tls-servername', value: 'NAME', absent: 'the host', scope: lib, reload: 'restart',
+  row({ key: 'tlsServername', group: 'tls', flag: 'tls-servername', value: 'name', absent: 'the host', scope: lib, reload: 'restart',
     help: 'server name (SNI) sent to main and mirrors over TLS, and checked with verify',
     doc: 'server name (SNI) sent to main and mirrors over TLS, and checked with `verify`' }),
-  row({ key: 'proxyProtocolIn', flag: 'proxy-protocol-in', type: 'boolean', absent: 'off', scope: lib, reload: 'restart',
+  row({ key: 'proxyProtocolIn', group: 'proxy', flag: 'proxy-protocol-in', type: 'boolean', absent: 'off', scope: lib, reload: 'restart',
     help: 'clients start with a PROXY protocol header (v1 or v2); the address in it is the client address' }),
-  row({ key: 'proxyProtocolFrom', flag: 'proxy-protocol-from', type: 'array', value: 'CIDR', absent: 'any', scope: lib, reload: 'restart',
+  row({ key: 'proxyProtocolFrom', group: 'proxy', flag: 'proxy-protocol-from', type: 'array', value: 'cidr', absent: 'any', scope: lib, reload: 'restart',
     help: 'with --proxy-protocol-in: only peers in these CIDRs or addresses may send a PROXY header; repeat or comma-separate',
     doc: 'with `--proxy-protocol-in`: only peers in these CIDRs or addresses may send a PROXY header; repeat or comma-separate' }),
-  row({ key: 'proxyProtocolOut', flag: 'proxy-protocol-out', choices: ['v1', 'v2'], absent: 'off', scope: lib, reload: 'restart',
+  row({ key: 'proxyProtocolOut', group: 'proxy', flag: 'proxy-protocol-out', choices: ['v1', 'v2'], absent: 'off', scope: lib, reload: 'restart',
     help: 'send main a PROXY protocol header (v1 text or v2 binary) with the client address',
     doc: 'send main a PROXY protocol header (`v1` text or `v2` binary) with the client address' }),
-  row({ key: 'mirrorProxyProtocol', flag: 'mirror-proxy-protocol', choices: ['v1', 'v2'], absent: 'off', scope: lib, reload: 'restart',
+  row({ key: 'mirrorProxyProtocol', group: 'proxy', flag: 'mirror-proxy-protocol', choices: ['v1', 'v2'], absent: 'off', scope: lib, reload: 'restart',
     help: 'send every mirror a PROXY protocol header; a single mirror: -m host:port@proxy-v2',
     doc: 'send every mirror a PROXY protocol header (`v1` or `v2`); one mirror: `-m host:port@proxy-v2`' }),
-  row({ key: 'protocol', flag: 'protocol', choices: ['tcp', 'postgres', 'mysql', 'redis', 'http'], default: 'tcp', scope: lib, reload: 'restart',
+  row({ key: 'protocol', group: 'mirrors', flag: 'protocol', choices: ['tcp', 'postgres', 'mysql', 'redis', 'http'], default: 'tcp', scope: lib, reload: 'restart',
     help: 'what the stream is: tcp (bytes only) or a protocol whose mirrors tcptee logs in to or rewrites: postgres, mysql, redis, http',
     doc: 'what the stream is: `tcp` (bytes only, the default) or a protocol whose mirror copies tcptee rewrites (logs in with `--mirror-credentials`): `postgres`, `mysql`, `redis`, `http`' }),
-  row({ key: 'mirrorCredentials', flag: 'mirror-credentials', value: 'FILE', scope: lib, reload: 'apply',
+  row({ key: 'mirrorCredentials', group: 'mirrors', flag: 'mirror-credentials', value: 'file', scope: lib, reload: 'apply',
     help: 'YAML or JSON file: mirror -> user -> password that tcptee logs in to mirrors with ("*" wildcards, env:NAME); re-read on SIGHUP',
     doc: 'YAML or JSON file mapping mirror (as in `-m`) → user → password that tcptee logs in to mirrors with; `"*"` for any mirror or user, `env:NAME` reads a variable; needs `--protocol`; re-read on SIGHUP' }),
 ])
@@ -219,10 +246,14 @@ function cell (text: string): string {
  */
 export function optionsMarkdownTable (): string {
   const lines = ['| flag | env | default | meaning |', '|---|---|---|---|']
-  for (const o of OPTIONS) {
-    const flags = spellings(o).map((s) => `\`${s}\``).join(', ')
-    const def = o.default !== undefined ? `\`${o.default}\`` : o.absent
-    lines.push(`| ${flags} | \`${envName(o)}\` | ${cell(def)} | ${cell(o.doc)} |`)
+  for (const [group, title] of Object.entries(OPTION_GROUPS) as Array<[OptionGroup, string]>) {
+    const rows = OPTIONS.filter((o) => o.group === group)
+    if (rows.length > 0) lines.push(`| **${title}** | | | |`)
+    for (const o of rows) {
+      const flags = spellings(o).map((s) => `\`${s}\``).join(', ')
+      const def = o.default !== undefined ? `\`${o.default}\`` : o.absent
+      lines.push(`| ${flags} | \`${envName(o)}\` | ${cell(def)} | ${cell(o.doc)} |`)
+    }
   }
   return lines.join('\n') + '\n'
 }

@@ -1,16 +1,20 @@
 // Smoke test for `npm run bench`: the quickest mode (--smoke) must finish,
-// write JSON with every field, and show byte-exact echoes (0 errors) for the
+// write JSON with every field to the ignored bench/results/runs/ (never over
+// the committed latest.json), and show byte-exact echoes (0 errors) for the
 // direct and healthy tcptee setups. No speed assertions: this machine is
 // shared with the rest of the test suite. Needs the built dist/ (npm test
 // builds first).
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { RunRecord, SetupResult } from '../bench/report.js'
+
+// Every setup of every scenario starts its processes: on a busy shared 2-core machine (load average 50+) the smoke
+// run alone took more than tap's 120 s per file. This file's own limit tells the runner so.
+t.setTimeout(300_000)
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const runJs = join(root, 'dist', 'bench', 'run.js')
@@ -19,10 +23,13 @@ const haveTcptee = existsSync(join(root, 'dist', 'cmd', 'tcptee.js'))
 t.test('bench --smoke writes complete results', async (t) => {
   t.ok(existsSync(runJs), 'dist/bench/run.js exists (run `npm run build` first)')
   if (!existsSync(runJs)) return
-  const outDir = mkdtempSync(join(tmpdir(), 'tcptee-bench-'))
-  t.teardown(() => { rmSync(outDir, { recursive: true, force: true }) })
+  // Without --out-dir, as `npm run bench` runs: the JSON goes to the ignored bench/results/runs/, and the committed
+  // bench/results/latest.json (only `--save` replaces it) stays byte for byte what it was.
+  const committed = join(root, 'bench', 'results', 'latest.json')
+  const committedBefore = readFileSync(committed)
+  const outDir = join(root, 'bench', 'results', 'runs')
 
-  const child = spawn(process.execPath, [runJs, '--smoke', '--out-dir', outDir], { cwd: root })
+  const child = spawn(process.execPath, [runJs, '--smoke'], { cwd: root })
   t.teardown(() => { child.kill('SIGKILL') })
   let stdout = ''
   let stderr = ''
@@ -31,6 +38,10 @@ t.test('bench --smoke writes complete results', async (t) => {
   const [code] = await once(child, 'close') as [number | null]
   t.equal(code, 0, stderr)
   t.match(stdout, /\| setup \| status \| req\/s \|/, 'markdown table printed')
+  const written = /^JSON: (\S+\.json) \(bench\/results\/latest\.json unchanged; --save replaces it\)$/m.exec(stdout)?.[1]
+  t.teardown(() => { if (written !== undefined) rmSync(written, { force: true }) })
+  t.equal(written !== undefined && dirname(written), outDir, 'written to bench/results/runs/')
+  t.ok(readFileSync(committed).equals(committedBefore), 'the committed bench/results/latest.json is untouched')
 
   const report = JSON.parse(readFileSync(join(outDir, 'latest.json'), 'utf8')) as {
     meta: Record<string, unknown>

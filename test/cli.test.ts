@@ -103,7 +103,7 @@ t.test('goduplicator flags (-l -f -m -t -d -wt) and a comma list start a working
   const main = await startPeer(t, 'echo')
   const m1 = await startPeer(t, 'record')
   const m2 = await startPeer(t, 'record')
-  const p = await start(t, ['-f', `:${main.port}`, '-m', `:${m1.port},127.0.0.1:${m2.port}`, '-t', '500ms', '-d', '20s', '-wt', '20ms'])
+  const p = await start(t, ['-f', `:${main.port}`, '-m', `:${m1.port},127.0.0.1:${m2.port}`, '-t', '500ms', '-d', '20s', '-wt', '20ms', '--log-connections'])
   const listening = p.lines.find((l) => l['msg'] === 'listening')!
   t.same(listening['mirrors'], [`127.0.0.1:${m1.port}`, `127.0.0.1:${m2.port}`], 'listening line names the mirrors')
   t.equal(listening['main'], `127.0.0.1:${main.port}`)

@@ -219,7 +219,7 @@ t.test('CLI --workers 2 --admin: merged metrics, PUT/DELETE on every worker, res
   const base = `listen: 127.0.0.1:0\nforward: 127.0.0.1:${main.port}\nadmin: 127.0.0.1:0\nworkers: 2\n`
   writeFileSync(file, `${base}mirror: [127.0.0.1:${m1.port}]\n`)
 
-  const child = spawn(process.execPath, [CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [CLI, '--config', file, '--log-connections'], { stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => { child.kill('SIGKILL') })
   const exited = once(child, 'exit') as Promise<[number | null, string | null]>
   let stderr = ''

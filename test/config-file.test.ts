@@ -25,8 +25,8 @@ t.test('YAML and JSON give the same values', async (t) => {
 
 t.test('rejected files: one message naming --config, the file and the problem', async (t) => {
   const cases: Array<[string, string, RegExp]> = [
-    ['bad.yaml', 'mirror: [a\n', /--config: .*bad\.yaml is not valid YAML: /],
-    ['bad.json', '{"listen": ', /--config: .*bad\.json is not valid JSON: /],
+    ['bad.yaml', 'mirror: [a\n', /--config: .*bad\.yaml:\d+:\d+ is not valid YAML: /],
+    ['bad.json', '{"listen": ', /--config: .*bad\.json(:\d+:\d+)? is not valid JSON: /],
     ['unknown.yaml', 'listen: ":0"\nmirrors: [a]\n', /--config: .*unknown\.yaml: unknown key "mirrors"/],
     ['list.yaml', '- a\n- b\n', /must hold a mapping of option names to values/],
     ['nested.yaml', 'percent: { a: 1 }\n', /"percent" must be a string or a number/],

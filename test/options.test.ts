@@ -7,9 +7,10 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { ConfigError, normalizeConfig, type DuplicatorOptions } from '../src/index.js'
 import { configValue, mirrorProxyVersion, mirrorTlsMode, parseMirrorSpec } from '../src/config.js'
-import { envName, flagName, option, OPTIONS, optionsMarkdownTable, spellings } from '../src/options.js'
+import { envName, flagName, option, OPTION_GROUPS, OPTIONS, optionsMarkdownTable, spellings } from '../src/options.js'
 import { fileSchema, parseCli, rewriteLegacyFlags } from '../cmd/tcptee/args.js'
 import { README_END, README_START, readmeWithOptions } from '../cmd/tcptee/docs-options.js'
+import { defaultLabel, DOCS_URL, helpText, optionLabel } from '../cmd/tcptee/help.js'
 
 const README = fileURLToPath(new URL('../README.md', import.meta.url))
 
@@ -28,7 +29,14 @@ t.test('every row is complete and unique; keys and flags follow one naming rule'
     t.match(envName(o), /^TCPTEE_[A-Z_]+$/)
     t.ok(o.help.length > 0 && o.doc.length > 0, `${o.flag}: help and doc`)
     if (o.type === 'choices') t.ok(o.choices.length > 1, `${o.flag}: choices`)
+    t.ok(Object.hasOwn(OPTION_GROUPS, o.group), `${o.flag}: group "${o.group}" is one of OPTION_GROUPS`)
+    // --help says what kind of value a flag takes: every flag that takes a free-form value names its kind.
+    if (o.type === 'string' || o.type === 'array') t.not(o.value, '', `${o.flag}: value kind`)
+    else t.equal(o.value, '', `${o.flag}: a switch or a choice has no value kind`)
   }
+  t.same(OPTIONS.filter((o) => o.value === 'duration').map((o) => o.flag).sort(),
+    ['connect-timeout', 'fail-after', 'mirror-batch', 'mirror-connect-timeout', 'mirror-write-timeout', 'retry-delay', 'shutdown-timeout'])
+  t.same(OPTIONS.filter((o) => o.value === 'size').map((o) => o.flag).sort(), ['diff-window', 'mirror-buffer'])
   t.equal(envName(option('mirrorBuffer')), 'TCPTEE_MIRROR_BUFFER')
   t.same(spellings(option('main')), ['-f', '--forward', '--main'])
   t.same(spellings(option('mirrorWriteTimeout')), ['-wt', '--mirror-write-timeout'], 'goduplicator -wt')
@@ -139,6 +147,38 @@ t.test('reload rules: the table decides what a reload applies and what it report
   t.same(OPTIONS.filter((o) => o.reload === 'apply').map((o) => o.key).sort(), ['mirrorCredentials', 'mirrors', 'percent', 'tlsCert', 'tlsClientCa', 'tlsKey'])
   t.equal(option('config').reload, 'never')
   for (const o of OPTIONS.filter((o) => o.key !== 'config' && o.reload !== 'apply')) t.equal(o.reload, 'restart', `${o.flag} needs a restart`)
+})
+
+t.test('--help shows every option once, under its group, with its value kind and its default in one form', async (t) => {
+  const text = helpText(100)
+  const titles = Object.values(OPTION_GROUPS)
+  // The group titles appear in their order, each once.
+  const at = titles.map((title) => text.indexOf(`\n${title}:\n`))
+  t.ok(at.every((i) => i > 0), 'every group has a section')
+  t.same([...at].sort((a, b) => a - b), at, 'sections in OPTION_GROUPS order')
+  for (const o of OPTIONS) {
+    const label = optionLabel(o)
+    const start = text.indexOf(`  ${label}`)
+    t.ok(start > 0, `${o.flag}: "${label}" is in the help`)
+    t.equal(text.indexOf(`  ${label}`, start + 1), -1, `${o.flag}: once`)
+    // Its section is the last title before it.
+    const section = titles.filter((title) => text.indexOf(`\n${title}:\n`) < start).at(-1)
+    t.equal(section, OPTION_GROUPS[o.group], `${o.flag}: under ${OPTION_GROUPS[o.group]}`)
+    const entry = text.slice(start, text.indexOf('\n  ', start + 3) === -1 ? undefined : text.indexOf('\n  -', start + 3))
+    t.ok(entry.replace(/\s+/g, ' ').includes(defaultLabel(o)), `${o.flag}: ${defaultLabel(o)}`)
+  }
+  t.equal(optionLabel(option('mirrorBuffer')), '    --mirror-buffer <size>')
+  t.equal(optionLabel(option('mirrorConnectTimeout')), '-t, --mirror-connect-timeout <duration>')
+  t.equal(optionLabel(option('main')), '-f, --forward, --main <address>')
+  t.equal(optionLabel(option('logFormat')), '    --log-format <json|pretty>')
+  t.equal(optionLabel(option('proxyProtocolIn')), '    --proxy-protocol-in')
+  t.equal(defaultLabel(option('listen')), '[required]')
+  t.equal(defaultLabel(option('mirrorBuffer')), '[default: 4MiB]')
+  t.equal(defaultLabel(option('mirrors')), '[default: none]')
+  for (const unit of ['500ms', '1m30s', 'KiB', '4MiB', '[::1]', 'TCPTEE_MIRROR_BUFFER', DOCS_URL]) t.ok(text.includes(unit), `epilogue: ${unit}`)
+  // Wrapped to the terminal: only a single word longer than the room left, or an example command, may stick out.
+  const tooLong = helpText(80).split('\n').filter((l) => l.length > 80 && l.trim().includes(' ') && !l.startsWith('  tcptee '))
+  t.same(tooLong, [], 'fits 80 columns')
 })
 
 t.test('README.md: the flag table between the markers is the generated one', async (t) => {

@@ -25,7 +25,7 @@ const PAYLOAD = Buffer.from('client bytes \x00\x01\xfe\xff\r\nPROXY TCP4 in the 
 /** An in-process tcptee on 127.0.0.1:0 with a capturing logger; closed (deadline 0) at teardown. */
 async function startTee (t: Test, opts: Omit<CreateDuplicatorOptions, 'listen' | 'logger'>) {
   const { logger, lines } = captureLogger()
-  const dup = createDuplicator({ listen: '127.0.0.1:0', logger, ...opts })
+  const dup = createDuplicator({ listen: '127.0.0.1:0', logger, logConnections: true, ...opts })
   const { port } = await dup.listen()
   t.teardown(() => dup.close(0))
   return { dup, port, lines }
@@ -157,7 +157,7 @@ if (haproxy !== undefined) {
 
   t.test('the built CLI behind haproxy send-proxy-v2: its JSON log names the real client', async (t) => {
     const main = await startPeer(t, 'record', { keep: true })
-    const cli = await startCli(t, ['-f', mainOf(main), '--proxy-protocol-in', '--proxy-protocol-from', '127.0.0.1/32'])
+    const cli = await startCli(t, ['-f', mainOf(main), '--proxy-protocol-in', '--proxy-protocol-from', '127.0.0.1/32', '--log-connections'])
     const { ports } = await startHaproxy(t, haproxy, ['front'], (p) => [
       'frontend f',
       `  bind 127.0.0.1:${p['front']}`,

@@ -117,7 +117,7 @@ t.test('reload: every changed restart option is reported by its flag; apply opti
     listen: '127.0.0.1:1', main: '127.0.0.1:8', mirrorConnectTimeout: '1s', retryDelay: '1s', mirrorWriteTimeout: '1s', mirrorBuffer: '8MiB',
     connectTimeout: '1s', shutdownTimeout: '1s', logLevel: 'warn', logFormat: 'pretty', mirrorBatch: '5ms', workers: 3, seed: 7,
     failAfter: '1m', cutOffThreshold: 5, admin: '127.0.0.1:1', adminAuthFile: 'x', diff: 'http', tlsCa: 'ca.pem', tlsServername: 'x',
-    mainTls: 'verify', mirrorTls: 'on', proxyProtocolIn: true, proxyProtocolOut: 'v1', mirrorProxyProtocol: 'v2', protocol: 'postgres',
+    mainTls: 'verify', mirrorTls: 'on', proxyProtocolIn: true, proxyProtocolOut: 'v1', mirrorProxyProtocol: 'v2', protocol: 'postgres', logConnections: true,
   }
   for (const o of OPTIONS.filter((o) => o.reload === 'restart')) {
     const extra: Partial<CliOptions> = o.key.startsWith('diff') && o.key !== 'diff' ? { diff: 'http' } : o.key === 'proxyProtocolFrom' ? { proxyProtocolIn: true } : {}

@@ -55,7 +55,7 @@ t.test('session source: dup.handle(duplex, peer) runs a full session over a Dupl
   const proxied = await startProxyHeaderReader(t)
   const { logger, lines } = captureLogger()
   const dup = createDuplicator({
-    listen: '127.0.0.1:0', main: `127.0.0.1:${main.port}`, mirrors: [`127.0.0.1:${mirror.port}`, `127.0.0.1:${proxied.port}@proxy-v2`], logger,
+    listen: '127.0.0.1:0', main: `127.0.0.1:${main.port}`, mirrors: [`127.0.0.1:${mirror.port}`, `127.0.0.1:${proxied.port}@proxy-v2`], logger, logConnections: true,
   })
   t.teardown(() => dup.close(0))
   const peer: SessionPeer = { client: { address: '198.51.100.1', port: 5555 }, local: { address: '192.0.2.10', port: 6379 } }
@@ -272,7 +272,7 @@ t.test('Connection: a mirror whose stage fails in start() does not keep the sess
   const mirror = await startPeer(t, 'record')
   const { logger, lines } = captureLogger()
   const metrics = new Metrics()
-  const config: Config = normalizeConfig({ main: `127.0.0.1:${main.port}`, mirrors: [`127.0.0.1:${mirror.port}`] })
+  const config: Config = normalizeConfig({ main: `127.0.0.1:${main.port}`, mirrors: [`127.0.0.1:${mirror.port}`], logConnections: true })
   const spec = parseMirrorSpec(`127.0.0.1:${mirror.port}`, 'command-line')
   const counters = metrics.mirror(`127.0.0.1:${mirror.port}`)
   const health = new MirrorHealth(`127.0.0.1:${mirror.port}`, { retryDelay: 20_000, failAfter: 60_000, cutOffThreshold: 3 }, counters, logger)

@@ -35,7 +35,7 @@ t.test('tcptee status prints the table; --watch refreshes; auth and connection e
   const down = await freePort() // nobody listens: refused
   const adminPort = await freePort()
   const cli = startCli(t, ['-l', '127.0.0.1:0', '-f', `127.0.0.1:${main.port}`, '-m', `127.0.0.1:${up.port},127.0.0.1:${down}`,
-    '--admin', `127.0.0.1:${adminPort}`, '--admin-auth-file', authFile])
+    '--admin', `127.0.0.1:${adminPort}`, '--admin-auth-file', authFile, '--log-connections'])
   await cli.line('admin endpoint listening')
   const port = Number(String((await cli.line('listening'))['listen']).split(':').pop())
   for (let i = 0; i < 3; i++) {

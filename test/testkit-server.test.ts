@@ -1,10 +1,14 @@
 // The test server's three modes, over real sockets on port 0. If echo mode
 // re-framed or dropped bytes, or sink mode replied, every tcptee benchmark
-// built on them would measure the wrong thing.
+// built on them would measure the wrong thing. The command prints stats only when they change.
 import t, { type Test } from 'tap'
 import net from 'node:net'
 import { once } from 'node:events'
+import { spawn } from 'node:child_process'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
 import { createTestServer, type TestServerMode, type TestServer } from '../testkit/echo-server.js'
+import { waitFor } from './helpers.js'
 
 async function start (t: Test, mode: TestServerMode): Promise<{ server: TestServer, port: number }> {
   const server = createTestServer({ mode })
@@ -101,4 +105,30 @@ t.test('close() destroys open connections', async (t) => {
   await ended
   t.equal(server.stats().connections, 0)
   await server.close() // twice is fine
+})
+
+t.test('the tcptee-testserver command prints a stats line only when it changed', async (t) => {
+  const bin = fileURLToPath(new URL('../dist/cmd/tcptee-testserver.js', import.meta.url))
+  const child = spawn(process.execPath, [bin, '-l', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const exited = once(child, 'exit')
+  t.teardown(async () => { child.kill('SIGTERM'); await exited })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const port = Number(await waitFor('listening', () => /listening on 127\.0\.0\.1:(\d+)/.exec(stdout)?.[1], { timeoutMs: 30_000 }))
+  // Idle: the stats tick every second; absence can only be shown by waiting through a few ticks.
+  await sleep(2500)
+  t.equal(stderr, '', 'idle from the start: nothing printed')
+  const socket = await connect(t, port)
+  socket.resume()
+  for (let i = 0; i < 50; i++) socket.write(`line ${i}\n`)
+  await waitFor('a stats line with the connection', () => /^1 conns, \d+ req\/s$/m.test(stderr), { timeoutMs: 10_000 })
+  socket.end()
+  await once(socket, 'close')
+  await waitFor('the line saying it went idle', () => stderr.endsWith('0 conns, 0 req/s\n'), { timeoutMs: 10_000 })
+  const printed = stderr
+  await sleep(2500)
+  t.equal(stderr, printed, 'idle again: that line was printed once, and nothing after it')
+  t.ok(stderr.split('\n').filter((l) => l === '0 conns, 0 req/s').length === 1)
 })

@@ -189,7 +189,7 @@ t.test('plain client, TLS to main (verify) and to a tls:// mirror: exact bytes',
   const { logger, lines } = captureLogger()
   const dup = createDuplicator({
     listen: '127.0.0.1:0', main: `127.0.0.1:${main.port}`, mirrors: [`tls://127.0.0.1:${mirror.port}`],
-    mainTls: 'verify', tlsCa: certs.ca.certFile, logger,
+    mainTls: 'verify', tlsCa: certs.ca.certFile, logger, logConnections: true,
   })
   const { port } = await dup.listen()
   t.teardown(() => dup.close(0))
@@ -326,7 +326,7 @@ t.test('a mirror with a self-signed certificate under mirror-tls verify: tls-fai
   const main = await startPeer(t, 'echo')
   const bad = await startTlsPeer(t, 'record', certs.selfSigned)
   const { logger, lines } = captureLogger()
-  const { dup, port } = await startDup(t, main, [bad], { mirrorTls: 'verify', tlsCa: certs.ca.certFile, logger })
+  const { dup, port } = await startDup(t, main, [bad], { mirrorTls: 'verify', tlsCa: certs.ca.certFile, logger, logConnections: true })
   const data = pattern(1 << 20, 51)
   const c = tlsPlainClient(t, port)
   await once(c.socket, 'connect')

@@ -8,9 +8,12 @@ import yargs, { type Options } from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import { ConfigError } from '../../src/ops/errors.js'
 import type { DuplicatorOptions } from '../../src/config.js'
-import { envName, OPTIONS, type OptionDef } from '../../src/options.js'
+import { envName, OPTIONS, spellings, type OptionDef } from '../../src/options.js'
+import { VERSION } from '../../src/ops/version.js'
 import { SUBCOMMANDS } from './commands.js'
 import { loadConfigFile, type FileSchema } from './config-file.js'
+import { helpText } from './help.js'
+import { closest } from './suggest.js'
 
 export interface CliOptions extends DuplicatorOptions {
   /** Worker processes (1: no cluster). */
@@ -83,31 +86,39 @@ export interface ParseFixed {
   main?: string
 }
 
-const commandsHelp = (): string => Object.entries(SUBCOMMANDS).map(([name, c]) => `  tcptee ${name.padEnd(11)} ${c.describe}`).join('\n')
+/** `--help`/`-h` or `--version` among the arguments (before a `--`): what to print instead of running. */
+function infoRequest (argv: readonly string[]): 'help' | 'version' | undefined {
+  const end = argv.indexOf('--')
+  const args = end < 0 ? argv : argv.slice(0, end)
+  if (args.some((a) => a === '--help' || a === '-h')) return 'help'
+  if (args.includes('--version')) return 'version'
+  return undefined
+}
 
 /** Turns argv and the environment (and the file they name) into CLI options; throws ConfigError (with the flag) on bad input. */
 export async function parseCli (argv: readonly string[] = hideBin(process.argv), fixed: ParseFixed = {}): Promise<CliOptions> {
+  const info = infoRequest(argv)
+  if (info !== undefined) {
+    const commands = Object.entries(SUBCOMMANDS).map(([name, c]) => [name, c.describe] as const)
+    process.stdout.write(info === 'help' ? helpText(process.stdout.columns, commands) : `${VERSION}\n`)
+    return Promise.reject(new HelpShown())
+  }
   let parser = yargs(rewriteLegacyFlags(argv))
     .scriptName('tcptee')
-    .usage(`$0 -l <listen> -f <main> [-m <mirror>...]\n\nDuplicate TCP traffic: every client byte goes to main and to each mirror; only main answers the client.\n\nCommands:\n${commandsHelp()}`)
+    // yargs would otherwise answer in the language of LANG/LC_ALL, half of it: our own messages are English.
+    .locale('en')
     .env('TCPTEE')
   for (const o of OPTIONS) parser = parser.option(o.flag, yargsOption(o))
   parser = parser
-    .example('$0 -l :8080 -f :8081 -m :8082 -m :8083', 'goduplicator-compatible')
-    .example('$0 -l 127.0.0.1:6380 -f redis-main:6379 -m redis-next:6379,redis-canary:6379', 'shadow a Redis onto two new servers')
-    .epilogue('Durations: 500ms, 20s, 1m. Every option can also come from the environment: TCPTEE_LISTEN, TCPTEE_MIRROR, ...')
     .strict()
-    .version()
-    .help()
-    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    // Our own --help (help.ts) and --version (tcptee's package.json, not the one nearest to the working directory).
+    .version(false)
+    .help(false)
     .exitProcess(false)
     .fail(strictFail)
   // yargs has no defaults and no config file here: what it returns was given on the command line or in the
   // environment, and nothing else. The file fills in the rest below, so which source set a value is never guessed.
   const a = await parser.parse()
-  if (a['help'] === true || a['version'] === true) {
-    return Promise.reject(new HelpShown())
-  }
   const given = (o: OptionDef): unknown => a[o.flag]
   const configOption = OPTIONS.find((o) => o.key === 'config')!
   const configFile = given(configOption) === undefined ? undefined : read(configOption, given(configOption)) as string
@@ -142,21 +153,38 @@ export async function parseCli (argv: readonly string[] = hideBin(process.argv),
 }
 
 /**
+ * yargs' "Unknown argument(s): mirro, mirroBuffer" as one line of ours: each name spelt as the user did (a flag, or
+ * the `TCPTEE_*` variable it came from), with the closest spelling of the option table when it looks like a typo.
+ */
+function unknownMessage (list: string): string {
+  const reported = list.split(', ')
+  // yargs lists both --mirro-buffer and its camelCase twin mirroBuffer: keep the spelling the user typed.
+  const kebab = (f: string): string => f.replace(/([A-Z])/g, '-$1').toLowerCase()
+  const named = reported.filter((f) => !(/[A-Z]/.test(f) && reported.includes(kebab(f))))
+  const flags = OPTIONS.flatMap((o) => spellings(o).filter((s) => s.startsWith('--'))).concat(['--help', '--version'])
+  const envs = OPTIONS.map(envName)
+  const names = named.map((f) => {
+    // yargs reports TCPTEE_FOO_BAR from the environment as the unknown argument fooBar: name the variable instead.
+    const name = `TCPTEE_${kebab(f).replaceAll('-', '_').toUpperCase()}`
+    if (process.env[name] !== undefined) return withSuggestion(`environment variable ${name}`, closest(name, envs))
+    const flag = (f.length === 1 ? '-' : '--') + f
+    return withSuggestion(flag, f.length === 1 ? undefined : closest(flag, flags))
+  })
+  return `unknown flag: ${names.join(', ')}`
+}
+
+function withSuggestion (what: string, suggestion: string | undefined): string {
+  return suggestion === undefined ? what : `${what} (did you mean ${suggestion}?)`
+}
+
+/**
  * yargs' failure handler for tcptee's parsers: rethrows errors and turns yargs' messages into one-line ConfigErrors
- * naming the flag (or the `TCPTEE_*` variable for an unknown one from the environment).
+ * naming the flag (or the `TCPTEE_*` variable for an unknown one from the environment), with "did you mean".
  */
 export function strictFail (msg: string, err: Error | undefined | null): never {
   if (err !== undefined && err !== null) throw err
   const unknown = /^Unknown arguments?: (.*)$/.exec(msg)
-  if (unknown !== null) {
-    // yargs reports TCPTEE_FOO_BAR from the environment as the unknown argument fooBar: name the variable instead.
-    const names = unknown[1]!.split(', ').map((f) => {
-      const name = `TCPTEE_${f.replace(/([A-Z])/g, '_$1').replaceAll('-', '_').toUpperCase()}`
-      if (process.env[name] !== undefined) return `environment variable ${name}`
-      return (f.length === 1 ? '-' : '--') + f
-    })
-    throw new ConfigError(`unknown flag: ${names.join(', ')}`)
-  }
+  if (unknown !== null) throw new ConfigError(unknownMessage(unknown[1]!))
   const invalid = /Argument: ([\w-]+), Given: ("[^"]*"|\S+), Choices: (.*)$/m.exec(msg)
   if (invalid !== null) throw new ConfigError(`--${invalid[1]!}: ${invalid[2]!} is not one of ${invalid[3]!.replaceAll('"', '')}`, `--${invalid[1]!}`)
   throw new ConfigError(msg.replace(/\s*\n\s*/g, ' '), undefined)
@@ -173,5 +201,5 @@ function parseWorkers (v: string): number {
   return Number(v)
 }
 
-/** Thrown after yargs printed --help or --version: exit 0, nothing else to do. */
+/** Thrown after --help or --version was printed: exit 0, nothing else to do. */
 export class HelpShown extends Error {}

@@ -6,6 +6,7 @@ import type { DuplicatorOptions } from '../../src/config.js'
 import { ConfigError } from '../../src/ops/errors.js'
 import { FileWatcher } from '../../src/ops/file-watcher.js'
 import { flagName, restartOptions } from '../../src/options.js'
+import { closest } from './suggest.js'
 
 const FLAG = '--config'
 
@@ -33,14 +34,18 @@ export function loadConfigFile (file: string, schema: FileSchema): Record<string
     data = ext === '.json' ? JSON.parse(text) : parseYaml(text, { prettyErrors: false })
   } catch (err) {
     const why = (err instanceof Error ? err.message : String(err)).split('\n')[0]
-    throw new ConfigError(`${FLAG}: ${file} is not valid ${ext === '.json' ? 'JSON' : 'YAML'}: ${why}`, FLAG, { cause: err })
+    const at = parseErrorPosition(err, text)
+    throw new ConfigError(`${FLAG}: ${file}${at === undefined ? '' : `:${at.line}:${at.col}`} is not valid ${ext === '.json' ? 'JSON' : 'YAML'}: ${why}`, FLAG, { cause: err })
   }
   if (data === null || data === undefined) return {}
   if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(`${FLAG}: ${file} must hold a mapping of option names to values`, FLAG)
   const out: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(data as Record<string, unknown>)) {
     const kind = Object.hasOwn(schema, key) ? schema[key] : undefined
-    if (kind === undefined) throw new ConfigError(`${FLAG}: ${file}: unknown key "${key}"`, FLAG)
+    if (kind === undefined) {
+      const near = closest(key, Object.keys(schema).filter((k) => k !== 'config'))
+      throw new ConfigError(`${FLAG}: ${file}: unknown key "${key}"${near === undefined ? '' : `; did you mean "${near}"?`}`, FLAG)
+    }
     if (key === 'config') throw new ConfigError(`${FLAG}: ${file}: a config file cannot name another config file`, FLAG)
     const scalar = (v: unknown): boolean => typeof v === 'string' || typeof v === 'number'
     if (kind === 'list') {
@@ -58,6 +63,29 @@ export function loadConfigFile (file: string, schema: FileSchema): Record<string
     }
   }
   return out
+}
+
+/**
+ * Where in `text` a YAML or JSON parse error is, 1-based: yaml's errors carry the offset (`pos`); JSON.parse says
+ * `(line L column C)` (Node 22 and later) or, for some errors only, `at position N` (Node 20).
+ */
+export function parseErrorPosition (err: unknown, text: string): { line: number; col: number } | undefined {
+  let offset: number
+  // yaml's YAMLParseError (the package is loaded lazily, so matched by shape): `pos` is [start, end] in `text`.
+  const pos = (err as { pos?: unknown } | undefined)?.pos
+  if (err instanceof Error && err.name.startsWith('YAML') && Array.isArray(pos) && typeof pos[0] === 'number') {
+    offset = pos[0]
+  } else {
+    const message = err instanceof Error ? err.message : ''
+    const lineCol = /\(line (\d+) column (\d+)\)/.exec(message)
+    if (lineCol !== null) return { line: Number(lineCol[1]), col: Number(lineCol[2]) }
+    const position = /at position (\d+)/.exec(message)
+    if (position === null) return undefined
+    offset = Number(position[1])
+  }
+  const before = text.slice(0, offset)
+  const line = before.split('\n').length
+  return { line, col: before.length - before.lastIndexOf('\n') }
 }
 
 /** What a reload needs of the running program: the duplicator, or the cluster primary's ClusterAdmin. */

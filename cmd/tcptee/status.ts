@@ -16,6 +16,7 @@ import { strictFail } from './args.js'
 export async function run (argv: readonly string[]): Promise<void> {
   const a = await yargs([...argv])
     .scriptName('tcptee status')
+    .locale('en') // not the language of LANG: our own messages are English
     .usage('$0 --admin HOST:PORT [--auth-file FILE] [--watch [SECONDS]]\n\nPrint the status of a running tcptee from its admin endpoint.')
     .option('admin', { type: 'string', describe: 'the admin endpoint (tcptee --admin) to read', demandOption: false })
     .option('auth-file', { type: 'string', describe: 'file holding user:password (the --admin-auth-file of the running tcptee)' })

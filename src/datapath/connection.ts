@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 import { formatAddress } from '../net/address.js'
 import { dial, type DialTarget } from '../net/transport.js'
 import type { Config } from '../config.js'
-import { MainConnectError, MainConnectTimeoutError, MainTlsError, ShutdownError } from '../ops/errors.js'
+import { briefError, MainConnectError, MainConnectTimeoutError, MainTlsError, ShutdownError } from '../ops/errors.js'
 import type { Metrics, MirrorFate } from '../ops/metrics.js'
 import { DiffSession } from '../diff/session.js'
 import type { DiffResult, Divergence } from '../diff/outcome.js'
@@ -334,10 +334,15 @@ export class Connection {
       bytesClientToMain: this.bytesClientToMain,
       bytesMainToClient: this.bytesMainToClient,
       mirrors,
-      err: this.sessionError,
+      err: briefError(this.sessionError),
     }
-    if (this.sessionEnd === 'closed' || this.sessionEnd === 'client-error') this.log.info(line, 'connection closed')
-    else this.log.warn(line, 'connection closed')
+    // A normal end is chatter on a busy listener (--log-connections turns it on, and so does --diff: this line is where
+    // each connection's comparison outcome is reported); a failure that hurt the client is always logged.
+    if (this.sessionEnd === 'closed' || this.sessionEnd === 'client-error') {
+      if (this.config.logConnections || this.config.diff !== undefined) this.log.info(line, 'connection closed')
+    } else {
+      this.log.warn(line, 'connection closed')
+    }
     this.onClose(this)
   }
 }

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { dial, type DialTarget } from '../net/transport.js'
 import {
+  briefError,
   MirrorConnectError,
   MirrorConnectTimeoutError,
   MirrorOverflowError,
@@ -279,7 +280,7 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
       if (this.handshaking) {
         const tlsErr = new MirrorTlsError(`mirror ${this.name}: TLS handshake failed: ${err.message}`, { cause: err })
         this.health.connectFailed(tlsErr, Date.now())
-        this.log.warn({ mirror: this.name, fate: 'tls-failed', err: tlsErr }, 'mirror TLS handshake failed; main and other mirrors go on')
+        this.log.warn({ mirror: this.name, fate: 'tls-failed', err: briefError(tlsErr) }, 'mirror TLS handshake failed; main and other mirrors go on')
         this.finish('tls-failed')
         return
       }
@@ -307,7 +308,7 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   private cutOff (fate: MirrorFate, err: Error | TcpteeError): void {
     if (this.fate !== undefined) return
     this.health.failed(err, Date.now())
-    this.log.warn({ mirror: this.name, fate, err, bytes: this.bytes }, 'mirror connection cut off; main and other mirrors go on')
+    this.log.warn({ mirror: this.name, fate, err: briefError(err), bytes: this.bytes }, 'mirror connection cut off; main and other mirrors go on')
     this.finish(fate)
   }
 

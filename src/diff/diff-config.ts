@@ -30,7 +30,8 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 /** Validates the `--diff*` options; undefined when comparing is off. Throws {@link ConfigError} naming the flag. */
 export function normalizeDiff (opts: DiffOptions): DiffConfig | undefined {
   if (opts.diff === undefined) {
-    for (const [key, flag] of [['diffWindow', '--diff-window'], ['diffIgnoreHeaders', '--diff-ignore-header'], ['diffLog', '--diff-log']] as const) {
+    if (opts.diffIgnoreHeaders !== undefined) throw new ConfigError('--diff-ignore-header needs --diff http', '--diff-ignore-header')
+    for (const [key, flag] of [['diffWindow', '--diff-window'], ['diffLog', '--diff-log']] as const) {
       if (opts[key] !== undefined) throw new ConfigError(`${flag} needs --diff bytes|redis|http|postgres`, flag)
     }
     return undefined
@@ -48,7 +49,7 @@ export function normalizeDiff (opts: DiffOptions): DiffConfig | undefined {
   }
   const ignoreHeaders: string[] = []
   if (opts.diffIgnoreHeaders !== undefined) {
-    if (kind !== 'http') throw new ConfigError('--diff-ignore-header only applies to --diff http', '--diff-ignore-header')
+    if (kind !== 'http') throw new ConfigError(`--diff-ignore-header needs --diff http (HTTP headers), not --diff ${kind}`, '--diff-ignore-header')
     const list = typeof opts.diffIgnoreHeaders === 'string' ? [opts.diffIgnoreHeaders] : opts.diffIgnoreHeaders
     for (const entry of list) {
       for (const name of String(entry).split(',').map((s) => s.trim()).filter((s) => s !== '')) {

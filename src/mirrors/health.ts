@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import type { MirrorCounters, MirrorFate, MirrorState } from '../ops/metrics.js'
+import { briefError } from '../ops/errors.js'
 
 /** The part of a mirror connection that health tracking needs (see `Mirror` in mirror.ts). */
 export interface TrackedMirror {
@@ -165,7 +166,7 @@ export class MirrorHealth {
     this.retryAt = now + this.settings.retryDelay
     this.failingSince = now
     const why = cause === 'connect' ? 'connect failed' : `${this.cutOffs} consecutive cut-offs`
-    this.log.warn({ mirror: this.name, fate, err: this.lastErr, retryDelayMs: this.settings.retryDelay },
+    this.log.warn({ mirror: this.name, fate, err: briefError(this.lastErr), retryDelayMs: this.settings.retryDelay },
       `mirror down: ${why}, backing off; new connections skip it until a probe after the retry delay succeeds`)
   }
 

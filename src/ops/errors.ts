@@ -184,6 +184,32 @@ export class ClientTlsError extends TcpteeError {
   }
 }
 
+/** How an expected run-time error is logged: what it is and why, on one line, without a stack trace. */
+export interface BriefError {
+  readonly type: string
+  readonly code: string | undefined
+  /** The message with its causes' messages after it (`mirror a:1: connect failed: connect ECONNREFUSED a:1`). */
+  readonly message: string
+}
+
+/**
+ * An error as a log field for an expected event (a mirror down, a connection cut off, a client's failed handshake):
+ * its class, code and messages, without the stack, which would only say where tcptee noticed a network fault. A
+ * programming error is logged whole instead (pino's `err` serializer).
+ */
+export function briefError (err: unknown): BriefError | undefined {
+  if (err === undefined || err === null) return undefined
+  if (!(err instanceof Error)) return { type: typeof err, code: undefined, message: String(err) }
+  let message = err.message
+  const seen = new Set<unknown>([err])
+  for (let cause = err.cause; cause instanceof Error && !seen.has(cause); cause = cause.cause) {
+    seen.add(cause)
+    if (!message.includes(cause.message)) message += `: ${cause.message}`
+  }
+  const code = (err as { code?: unknown }).code
+  return { type: err.name, code: typeof code === 'string' ? code : undefined, message }
+}
+
 /** `tcptee status`: the admin endpoint could not be read (refused, timed out, 401, not a tcptee). Exit 1. */
 export class StatusReadError extends TcpteeError {
   override name = 'StatusReadError'

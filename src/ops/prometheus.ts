@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module'
 import type * as PromClient from 'prom-client'
 import type { Counter, Gauge, Metric, Registry } from 'prom-client'
+import { VERSION } from './version.js'
 import { DURATION_BUCKETS, type MetricsSnapshot, type MirrorFate, type MirrorState } from './metrics.js'
 
 const STATES: readonly MirrorState[] = ['up', 'backing-off', 'removed']
@@ -37,6 +38,8 @@ export class PrometheusExporter {
     const perMirror = (fill: (c: Counter, mirror: string, m: MetricsSnapshot['mirrors'][string]) => void) =>
       (c: Counter, s: MetricsSnapshot): void => { for (const [mirror, m] of Object.entries(s.mirrors)) fill(c, mirror, m) }
 
+    new Gauge({ name: 'tcptee_build_info', help: 'Always 1; the labels say which tcptee and which Node.js run.', labelNames: ['version', 'node'], registers })
+      .set({ version: VERSION, node: process.versions.node }, 1)
     gauge('tcptee_connections_active', 'Client connections open now (including those whose mirrors are still flushing).', [],
       (g, s) => g.set(s.connections.active))
     counter('tcptee_connections_total', 'Client connections accepted.', [], (c, s) => c.inc(s.connections.total))
