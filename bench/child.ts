@@ -23,6 +23,12 @@ export interface Proc {
 
 const MAX_KEEP = 64 * 1024
 
+/**
+ * Every process started and not yet exited: the run kills what is left at its end (a server that was still starting
+ * when its setup gave up is in no setup's list, and its pipes would keep the benchmark from exiting).
+ */
+export const running = new Set<Proc>()
+
 /** Spawn without a shell so the pid is the real process. */
 export function start (name: string, command: string, args: string[]): Proc {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -54,9 +60,10 @@ export function start (name: string, command: string, args: string[]): Proc {
     for (const line of lines) for (const f of proc.onStderrLine) f(line)
   })
   proc.exited = new Promise((resolve) => {
-    child.on('error', (err) => { proc.stderr += `spawn error: ${err.message}\n`; proc.exitCode = -1; resolve(-1) })
-    child.on('exit', (code) => { proc.exitCode = code; resolve(code) })
+    child.on('error', (err) => { proc.stderr += `spawn error: ${err.message}\n`; proc.exitCode = -1; running.delete(proc); resolve(-1) })
+    child.on('exit', (code) => { proc.exitCode = code; running.delete(proc); resolve(code) })
   })
+  running.add(proc)
   return proc
 }
 

@@ -16,7 +16,7 @@ import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import type { LoadSummary } from '../testkit/load-client.js'
 import { parseDuration, parseSize } from '../testkit/parse.js'
-import { start, waitForLine, waitForPort, freePorts, kill, waitOrKill, type Proc } from './child.js'
+import { start, waitForLine, waitForPort, freePorts, kill, waitOrKill, running as runningProcs, type Proc } from './child.js'
 import { processTree, treeCpuSeconds, cpuSeconds, peakRssKiB, treeIoSyscalls } from './procfs.js'
 import { setups as allSetups, scenarios as allScenarios, TIMINGS, type Setup, type Scenario, type Timing, type MirrorKind, type PeerBinaries } from './setups.js'
 import { aggregate, table, type RunRecord, type RunStatus, type SetupResult } from './report.js'
@@ -29,7 +29,7 @@ const bin = {
   tcptee: join(dist, 'cmd', 'tcptee.js'),
   naive: join(dist, 'bench', 'naive-duplicator.js')
 }
-const READY_MS = 10_000
+const READY_MS = 30_000 // generous: every setup of a scenario starts at once, and the test suite runs beside it
 
 function fail (message: string): never {
   process.stderr.write(`bench: ${message}\n`)
@@ -395,6 +395,9 @@ for (const scenario of scenarios) {
     await Promise.all(started.flatMap((s) => 'error' in s ? [] : s.procs.map(kill)))
   }
 }
+
+// Whatever is still running (a server that was still starting when its setup gave up) goes now.
+await Promise.all([...runningProcs].map(kill))
 
 const results: SetupResult[] = []
 for (const scenario of scenarios) {
