@@ -1,6 +1,6 @@
 import { BlockList, isIP } from 'node:net'
 import { type Address, formatAddress, parseAddress } from './net/address.js'
-import { parseBytes, parseDuration } from './net/units.js'
+import { checkTimer, parseBytes, parseDuration } from './net/units.js'
 import { ConfigError, type OptionNamer } from './ops/errors.js'
 import { DEFAULT_DIFF_WINDOW, normalizeDiff, type DiffOptions } from './diff/diff-config.js'
 import type { DiffConfig } from './diff/outcome.js'
@@ -46,6 +46,8 @@ export interface DuplicatorOptions extends DiffOptions {
   failAfter?: number | string
   /** This many consecutive mirror connections cut off (overflow, write timeout) put the mirror into backoff. Default 3. */
   cutOffThreshold?: number | string
+  /** Clients open at once; beyond it new clients are closed at accept and counted. Default: no limit. */
+  maxConnections?: number | string
   /** Bound of each mirror connection's write queue in bytes. Default 4 MiB. */
   mirrorBuffer?: number | string
   /** A mirror connection with queued bytes and no write progress for this long is cut off. Default 5s. */
@@ -113,6 +115,8 @@ export interface Config {
   readonly seed: number | undefined
   readonly failAfter: number
   readonly cutOffThreshold: number
+  /** Clients open at once (`--max-connections`); undefined: no limit. */
+  readonly maxConnections: number | undefined
   readonly mirrorBuffer: number
   readonly mirrorWriteTimeout: number
   readonly mirrorBatch: number
@@ -174,6 +178,9 @@ export const DEFAULTS = Object.freeze({
 })
 
 const KEY: OptionNamer = (key) => key
+
+/** Largest `mirrorBuffer`: it is per mirror connection. */
+const MAX_MIRROR_BUFFER = 1024 ** 3
 
 /**
  * Throws a ConfigError about option `key`. `text` writes the message with the options named by its argument: the
@@ -278,7 +285,7 @@ function batchWindow (v: number | string): number {
 
 function positiveDuration (v: number | string | undefined, key: string, def: number): number {
   if (v === undefined) return def
-  const ms = keyed(key, (k) => parseDuration(v, k))
+  const ms = keyed(key, (k) => checkTimer(parseDuration(v, k), k))
   if (ms <= 0) fail(key, (n) => `${n(key)}: must be greater than 0`)
   return ms
 }
@@ -373,6 +380,7 @@ export function normalizeConfig (opts: DuplicatorOptions): Config {
   for (const [list, origin] of lists) {
     for (const entry of list) {
       const parts = typeof entry === 'string' ? entries(entry) : [entry]
+      if (parts.length === 0) fail('mirrors', (n) => `${n('mirrors')}: "${String(entry)}" holds no address (host:port)`)
       for (const part of parts) {
         const spec: MirrorSpec = typeof part === 'string'
           ? keyed('mirrors', (k) => parseMirrorSpec(part, origin, k))
@@ -394,7 +402,9 @@ export function normalizeConfig (opts: DuplicatorOptions): Config {
   }
   let cutOffThreshold: number = DEFAULTS.cutOffThreshold
   if (opts.cutOffThreshold !== undefined) {
-    cutOffThreshold = Number(opts.cutOffThreshold)
+    // Digits only: Number() would also take 0x10, 1e3 and " ".
+    const text = String(opts.cutOffThreshold).trim()
+    cutOffThreshold = /^\d{1,9}$/.test(text) ? Number(text) : Number.NaN
     if (!Number.isInteger(cutOffThreshold) || cutOffThreshold < 1) {
       fail('cutOffThreshold', (n) => `${n('cutOffThreshold')}: "${String(opts.cutOffThreshold)}" is not an integer of at least 1`)
     }
@@ -404,9 +414,18 @@ export function normalizeConfig (opts: DuplicatorOptions): Config {
     const v = opts.mirrorBuffer
     mirrorBuffer = keyed('mirrorBuffer', (k) => parseBytes(v, k))
     if (mirrorBuffer < 1024) fail('mirrorBuffer', (n) => `${n('mirrorBuffer')}: ${mirrorBuffer} bytes is too small (at least 1024)`)
+    // Per mirror connection: a bound past memory is no bound (and the D7 accounting multiplies it per client).
+    if (mirrorBuffer > MAX_MIRROR_BUFFER) fail('mirrorBuffer', (n) => `${n('mirrorBuffer')}: ${mirrorBuffer} bytes is too large (at most 1GiB per mirror connection)`)
+  }
+  let maxConnections: number | undefined
+  if (opts.maxConnections !== undefined) {
+    const text = String(opts.maxConnections).trim()
+    maxConnections = /^\d{1,7}$/.test(text) ? Number(text) : 0
+    if (maxConnections < 1) fail('maxConnections', (n) => `${n('maxConnections')}: "${text}" is not a number of connections (1 to 9999999)`)
   }
   const percent = opts.percent
   return Object.freeze({
+    maxConnections,
     listen,
     main,
     mirrors: Object.freeze(mirrors),

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import type { AddressInfo, Server, Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { formatAddress, parseAddress, type Address } from './net/address.js'
@@ -14,7 +15,7 @@ import {
   type DuplicatorOptions,
   type MirrorSpec,
 } from './config.js'
-import { OPTIONS, restartOptions } from './options.js'
+import { flagName, OPTIONS, restartOptions } from './options.js'
 import { Connection, type ConnectionContext, type ConnectionOptions } from './datapath/connection.js'
 import { TcpMirrorOutput, type MirrorSettings } from './datapath/mirror-output.js'
 import type { MirrorOutput, OutputSession } from './datapath/output.js'
@@ -23,6 +24,7 @@ import type { StageFactory } from './datapath/stage.js'
 import { WriteCoalescer } from './datapath/write-coalescer.js'
 import { briefError, ConfigError, ListenError } from './ops/errors.js'
 import { silentLogger } from './ops/logger.js'
+import { RateLimitedLog } from './ops/rate-limited-log.js'
 import { Metrics, type MetricsSnapshot } from './ops/metrics.js'
 import { VERSION } from './ops/version.js'
 import { MirrorSet, type MirrorInfo, type MirrorTarget, type TargetWiring } from './mirrors/mirror-set.js'
@@ -94,7 +96,7 @@ export class Duplicator {
     })
     this.log = options.logger ?? silentLogger()
     const admin = options.admin
-    this.adminAddress = typeof admin === 'string' ? parseAddress(admin, 'admin', '127.0.0.1', true) : admin
+    this.adminAddress = typeof admin === 'string' ? parseAddress(admin, flagName('admin'), '127.0.0.1', true) : admin
     const c = this.config
     // Files are read (and checked) before anything is opened: a bad certificate fails here, naming its option.
     this.serverTls = c.tls === undefined ? undefined : loadServerTls(c.tls)
@@ -116,6 +118,11 @@ export class Duplicator {
     for (const spec of c.mirrorSpecs) this.mirrorSet.add(spec)
     this.server = createListener(this.serverOnConnection)
     this.server.on('error', this.serverOnError)
+    // --max-connections: Node closes a client accepted beyond it at once and tells us with 'drop'.
+    if (c.maxConnections !== undefined) {
+      this.server.maxConnections = c.maxConnections
+      this.server.on('drop', this.serverOnDrop)
+    }
   }
 
   /** Reads `--mirror-credentials` (undefined: none); warns when others can read the passwords in it. */
@@ -190,6 +197,7 @@ export class Duplicator {
             ...(this.proxyTrusted === undefined ? {} : { proxyProtocolIn: this.config.proxyProtocolFrom.length === 0 ? 'any peer' : this.config.proxyProtocolFrom }),
             ...(this.config.proxyProtocolOut === undefined ? {} : { proxyProtocolOut: this.config.proxyProtocolOut }),
           }, 'listening')
+          this.warnDescriptors()
           resolve(a)
         }, (err: unknown) => {
           this.server.close()
@@ -200,6 +208,19 @@ export class Duplicator {
       this.server.once('listening', onListening)
       this.server.listen({ host, port })
     })
+  }
+
+  /** Warns when `ulimit -n` cannot hold --max-connections clients (or has no room to spare without a cap). */
+  private warnDescriptors (): void {
+    const limit = descriptorLimit()
+    if (limit === undefined) return
+    const perClient = descriptorsPerClient(this.config.mirrors.length)
+    const max = this.config.maxConnections
+    const fits = Math.max(0, Math.floor((limit - DESCRIPTOR_RESERVE) / perClient))
+    if (max !== undefined && max > fits) {
+      this.log.warn({ descriptorLimit: limit, maxConnections: max, perClient, fits },
+        `descriptor limit ${limit} (ulimit -n) holds only ${fits} clients at ${perClient} descriptors each (2 + mirrors), below --max-connections ${max}: raise ulimit -n to ${max * perClient + DESCRIPTOR_RESERVE}`)
+    }
   }
 
   /** Resolves the addresses a mirror must not be, then checks the configured mirrors (rejects with ConfigError). */
@@ -476,12 +497,44 @@ export class Duplicator {
   }
 
   private readonly serverOnError = (err: Error): void => {
-    // After listening, accept errors (EMFILE, ...) are logged; the server keeps going.
-    if (this.bound !== undefined) this.log.error({ err }, 'accept failed')
+    // After listening, accept errors (EMFILE, ...) are counted and logged (rate-limited); the server keeps going.
+    // libuv also closes clients it cannot accept for want of a descriptor without telling us: --max-connections
+    // (sized with the start-up warning) is what keeps the process below its descriptor limit.
+    if (this.bound === undefined) return
+    this.metricsStore.acceptFailures++
+    this.acceptLog.hit(this.log, { err, errno: (err as NodeJS.ErrnoException).code }, 'accept failed (out of descriptors?); see --max-connections and ulimit -n')
   }
+
+  private readonly serverOnDrop = (): void => {
+    this.metricsStore.clientsOverLimit++
+    this.overLimitLog.hit(this.log, { maxConnections: this.config.maxConnections }, 'client closed at accept: --max-connections clients are open')
+  }
+
+  /** Accept failures and clients over --max-connections: one log line per 10 s at most, with the count since the last. */
+  private readonly acceptLog = new RateLimitedLog(10_000)
+  private readonly overLimitLog = new RateLimitedLog(10_000)
 }
 
 function noop (): void {}
+
+/** The soft limit of open descriptors of this process (`ulimit -n`), from /proc/self/limits; undefined elsewhere. */
+export function descriptorLimit (): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'latin1'))
+    if (m === null || m[1] === 'unlimited') return undefined
+    return Number(m[1])
+  } catch {
+    return undefined
+  }
+}
+
+/** Descriptors a client connection holds: its socket, main's, one per mirror. */
+export function descriptorsPerClient (mirrors: number): number {
+  return 2 + mirrors
+}
+
+/** Descriptors kept aside for listeners, the admin endpoint, logs and Node itself. */
+const DESCRIPTOR_RESERVE = 64
 
 const V1_SIGNATURE = Buffer.from('PROXY ', 'latin1')
 const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a])

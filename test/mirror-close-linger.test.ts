@@ -84,3 +84,36 @@ t.test('shutdown with a mirror still lingering: close(deadline) resolves, mirror
   t.equal(dup.metrics().mirrors[`127.0.0.1:${mport}`]!.fates.aborted, 1)
   t.equal(dup.metrics().connections.active, 0)
 })
+
+// Issue 17 D8: bytes flushed in the first write-timeout period bought a second one, so a mirror that keeps sending and
+// never closes outlived its client by 2x --mirror-write-timeout. The README promises 1x.
+t.test('a mirror that keeps sending and never closes is released one write timeout after the client, not two', async (t) => {
+  const main = await startPeer(t, 'echo')
+  const sockets: Socket[] = []
+  const server = createServer({ allowHalfOpen: true }, (s) => {
+    sockets.push(s)
+    s.on('error', () => {})
+    // Reads nothing at first, so that our bytes are still queued when the progress timer is armed, then catches up.
+    s.pause()
+    setTimeout(() => s.resume(), 300)
+    const chatter = setInterval(() => { if (!s.destroyed) s.write('still here\n') }, 20)
+    s.on('close', () => clearInterval(chatter))
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
+  const mport = (server.address() as { port: number }).port
+  const timeout = 1000
+  const { dup, port } = await startDup(t, main, [{ host: '127.0.0.1', port: mport }], { mirrorWriteTimeout: timeout, mirrorBuffer: '32MiB' })
+  const c = client(t, port)
+  await c.connected
+  const startedAt = Date.now()
+  c.socket.end(Buffer.alloc(8 << 20, 0x61)) // 8 MiB queue up behind the paused mirror, then FIN
+  await c.closed
+  await waitFor('mirror released', () => dup.connectionCount === 0, { timeoutMs: 5 * timeout })
+  // The mirror took every byte within the first write timeout (it resumed after 300 ms): released at the end of it.
+  const lingered = Date.now() - startedAt
+  t.comment(`released ${lingered} ms after the client's FIN (write timeout ${timeout} ms)`)
+  t.ok(lingered < 1.7 * timeout, `released within one write timeout (plus scheduling), not two: ${lingered} ms`)
+  t.equal(dup.metrics().mirrors[`127.0.0.1:${mport}`]!.fates.ok, 1, 'fate ok')
+})

@@ -56,7 +56,7 @@ t.test('cut-offs: N consecutive overflows back the mirror off; the probe must en
   let stalling = true
   const mirror = await startPeer(t, 'record', { onConnection: (pc) => { if (stalling) pc.socket.pause() } })
   const { logger, lines } = captureLogger()
-  const { dup, port } = await startDup(t, main, [mirror], { retryDelay: 150, cutOffThreshold: 3, mirrorBuffer: 1024, logger })
+  const { dup, port } = await startDup(t, main, [mirror], { retryDelay: 1000, cutOffThreshold: 3, mirrorBuffer: 1024, logger })
   const name = `127.0.0.1:${mirror.port}`
   const m = () => dup.metrics().mirrors[name]!
   const big = Buffer.alloc(4 << 20, 1)
@@ -73,7 +73,7 @@ t.test('cut-offs: N consecutive overflows back the mirror off; the probe must en
 
   // The probe after the delay still overflows: stays backing off.
   const at = Date.now()
-  await waitFor('retry delay', () => Date.now() - at > 170, { timeoutMs: 1000 })
+  await waitFor('retry delay', () => Date.now() - at > 1020, { timeoutMs: 2000 })
   await roundTrip(t, port, big)
   await waitFor('probe overflowed', () => m().fates.overflow === 4, { timeoutMs: 3000 })
   t.equal(m().state, 'backing-off', 'a cut-off probe keeps it backing off')
@@ -81,7 +81,7 @@ t.test('cut-offs: N consecutive overflows back the mirror off; the probe must en
   // The mirror reads again; a probe that connects is not enough, it has to finish cleanly.
   stalling = false
   const at2 = Date.now()
-  await waitFor('retry delay', () => Date.now() - at2 > 170, { timeoutMs: 1000 })
+  await waitFor('retry delay', () => Date.now() - at2 > 1020, { timeoutMs: 2000 })
   await roundTrip(t, port, 'small and clean')
   await waitFor('probe ok', () => m().fates.ok === 1, { timeoutMs: 3000 })
   t.equal(m().state, 'up', 'a clean probe brings it back')

@@ -52,6 +52,26 @@ export function rewriteLegacyFlags (argv: readonly string[]): string[] {
   })
 }
 
+/**
+ * `-t -1s`: a value that starts with `-` and a digit would be read as the flags `-1 -s`. Join it to its flag
+ * (`-t=-1s`) so that the option's own check says what is wrong with it.
+ */
+export function joinNegativeValues (argv: readonly string[]): string[] {
+  const takesValue = new Set(OPTIONS.filter((o) => o.type !== 'boolean').flatMap((o) => [`--${o.flag}`, ...o.aliases.map((a) => (a.length === 1 ? '-' : '--') + a), ...o.legacy]))
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    const next = argv[i + 1]
+    if (takesValue.has(a) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`)
+      i++
+    } else {
+      out.push(a)
+    }
+  }
+  return out
+}
+
 /** One option table row as a yargs option (also used by `tcptee completion`). */
 export function yargsOption (o: OptionDef): Options {
   const shown = o.default ?? (o.absent === 'none' ? undefined : o.absent)
@@ -103,7 +123,7 @@ export async function parseCli (argv: readonly string[] = hideBin(process.argv),
     process.stdout.write(info === 'help' ? helpText(process.stdout.columns, commands) : `${VERSION}\n`)
     return Promise.reject(new HelpShown())
   }
-  let parser = yargs(rewriteLegacyFlags(argv))
+  let parser = yargs(joinNegativeValues(rewriteLegacyFlags(argv)))
     .scriptName('tcptee')
     // yargs would otherwise answer in the language of LANG/LC_ALL, half of it: our own messages are English.
     .locale('en')

@@ -14,6 +14,15 @@ import type { MainObserverFactory, MainPathObserver, StageSession } from './stag
 
 function noop (): void {}
 
+/** A main FIN waits for a reset this many round trips to main (its connect time) after our last write to it... */
+const FIN_SETTLE_RTTS = 4
+/** ...but at least this long (loopback round trips are microseconds, the event loop is not)... */
+const FIN_SETTLE_MIN_MS = 2
+/** ...and at most this long. */
+const FIN_SETTLE_MAX_MS = 100
+/** A client that keeps writing holds main's FIN back at most this many settle times. */
+const FIN_HOLD_MAX_ROUNDS = 8
+
 /** How the client/main session ended. */
 export type SessionEnd = 'closed' | 'client-error' | 'main-error' | 'main-refused' | 'main-tls-failed' | 'main-timeout' | 'shutdown'
 
@@ -69,6 +78,16 @@ export class Connection {
   private readonly skipped: readonly string[]
   private readonly finishedMirrors: Array<{ name: string; fate: MirrorFate; bytes: number }> = []
   private connectTimer: NodeJS.Timeout | undefined
+  /** Main sent FIN: the client's FIN waits on this until main had time to show it was a reset (see {@link mainOnEnd}). */
+  private finHold: NodeJS.Timeout | NodeJS.Immediate | undefined
+  private finHoldStartedAt = 0
+  private finTurns = 0
+  /** The client sent FIN (forwarded to main). */
+  private clientEnded = false
+  /** performance.now() of the last client chunk written to main. */
+  private lastMainWriteAt = 0
+  /** Round trip to main as its TCP connect took, in ms: how long a reset provoked by our last write takes to come back. */
+  private mainRttMs = 0
   private mainConnected = false
   /** Main's TCP connect is done and its TLS handshake is not: an error now is a TLS failure. */
   private mainHandshaking = false
@@ -124,7 +143,7 @@ export class Connection {
     for (const target of plan.use) {
       const replies = this.diff?.attach(target.name, target.counters.diff)
       const stage = target.stages?.(session)
-      const output = target.open({ log: this.log, onDone: this.mirrorOnDone, replies, stage })
+      const output = target.open({ log: this.log, onDone: this.mirrorOnDone, replies, stage, mainBytes: this.mainBytes })
       // An output can end inside its constructor (its stage failed at start): it has reported itself done already.
       if (output.fate === undefined) this.mirrors.push(output)
     }
@@ -158,6 +177,8 @@ export class Connection {
 
   // ---- client -> main and mirrors -----------------------------------------------------------------------------
 
+  private readonly mainBytes = (): number => this.bytesMainToClient
+
   private readonly diffOnDiverged = (mirror: string, first: Divergence): void => {
     this.metrics.recordDivergence({
       at: new Date().toISOString(), conn: this.id, client: this.clientName, mirror, outcome: first.outcome, what: first.what,
@@ -177,6 +198,7 @@ export class Connection {
     const mirrors = this.mirrors
     for (let i = mirrors.length - 1; i >= 0; i--) mirrors[i]!.write(chunk)
     if (!this.main.write(chunk)) this.client.pause()
+    this.lastMainWriteAt = performance.now()
     if (this.diff !== undefined) this.diff.client(chunk)
   }
 
@@ -197,6 +219,7 @@ export class Connection {
   }
 
   private readonly clientOnEnd = (): void => {
+    this.clientEnded = true
     // Client FIN: forward it to main (after queued bytes) and to every mirror; main's replies keep flowing back.
     this.main.end()
     const mirrors = this.mirrors
@@ -218,9 +241,11 @@ export class Connection {
 
   private readonly mainOnTcpConnect = (): void => {
     this.mainHandshaking = true
+    this.mainRttMs = Number(process.hrtime.bigint() - this.startedAt) / 1e6
   }
 
   private readonly mainOnConnect = (): void => {
+    if (!this.mainHandshaking) this.mainRttMs = Number(process.hrtime.bigint() - this.startedAt) / 1e6
     this.mainHandshaking = false
     clearTimeout(this.connectTimer)
     this.connectTimer = undefined
@@ -242,10 +267,53 @@ export class Connection {
     if (this.sessionEnd === undefined) this.main.resume()
   }
 
+  /**
+   * Main FIN: the client gets FIN after every byte main sent, but not at once. A main that closed (not half-closed)
+   * answers the client bytes we wrote after its FIN left with a reset, and a reset must reach the client as a reset:
+   * a FIN would tell it that the reply was complete. Two ways a reset shows up as a FIN first: main sent FIN and our
+   * writes in flight are answered by RST one round trip later; or the kernel had main's RST, one of our writes took
+   * the error (ECONNRESET) and the next read returned 0, so Node emits 'end' before 'error'. So the FIN waits until
+   * no client byte was written to main for a few round trips (a turn of the event loop when the connection is idle),
+   * at most {@link FIN_HOLD_MAX_ROUNDS} of them; main's 'error' in between resets the client instead (fail()).
+   */
   private readonly mainOnEnd = (): void => {
-    // Main FIN: the client gets FIN after every byte main sent.
-    this.client.end()
     if (this.diff !== undefined) this.diff.mainEnd()
+    this.finHoldStartedAt = performance.now()
+    this.holdFin()
+  }
+
+  /** How long after the last write to main a reset provoked by it may still arrive. */
+  private get finSettleMs (): number {
+    return Math.min(FIN_SETTLE_MAX_MS, Math.max(FIN_SETTLE_MIN_MS, FIN_SETTLE_RTTS * this.mainRttMs))
+  }
+
+  /**
+   * Sends the client main's FIN once it is settled: at least two turns of the event loop after 'end' (a write error
+   * that libuv reports asynchronously lands in the next turn's pending phase), and no client byte written to main in
+   * the last {@link finSettleMs}, or the hold has lasted {@link FIN_HOLD_MAX_ROUNDS} settle times.
+   */
+  private holdFin (): void {
+    this.finHold = undefined
+    if (this.sessionEnd !== undefined) return
+    const now = performance.now()
+    const settle = this.finSettleMs
+    // The client's FIN went to main and nothing is left to write: main read to our FIN before it closed, so no byte of
+    // ours can arrive after its close (a reset, if any, is already on its way): the two turns are enough.
+    const wait = this.clientEnded && this.main.writableLength === 0 ? 0 : this.lastMainWriteAt + settle - now
+    if (this.finTurns < 2 || (wait > 0 && now - this.finHoldStartedAt < settle * FIN_HOLD_MAX_ROUNDS)) {
+      this.finTurns++
+      this.finHold = wait > 0 ? setTimeout(this.finHoldOnTimeout, Math.ceil(wait)) : setImmediate(this.finHoldOnImmediate)
+      return
+    }
+    this.client.end()
+  }
+
+  private readonly finHoldOnTimeout = (): void => {
+    this.finHold = setImmediate(this.finHoldOnImmediate)
+  }
+
+  private readonly finHoldOnImmediate = (): void => {
+    this.holdFin()
   }
 
   private readonly mainOnError = (err: Error): void => {
@@ -297,6 +365,16 @@ export class Connection {
     this.sessionDurationMs = Number(process.hrtime.bigint() - this.startedAt) / 1e6
     clearTimeout(this.connectTimer)
     this.connectTimer = undefined
+    this.clearFinHold()
+  }
+
+  private clearFinHold (): void {
+    const h = this.finHold
+    this.finHold = undefined
+    if (h === undefined) return
+    // Node's clearTimeout and clearImmediate each ignore the other kind: call both rather than guess.
+    clearTimeout(h as NodeJS.Timeout)
+    clearImmediate(h as NodeJS.Immediate)
   }
 
   /** Client or main failed (or shutdown): destroy both sockets and every mirror. Idempotent. */
@@ -323,9 +401,12 @@ export class Connection {
     for (const m of this.finishedMirrors) mirrors[m.name] = { fate: m.fate, bytes: m.bytes }
     for (const name of this.skipped) mirrors[name] = { fate: 'skipped', bytes: 0 }
     if (this.diff !== undefined) {
+      // Excerpts are payload (passwords, personal data): in the close line only at debug level; --diff-log has them.
+      const payload = this.rootLog.isLevelEnabled('debug')
       for (const [name, result] of Object.entries(this.diff.finish())) {
         const m = mirrors[name]
-        if (m !== undefined) m.diff = result
+        if (m === undefined) continue
+        m.diff = payload || result.first === undefined ? result : { ...result, first: { ...result.first, fromMain: null, fromMirror: null } }
       }
     }
     const line = {

@@ -5,6 +5,7 @@ import {
   briefError,
   MirrorConnectError,
   MirrorConnectTimeoutError,
+  MirrorFloodError,
   MirrorOverflowError,
   MirrorTlsError,
   MirrorWriteTimeoutError,
@@ -29,7 +30,13 @@ const BATCH_MAX_BYTES = 64 * 1024
 
 /** Without --diff, mirror replies are read into this one buffer and dropped: no allocation, no stream work per read. */
 const DISCARD = Buffer.allocUnsafe(64 * 1024)
-function discardReply (): boolean { return true }
+
+/**
+ * A mirror answers the same requests as main, so its replies are about as long as main's. One that sends more than
+ * this many times main's bytes, plus the mirror buffer of slack, is flooding: reading and dropping its bytes costs
+ * the event loop that main's traffic runs on (a flooding mirror cut 20-connection ping-pong to a fifth).
+ */
+const FLOOD_FACTOR = 2
 
 export interface MirrorSettings {
   readonly maxQueueBytes: number
@@ -100,7 +107,8 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     const replies = this.replies
     // Replies nobody looks at are read into one buffer and thrown away, without a 'data' event per read.
     const discard = replies === undefined && this.stage === undefined && target.dial.tls === undefined
-    const { socket, readyEvent } = dial(target.dial, discard ? { discard: { buffer: DISCARD, callback: discardReply } } : {})
+    this.mainBytes = session.mainBytes
+    const { socket, readyEvent } = dial(target.dial, discard ? { discard: { buffer: DISCARD, callback: this.discardOnRead } } : {})
     this.socket = socket
     socket.on(readyEvent, this.socketOnReady)
     // Our local address:port, so that the duplicator recognises this connection if it comes back to us (a mirror loop).
@@ -112,8 +120,8 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     // With --diff replies go to the comparer, which never pauses the socket: a mirror must never block on us. A
     // stage sees them first. Otherwise (TLS, or a stage without --diff) they are read and dropped.
     if (this.stage !== undefined) socket.on('data', this.socketOnStagedData)
-    else if (replies !== undefined) socket.on('data', replies.onData)
-    else if (!discard) socket.on('data', discardReply)
+    else if (replies !== undefined) socket.on('data', this.socketOnReply)
+    else if (!discard) socket.on('data', this.socketOnDiscardData)
     this.connectTimer = setTimeout(this.connectTimerOnTimeout, settings.connectTimeout)
     if (this.stage !== undefined) {
       this.stageCtx = { send: this.stageOnSend, reply: this.stageOnReply, fail: this.stageOnFail }
@@ -146,7 +154,37 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     this.cutOff(fate, err)
   }
 
+  /** Reply bytes read from the mirror; checked against main's (see {@link FLOOD_FACTOR}). */
+  private replyBytes = 0
+  private readonly mainBytes: (() => number) | undefined
+
+  /** Counts reply bytes; false when the mirror was cut off for flooding (the bytes are then not passed on). */
+  private countReply (n: number): boolean {
+    this.replyBytes += n
+    const main = this.mainBytes
+    if (main === undefined || this.replyBytes <= this.settings.maxQueueBytes) return true
+    const allowed = FLOOD_FACTOR * main() + this.settings.maxQueueBytes
+    if (this.replyBytes <= allowed) return true
+    this.cutOff('flood', new MirrorFloodError(
+      `mirror ${this.name}: sent ${this.replyBytes} reply bytes while main sent ${main()} (at most ${FLOOD_FACTOR}x main's plus ${this.settings.maxQueueBytes})`))
+    return false
+  }
+
+  private readonly discardOnRead = (n: number): boolean => {
+    this.countReply(n)
+    return true
+  }
+
+  private readonly socketOnDiscardData = (chunk: Buffer): void => {
+    this.countReply(chunk.length)
+  }
+
+  private readonly socketOnReply = (chunk: Buffer): void => {
+    if (this.countReply(chunk.length)) this.replies?.onData(chunk)
+  }
+
   private readonly socketOnStagedData = (chunk: Buffer): void => {
+    if (!this.countReply(chunk.length)) return
     const stage = this.stage
     if (stage !== undefined && !stage.passthrough && stage.mirrorData !== undefined) {
       stage.mirrorData(chunk, this.stageCtx!)
@@ -241,14 +279,16 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
       this.progressTimer = undefined
       return
     }
+    if (this.ending && socket.writableFinished) {
+      // Everything was delivered and our FIN sent; the mirror did not close its side in time. That is not a failure.
+      // Checked before progress: bytes flushed in this period must not buy a second one (the README promises one
+      // --mirror-write-timeout after the client's FIN, not two).
+      this.finish(this.peerEndedFirst ? 'closed' : 'ok')
+      return
+    }
     if (flushed > this.flushedAtCheck) {
       this.flushedAtCheck = flushed
       this.progressTimer?.refresh()
-      return
-    }
-    if (this.ending && socket.writableFinished) {
-      // Everything was delivered and our FIN sent; the mirror did not close its side in time. That is not a failure.
-      this.finish(this.peerEndedFirst ? 'closed' : 'ok')
       return
     }
     this.cutOff('write-timeout', new MirrorWriteTimeoutError(

@@ -35,4 +35,6 @@ export interface OutputSession {
   readonly replies?: ReplySink | undefined
   /** This mirror's stage for this session, if it needs one. */
   readonly stage?: MirrorStage | undefined
+  /** Bytes main has sent the client so far: what a mirror's replies are measured against (fate `flood`). */
+  readonly mainBytes?: (() => number) | undefined
 }

@@ -1,4 +1,4 @@
-import { createWriteStream, type WriteStream } from 'node:fs'
+import { constants as fsConstants, createWriteStream, type WriteStream } from 'node:fs'
 import type { Logger } from 'pino'
 import type { Divergence } from './outcome.js'
 
@@ -71,7 +71,11 @@ export class DiffLog {
 
   private open (): WriteStream {
     if (this.stream !== undefined) return this.stream
-    const stream = createWriteStream(this.path, { flags: 'a' })
+    // It holds reply excerpts: owner-only, and never through a symlink someone planted at the path.
+    const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW } = fsConstants
+    // Node passes numeric flags on to fs.open; the types only list strings.
+    const flags = (O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW) as unknown as string
+    const stream = createWriteStream(this.path, { flags, mode: 0o600 })
     stream.on('error', this.streamOnError)
     this.stream = stream
     return stream

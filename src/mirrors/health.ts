@@ -28,7 +28,7 @@ export interface LastError {
 }
 
 const CONNECT_FAILURES: ReadonlySet<MirrorFate> = new Set<MirrorFate>(['refused', 'connect-timeout', 'tls-failed'])
-const CUT_OFFS: ReadonlySet<MirrorFate> = new Set<MirrorFate>(['overflow', 'write-timeout'])
+const CUT_OFFS: ReadonlySet<MirrorFate> = new Set<MirrorFate>(['overflow', 'write-timeout', 'flood'])
 /** Fates that show the mirror took a whole stream: they clear the cut-off count and pass a probe. */
 const CLEAN: ReadonlySet<MirrorFate> = new Set<MirrorFate>(['ok', 'closed'])
 

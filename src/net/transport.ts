@@ -52,7 +52,7 @@ export interface DialOptions {
    * Read whatever arrives into one shared buffer and drop it, without allocating or emitting 'data' (mirror replies
    * nobody compares). Plain TCP only: a TLS socket has to decrypt, so its replies are read with 'data' and dropped.
    */
-  readonly discard?: { readonly buffer: Buffer; readonly callback: () => boolean } | undefined
+  readonly discard?: { readonly buffer: Buffer; readonly callback: (bytesRead: number) => boolean } | undefined
 }
 
 /**

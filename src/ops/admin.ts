@@ -6,6 +6,7 @@ import type { Logger } from 'pino'
 import { formatAddress, parseAddress, type Address } from '../net/address.js'
 import { AdminListenError, ConfigError, ErrorCodes, TcpteeError } from './errors.js'
 import { silentLogger } from './logger.js'
+import { RateLimitedLog } from './rate-limited-log.js'
 import type { MetricsSnapshot } from './metrics.js'
 import type { MirrorInfo } from '../mirrors/mirror-set.js'
 import { PrometheusExporter } from './prometheus.js'
@@ -39,9 +40,18 @@ export interface AdminOptions {
   logger?: Logger
   /** Include prom-client's process and Node.js default metrics. Default true. */
   defaultMetrics?: boolean
+  /** Admin connections open at once; more are closed at accept. Default 64 (room for status page streams). */
+  maxConnections?: number
+  /** A connection that has not sent complete request headers by then is closed (a response may then take as long as it needs). Default 10 s. */
+  headersTimeoutMs?: number
   /** Time between status page updates (`GET /events`). Default 2 s. */
   statusIntervalMs?: number
 }
+
+/** Default cap on admin connections: the admin endpoint must never eat the data path's descriptors. */
+export const ADMIN_MAX_CONNECTIONS = 64
+/** Default time for an admin client to send its request headers. */
+export const ADMIN_HEADERS_TIMEOUT_MS = 10_000
 
 /**
  * Reads `user:password` from the first line of `file` (`--admin-auth-file`). The password may contain `:`.
@@ -109,13 +119,25 @@ export class AdminServer {
     this.routes = {
       '/mirrors': { GET: this.getMirrors, PUT: this.putMirrors, DELETE: this.deleteMirrors },
       '/metrics': { GET: this.getMetrics },
-      '/healthz': { GET: async () => ({ status: 'ok' }) },
+      '/healthz': { GET: async () => ({ status: 'ok' }), HEAD: async () => ({ status: 'ok' }) },
       '/': { GET: this.getPage },
       '/status': { GET: this.getStatus },
       '/events': { GET: this.getEvents },
     }
     this.feed = new StatusFeed(opts.backend, this.log, { intervalMs: opts.statusIntervalMs })
-    this.server = createServer(this.serverOnRequest)
+    // Unauthenticated half-sent requests must not pile up: headers within a deadline (checked every second, not
+    // Node's default 30 s), and a cap on connections. Neither limits how long a response (an event stream) may run.
+    const headersTimeout = opts.headersTimeoutMs ?? ADMIN_HEADERS_TIMEOUT_MS
+    this.server = createServer({ headersTimeout, requestTimeout: Math.max(headersTimeout, 300_000), connectionsCheckingInterval: Math.min(1000, headersTimeout) }, this.serverOnRequest)
+    this.server.maxConnections = opts.maxConnections ?? ADMIN_MAX_CONNECTIONS
+    this.server.on('drop', this.serverOnDrop)
+  }
+
+  private readonly dropLog = new RateLimitedLog(10_000)
+  private readonly loginLog = new RateLimitedLog(10_000)
+
+  private readonly serverOnDrop = (): void => {
+    this.dropLog.hit(this.log, { maxConnections: this.server.maxConnections }, 'admin connection closed at accept: too many admin connections open')
   }
 
   /** Starts serving; resolves with the bound address, rejects with AdminListenError. */
@@ -214,7 +236,7 @@ export class AdminServer {
     if (m === null) throw new HttpError(401, header === '' ? 'authentication required (basic auth)' : 'malformed Authorization header; expected Basic', challenge)
     const given = digest(Buffer.from(m[1]!, 'base64').toString('utf8'))
     if (!timingSafeEqual(given, this.expected)) {
-      this.log.warn({ remote: req.socket.remoteAddress }, 'admin request with wrong credentials')
+      this.loginLog.hit(this.log, { remote: req.socket.remoteAddress }, 'admin request with wrong credentials')
       throw new HttpError(401, 'wrong user or password', challenge)
     }
   }

@@ -12,6 +12,7 @@ export const ErrorCodes = {
   MIRROR_CONNECT: 'TCPTEE_ERR_MIRROR_CONNECT',
   MIRROR_CONNECT_TIMEOUT: 'TCPTEE_ERR_MIRROR_CONNECT_TIMEOUT',
   MIRROR_OVERFLOW: 'TCPTEE_ERR_MIRROR_OVERFLOW',
+  MIRROR_FLOOD: 'TCPTEE_ERR_MIRROR_FLOOD',
   MIRROR_WRITE_TIMEOUT: 'TCPTEE_ERR_MIRROR_WRITE_TIMEOUT',
   MIRROR_TLS: 'TCPTEE_ERR_MIRROR_TLS',
   MIRROR_AUTH: 'TCPTEE_ERR_MIRROR_AUTH',
@@ -110,6 +111,14 @@ export class MirrorOverflowError extends TcpteeError {
   override name = 'MirrorOverflowError'
   constructor (message: string) {
     super(ErrorCodes.MIRROR_OVERFLOW, message)
+  }
+}
+
+/** A mirror sent far more reply bytes than main did on the same session: it was cut off (fate `flood`). */
+export class MirrorFloodError extends TcpteeError {
+  override name = 'MirrorFloodError'
+  constructor (message: string) {
+    super(ErrorCodes.MIRROR_FLOOD, message)
   }
 }
 

@@ -14,6 +14,7 @@ export type MirrorFate =
   | 'tls-failed' // the TLS handshake failed (certificate rejected with verify, protocol mismatch)
   | 'overflow' // its write queue would have exceeded the mirror buffer: cut off
   | 'write-timeout' // bytes queued and no write progress for the mirror write timeout: cut off
+  | 'flood' // it sent far more reply bytes than main did (more than twice main's plus --mirror-buffer): cut off
   | 'reset' // the mirror reset or errored mid-stream
   | 'closed' // the mirror hung up (FIN) before the client did, e.g. it rejected the client's auth; or closed mid-stream
   | 'aborted' // the client or main side failed, or shutdown's deadline passed: torn down with the connection
@@ -66,7 +67,16 @@ export interface MetricsSnapshot {
   bytes: { clientToMain: number; mainToClient: number }
   main: { connectFailures: number; connectTimeouts: number }
   /** Clients closed before their session started. */
-  clients: { tlsFailures: number; proxyHeaderRefused: number; /** Clients that were our own mirror connections (a mirror loop): cut off at accept. */ loopsCut?: number }
+  clients: {
+    tlsFailures: number
+    proxyHeaderRefused: number
+    /** Clients that were our own mirror connections (a mirror loop): cut off at accept. */
+    loopsCut?: number
+    /** Clients closed at accept because `--max-connections` were open. */
+    overLimit?: number
+    /** Accepts that failed (out of descriptors: EMFILE, ENFILE, ...). */
+    acceptFailures?: number
+  }
   mirrors: Record<string, MirrorCounters>
   /** Client connection lifetimes (accept to last socket closed), in seconds. */
   durations: DurationHistogram
@@ -85,7 +95,7 @@ export interface DurationHistogram {
 }
 
 function emptyFates (): Record<MirrorFate, number> {
-  return { ok: 0, skipped: 0, refused: 0, 'connect-timeout': 0, 'tls-failed': 0, overflow: 0, 'write-timeout': 0, reset: 0, closed: 0, aborted: 0, removed: 0, 'auth-failed': 0 }
+  return { ok: 0, skipped: 0, refused: 0, 'connect-timeout': 0, 'tls-failed': 0, overflow: 0, 'write-timeout': 0, flood: 0, reset: 0, closed: 0, aborted: 0, removed: 0, 'auth-failed': 0 }
 }
 
 /** Live counters of one duplicator. Fields are public for cheap increments on the data path. */
@@ -102,6 +112,10 @@ export class Metrics {
   proxyHeaderRefused = 0
   /** Clients cut off at accept because they were this process's own mirror connections (see mirrors/loop-guard.ts). */
   loopsCut = 0
+  /** Clients closed at accept because `--max-connections` were open. */
+  clientsOverLimit = 0
+  /** Accepts that failed (EMFILE, ENFILE, ...). */
+  acceptFailures = 0
   readonly mirrors = new Map<string, MirrorCounters>()
   readonly durations: DurationHistogram = { counts: new Array<number>(DURATION_BUCKETS.length + 1).fill(0), sum: 0, count: 0 }
   readonly recentDivergences: RecentDivergence[] = []
@@ -138,7 +152,7 @@ export class Metrics {
       connections: { active: this.connectionsActive, total: this.connectionsTotal },
       bytes: { clientToMain: this.bytesClientToMain, mainToClient: this.bytesMainToClient },
       main: { connectFailures: this.mainConnectFailures, connectTimeouts: this.mainConnectTimeouts },
-      clients: { tlsFailures: this.clientTlsFailures, proxyHeaderRefused: this.proxyHeaderRefused, loopsCut: this.loopsCut },
+      clients: { tlsFailures: this.clientTlsFailures, proxyHeaderRefused: this.proxyHeaderRefused, loopsCut: this.loopsCut, overLimit: this.clientsOverLimit, acceptFailures: this.acceptFailures },
       mirrors,
       durations: { counts: [...this.durations.counts], sum: this.durations.sum, count: this.durations.count },
       recentDivergences: this.recentDivergences.map((d) => ({ ...d })),

@@ -51,6 +51,8 @@ export class PrometheusExporter {
     counter('tcptee_main_connect_timeouts_total', 'Main connects that timed out (--connect-timeout).', [], (c, s) => c.inc(s.main.connectTimeouts))
     counter('tcptee_client_tls_failures_total', 'Clients whose TLS handshake with tcptee failed (--tls-cert).', [], (c, s) => c.inc(s.clients.tlsFailures))
     counter('tcptee_proxy_header_refused_total', 'Clients refused for their PROXY header (malformed, missing, late, or from a peer not in --proxy-protocol-from).', [], (c, s) => c.inc(s.clients.proxyHeaderRefused))
+    counter('tcptee_clients_over_limit_total', 'Clients closed at accept because --max-connections clients were open.', [], (c, s) => c.inc(s.clients.overLimit ?? 0))
+    counter('tcptee_accept_failures_total', 'Accepts that failed (out of descriptors: EMFILE, ENFILE).', [], (c, s) => c.inc(s.clients.acceptFailures ?? 0))
     counter('tcptee_mirror_bytes_sent_total', 'Client bytes accepted for each mirror (queued or delivered).', ['mirror'],
       perMirror((c, mirror, m) => c.inc({ mirror }, m.bytesSent)))
     counter('tcptee_mirror_connections_total', 'Mirror connections attempted.', ['mirror'],
@@ -62,6 +64,8 @@ export class PrometheusExporter {
       perMirror((c, mirror, m) => c.inc({ mirror }, m.fates.overflow)))
     counter('tcptee_mirror_write_timeouts_total', 'Mirror connections cut off after --mirror-write-timeout without write progress.', ['mirror'],
       perMirror((c, mirror, m) => c.inc({ mirror }, m.fates['write-timeout'])))
+    counter('tcptee_mirror_floods_total', 'Mirror connections cut off because the mirror sent far more reply bytes than main (fate flood).', ['mirror'],
+      perMirror((c, mirror, m) => c.inc({ mirror }, m.fates.flood)))
     counter('tcptee_mirror_connect_failures_total', 'Mirror connects that failed or timed out.', ['mirror'],
       perMirror((c, mirror, m) => c.inc({ mirror }, m.fates.refused + m.fates['connect-timeout'] + m.fates['tls-failed'])))
     counter('tcptee_mirror_connection_fates_total', 'Mirror connections by how they ended (ok, skipped, refused, overflow, ...).', ['mirror', 'fate'],
