@@ -250,6 +250,7 @@ export class Duplicator {
 
   /** A copy of the live counters. */
   metrics (): MetricsSnapshot {
+    this.mirrorSet.prune()
     return this.metricsStore.snapshot()
   }
 
