@@ -12,6 +12,8 @@
 #   postgresql-15         initdb, pg_ctl, postgres, pgbench (in /usr/lib/postgresql/15/bin)
 #   postgresql-client-15  psql, pg_isready
 #   haproxy               haproxy (2.6, in /usr/sbin)
+#   tcpdump               tcpdump (in /usr/bin): captures replayed by test/replay-redis.test.ts
+#   tshark                tshark (Wireshark's CLI): reads tcptee's recordings in test/record.test.ts
 #   chromium              chromium (headless, driven by puppeteer-core in test/status-page-browser.test.ts)
 #   prometheus            promtool (test/deploy-files.test.ts checks and unit-tests deploy/prometheus/alerts.yaml)
 #
@@ -35,14 +37,14 @@ pg_bin_dir() {
 
 have_all() {
   local b
-  for b in redis-server redis-benchmark redis-cli mariadbd mariadb-install-db mariadb mariadb-admin haproxy chromium promtool; do
+  for b in redis-server redis-benchmark redis-cli mariadbd mariadb-install-db mariadb mariadb-admin haproxy chromium promtool tcpdump tshark; do
     command -v "$b" >/dev/null 2>&1 || [[ -x "/usr/sbin/$b" ]] || return 1
   done
   pg_bin_dir >/dev/null
 }
 
 if have_all; then
-  echo "install-deps: redis, mariadb, postgresql, haproxy, chromium and promtool binaries already present; skipping apt"
+  echo "install-deps: redis, mariadb, postgresql, haproxy, chromium, promtool, tcpdump and tshark binaries already present; skipping apt"
   exit 0
 fi
 
@@ -59,7 +61,8 @@ export DEBIAN_FRONTEND=noninteractive
   postgresql-15 postgresql-client-15 \
   haproxy \
   chromium \
-  prometheus
+  prometheus \
+  tcpdump tshark
 
 have_all || { echo "install-deps: binaries still missing after apt-get install" >&2; exit 1; }
 echo "install-deps: done"

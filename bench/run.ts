@@ -9,7 +9,7 @@
 // Results: a markdown table per scenario on stdout, JSON in bench/results/runs/<timestamp>.json and
 // bench/results/runs/latest.json (ignored by git); with --save also in the committed bench/results/latest.json.
 import os from 'node:os'
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import yargs from 'yargs'
@@ -150,11 +150,23 @@ async function startServer (name: string, serverMode: 'echo' | 'sink' | 'stall',
   return { proc, port: Number(m[1]) }
 }
 
+/** `{tmp}` in a setup's arguments: a directory of this run (recordings), removed when the run exits. */
+let tmpDir: string | undefined
+function setupArg (a: string): string {
+  if (!a.includes('{tmp}')) return a
+  if (tmpDir === undefined) {
+    const dir = mkdtempSync(join(os.tmpdir(), 'tcptee-bench-'))
+    tmpDir = dir
+    process.on('exit', () => { rmSync(dir, { recursive: true, force: true }) })
+  }
+  return a.replaceAll('{tmp}', tmpDir)
+}
+
 function proxyCommand (setup: Setup, listen: number, main: number, mirrors: number[]): [string, string[]] {
   switch (setup.proxy) {
     case 'tcptee':
       return [process.execPath, [bin.tcptee, '-l', `127.0.0.1:${listen}`, '-f', `127.0.0.1:${main}`,
-        ...mirrors.flatMap((p) => ['-m', `127.0.0.1:${p}`]), '--log-level', 'warn', ...(setup.args ?? []), ...tcpteeArgs]]
+        ...mirrors.flatMap((p) => ['-m', `127.0.0.1:${p}`]), '--log-level', 'warn', ...(setup.args ?? []).map(setupArg), ...tcpteeArgs]]
     case 'naive':
       return [process.execPath, [bin.naive, '-l', String(listen), '-f', String(main), '-m', String(mirrors[0])]]
     case 'peer': {

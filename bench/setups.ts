@@ -59,6 +59,8 @@ export function setups (peers: Array<[string, string]>, haproxyTemplate?: string
     { name: 'tcptee-1-mirror-diff', proxy: 'tcptee', mirrors: ['echo'], args: ['--diff', 'bytes', '--diff-window', '16MiB'] },
     // A per-mirror stage (the PROXY v2 header stage): what the stage seam costs once it has done its work.
     { name: 'tcptee-1-mirror-stage', proxy: 'tcptee', mirrors: ['echo'], args: ['--mirror-proxy-protocol', 'v2'] },
+    // --record: every connection also written to a pcapng file ({tmp} is a temporary directory of the run).
+    { name: 'tcptee-1-mirror-record', proxy: 'tcptee', mirrors: ['echo'], args: ['--record', '{tmp}/bench.pcapng'] },
     { name: 'naive-1-mirror', proxy: 'naive', mirrors: ['echo'] },
     { name: 'naive-stalled-mirror', proxy: 'naive', mirrors: ['stall'] }
   ]

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { BlockList, isIP } from 'node:net'
 import { type Address, formatAddress, parseAddress } from './net/address.js'
 import { checkTimer, parseBytes, parseDuration } from './net/units.js'
@@ -6,6 +7,7 @@ import { DEFAULT_DIFF_WINDOW, normalizeDiff, type DiffOptions } from './diff/dif
 import type { DiffConfig } from './diff/outcome.js'
 import { flagName, option, optionByFlag } from './options.js'
 import { sameEndpoint } from './mirrors/loop-guard.js'
+import { normalizeHttpMirroring, type HttpMirroring, type HttpMirroringOptions } from './protocols/http/mirror-config.js'
 
 /** TLS on a connection tcptee opens: `off`, `on` (encrypted, the certificate is not checked) or `verify` (checked). */
 export type TlsMode = 'off' | 'on' | 'verify'
@@ -26,7 +28,7 @@ export interface ClientTlsFiles {
  * (`":8080"`, `"host:8080"`, `"[::1]:8080"`) or `{ host, port }`; durations as milliseconds or strings
  * (`"500ms"`, `"20s"`, `"1m"`); sizes as bytes or strings (`"4MiB"`).
  */
-export interface DuplicatorOptions extends DiffOptions {
+export interface DuplicatorOptions extends DiffOptions, HttpMirroringOptions {
   /** Where to accept clients. Default `127.0.0.1:0` (a free port; read it back from `listen()`). */
   listen?: Address | string
   /** The production server. Its replies, and only its replies, go back to the client. */
@@ -100,6 +102,24 @@ export interface DuplicatorOptions extends DiffOptions {
   protocol?: ProtocolName | string
   /** File mapping mirror → user → password for logging in to mirrors (`--mirror-credentials`); needs `protocol`. */
   mirrorCredentials?: string
+  /** Each client connection goes to ONE mirror, round robin, instead of to all of them (gor's `--split-output`). */
+  mirrorSplit?: boolean | string
+  /** Record every client connection (client bytes and main's replies) to this pcapng file; `FILE@25%` samples. */
+  record?: string
+  /** With `record`: the next file is started when one would grow past this size. Default 1 GiB. */
+  recordMaxSize?: number | string
+  /** With `record`: bound of the recorder's write queue in bytes. Default 16 MiB. */
+  recordBuffer?: number | string
+}
+
+/** `--record`: where and how much. */
+export interface RecordConfig {
+  /** The first file; later ones are numbered (`traffic.1.pcapng`). */
+  readonly path: string
+  /** Its own sampling percentage (`FILE@25%`); undefined follows `percent`. */
+  readonly percent: number | undefined
+  readonly maxSize: number
+  readonly buffer: number
 }
 
 /** The validated, normalised, frozen form of {@link DuplicatorOptions}. All durations in ms, sizes in bytes. */
@@ -137,10 +157,15 @@ export interface Config {
   readonly proxyProtocolOut: ProxyVersion | undefined
   /** PROXY header to every mirror; see {@link mirrorProxyVersion} for one mirror's. */
   readonly mirrorProxyProtocol: ProxyVersion | undefined
+  /** `--record`; undefined when off. */
+  readonly record: RecordConfig | undefined
   readonly logConnections: boolean
   readonly protocol: ProtocolName
   /** Path of the mirror credentials file; read by the duplicator (and again on reload). */
   readonly mirrorCredentials: string | undefined
+  /** `--protocol http`: what is done to every mirror's requests (host, headers, filters); undefined for other protocols. */
+  readonly http: HttpMirroring | undefined
+  readonly mirrorSplit: boolean
 }
 
 /** Where a mirror target came from. */
@@ -158,6 +183,30 @@ export interface MirrorSpec {
   readonly tls: boolean
   /** Given with `@proxy-v1`/`@proxy-v2`: this mirror's PROXY header. Use {@link mirrorProxyVersion}. */
   readonly proxy: ProxyVersion | undefined
+  /** The `--diff-baseline` target: mirrored like a mirror, compared as the measure of noise, never a candidate. */
+  readonly baseline?: boolean
+  /** `@host=NAME` (http): the Host header this mirror's requests carry. */
+  readonly httpHost?: string | undefined
+  /** `http://user:pass@host:port`: basic auth replacing the client's Authorization header. Never logged. */
+  readonly basicAuth?: BasicAuth | undefined
+  /** `@100rps` (http): at most this many requests per second go to this mirror; the rest are left out, counted. */
+  readonly rps?: number | undefined
+  /** `@20cps`: at most this many new connections per second go to this mirror; the rest are not mirrored (`limited`). */
+  readonly cps?: number | undefined
+}
+
+/** User and password of `http://user:pass@host:port`. Its JSON shows a digest of the password, never the password. */
+export interface BasicAuth {
+  readonly user: string
+  readonly password: string
+}
+
+function basicAuth (user: string, password: string): BasicAuth {
+  const auth = { user, password }
+  // JSON (reload comparisons, anything that prints a spec) sees that the password changed, never what it is.
+  Object.defineProperty(auth, 'password', { enumerable: false, value: password })
+  Object.defineProperty(auth, 'toJSON', { enumerable: false, value: () => ({ user, password: `sha256:${createHash('sha256').update(password).digest('hex').slice(0, 12)}` }) })
+  return Object.freeze(auth)
 }
 
 export const DEFAULTS = Object.freeze({
@@ -238,25 +287,63 @@ const PROXY_VERSIONS: readonly ProxyVersion[] = ['v1', 'v2']
 export function parseMirrorSpec (text: string, origin: MirrorOrigin, name = 'mirrors'): MirrorSpec {
   let rest = text.trim()
   const tls = /^tls:\/\//i.test(rest)
+  const http = /^http:\/\//i.test(rest)
   if (tls) rest = rest.slice('tls://'.length)
-  else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(rest)) throw new ConfigError(`${name}: "${text}": only tls:// may precede a mirror address`, name)
-  const [addressText = '', ...suffixes] = rest.split('@')
+  else if (http) rest = rest.slice('http://'.length)
+  else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(rest)) throw new ConfigError(`${name}: "${redact(text)}": only tls:// or http:// may precede a mirror address`, name)
+  let parts = rest.split('@')
+  let auth: BasicAuth | undefined
+  // http://user:pass@host:port: the first part is a user when the second is an address, not a suffix.
+  if (http && parts.length >= 2 && !isSuffix(parts[1]!)) {
+    const userinfo = parts[0]!
+    const colon = userinfo.indexOf(':')
+    const decode = (s: string): string => {
+      try { return decodeURIComponent(s) } catch { throw new ConfigError(`${name}: "${redact(text)}": bad %-escape in the user or password`, name) }
+    }
+    auth = basicAuth(decode(colon < 0 ? userinfo : userinfo.slice(0, colon)), decode(colon < 0 ? '' : userinfo.slice(colon + 1)))
+    parts = parts.slice(1)
+  }
+  const [addressText = '', ...suffixes] = parts
   const address = parseAddress(addressText, name, DEFAULTS.targetHost, false)
   let percent: number | undefined
   let proxy: ProxyVersion | undefined
+  let httpHost: string | undefined
+  let rps: number | undefined
+  let cps: number | undefined
+  const shown = redact(text)
   for (const suffix of suffixes) {
     const s = suffix.trim()
     if (/^proxy-/i.test(s)) {
       const v = s.slice('proxy-'.length).toLowerCase()
-      if (!(PROXY_VERSIONS as readonly string[]).includes(v)) throw new ConfigError(`${name}: "@${s}" in "${text}" is not @proxy-v1 or @proxy-v2`, name)
-      if (proxy !== undefined) throw new ConfigError(`${name}: "${text}" gives @proxy-… twice`, name)
+      if (!(PROXY_VERSIONS as readonly string[]).includes(v)) throw new ConfigError(`${name}: "@${s}" in "${shown}" is not @proxy-v1 or @proxy-v2`, name)
+      if (proxy !== undefined) throw new ConfigError(`${name}: "${shown}" gives @proxy-… twice`, name)
       proxy = v as ProxyVersion
+    } else if (/^host=/i.test(s)) {
+      const h = s.slice('host='.length)
+      if (!/^[A-Za-z0-9._-]+(:\d{1,5})?$/.test(h)) throw new ConfigError(`${name}: "@${s}" in "${shown}" is not a host name (@host=staging.example.com)`, name)
+      httpHost = h
+    } else if (/^\d+(\.\d+)?(rps|cps)$/i.test(s)) {
+      const n = Number(s.slice(0, -3))
+      if (!(n > 0)) throw new ConfigError(`${name}: "@${s}" in "${shown}" must be more than 0`, name)
+      if (s.toLowerCase().endsWith('rps')) rps = n
+      else cps = n
     } else {
-      if (percent !== undefined) throw new ConfigError(`${name}: "${text}" gives a percentage twice`, name)
-      percent = parsePercent(s, `${name} (${text})`)
+      if (percent !== undefined) throw new ConfigError(`${name}: "${shown}" gives a percentage twice`, name)
+      percent = parsePercent(s, `${name} (${shown})`)
     }
   }
-  return Object.freeze({ address, percent, origin, tls, proxy })
+  const spec: MirrorSpec = { address, percent, origin, tls, proxy }
+  return Object.freeze({ ...spec, ...(httpHost === undefined ? {} : { httpHost }), ...(auth === undefined ? {} : { basicAuth: auth }), ...(rps === undefined ? {} : { rps }), ...(cps === undefined ? {} : { cps }) })
+}
+
+/** A mirror entry as it may be shown: the password of `http://user:pass@` replaced. */
+export function redact (text: string): string {
+  return text.replace(/^(\s*http:\/\/[^:@/]*:)[^@]*@/i, '$1***@')
+}
+
+function isSuffix (s: string): boolean {
+  const t = s.trim()
+  return /^(proxy-|host=)/i.test(t) || /^\d+(\.\d+)?(%|rps|cps)?$/i.test(t)
 }
 
 /** The TLS mode of connections to one mirror: `mirrorTls`, or `on` for a `tls://` mirror when `mirrorTls` is off. */
@@ -423,6 +510,13 @@ export function normalizeConfig (opts: DuplicatorOptions): Config {
     maxConnections = /^\d{1,7}$/.test(text) ? Number(text) : 0
     if (maxConnections < 1) fail('maxConnections', (n) => `${n('maxConnections')}: "${text}" is not a number of connections (1 to 9999999)`)
   }
+  const diff = diffConfig(opts)
+  const baseline = diff?.baseline
+  if (baseline !== undefined) {
+    const name = formatAddress(baseline)
+    if (sameEndpoint(baseline, main)) fail('diffBaseline', (n) => `${n('diffBaseline')}: ${name} is the main server (${n('main')}); the baseline is a second copy of it`)
+    if (seen.has(name)) fail('diffBaseline', (n) => `${n('diffBaseline')}: ${name} is also a mirror (${n('mirrors')})`)
+  }
   const percent = opts.percent
   return Object.freeze({
     maxConnections,
@@ -441,7 +535,7 @@ export function normalizeConfig (opts: DuplicatorOptions): Config {
     retryDelay: positiveDuration(opts.retryDelay, 'retryDelay', DEFAULTS.retryDelay),
     connectTimeout: positiveDuration(opts.connectTimeout, 'connectTimeout', DEFAULTS.connectTimeout),
     shutdownTimeout: positiveDuration(opts.shutdownTimeout, 'shutdownTimeout', DEFAULTS.shutdownTimeout),
-    diff: diffConfig(opts),
+    diff,
     tls: clientTls(opts),
     mainTls: oneOf(opts.mainTls, 'mainTls', TLS_MODES) ?? DEFAULTS.mainTls,
     mirrorTls: oneOf(opts.mirrorTls, 'mirrorTls', TLS_MODES) ?? DEFAULTS.mirrorTls,
@@ -451,10 +545,40 @@ export function normalizeConfig (opts: DuplicatorOptions): Config {
     proxyProtocolFrom: proxyPeers(opts),
     proxyProtocolOut: oneOf(opts.proxyProtocolOut, 'proxyProtocolOut', PROXY_VERSIONS),
     mirrorProxyProtocol: oneOf(opts.mirrorProxyProtocol, 'mirrorProxyProtocol', PROXY_VERSIONS),
+    record: recordConfig(opts),
     logConnections: bool(opts.logConnections, 'logConnections'),
     protocol: oneOf(opts.protocol, 'protocol', PROTOCOLS) ?? 'tcp',
     mirrorCredentials: credentialsPath(opts),
+    http: normalizeHttpMirroring(opts, mirrorSpecs),
+    mirrorSplit: bool(opts.mirrorSplit, 'mirrorSplit'),
   })
+}
+
+const MIN_RECORD_SIZE = 64 * 1024
+
+function recordConfig (opts: DuplicatorOptions): RecordConfig | undefined {
+  if (opts.record === undefined) {
+    for (const key of ['recordMaxSize', 'recordBuffer'] as const) {
+      if (opts[key] !== undefined) fail(key, (n) => `${n(key)} needs ${n('record')}`)
+    }
+    return undefined
+  }
+  let path = String(opts.record).trim()
+  let percent: number | undefined
+  const m = /@([^@]*%)$/.exec(path)
+  if (m !== null) {
+    percent = keyed('record', (k) => parsePercent(m[1]!, k))
+    path = path.slice(0, m.index)
+  }
+  if (path === '') fail('record', (n) => `${n('record')}: the file name is empty`)
+  const size = (key: 'recordMaxSize' | 'recordBuffer', def: number): number => {
+    const v = opts[key]
+    if (v === undefined) return def
+    const n = keyed(key, (k) => parseBytes(v, k))
+    if (n < MIN_RECORD_SIZE) fail(key, (name) => `${name(key)}: ${n} bytes is too small (at least 64KiB)`)
+    return n
+  }
+  return Object.freeze({ path, percent, maxSize: size('recordMaxSize', 1024 ** 3), buffer: size('recordBuffer', 16 * 1024 ** 2) })
 }
 
 function serverName (v: string): string {
@@ -477,7 +601,18 @@ export function configValue (config: Config, key: string): unknown {
     case 'diffWindow': return config.diff?.window ?? DEFAULT_DIFF_WINDOW
     case 'diffIgnoreHeaders': return config.diff?.ignoreHeaders ?? []
     case 'diffLog': return config.diff?.log
+    case 'diffIgnore': return config.diff?.ignore ?? []
+    case 'diffBaseline': return config.diff?.baseline
     case 'mirrors': return config.mirrorSpecs
+    case 'mirrorHttpHost': return config.http?.host
+    case 'mirrorHttpHeader': return config.http?.headers ?? []
+    case 'mirrorHttpMethod': return config.http?.methods === undefined ? [] : [...config.http.methods]
+    case 'mirrorHttpUrl': return config.http?.url?.source
+    case 'mirrorHttpHeaderFilter': return (config.http?.headerFilters ?? []).map((f) => `${f.name}:${f.pattern.source}`)
+    case 'mirrorHttpHeaderHash': return config.http?.headerHash
+    case 'record': return config.record === undefined ? undefined : `${config.record.path}${config.record.percent === undefined ? '' : `@${config.record.percent}%`}`
+    case 'recordMaxSize': return config.record?.maxSize ?? 1024 ** 3
+    case 'recordBuffer': return config.record?.buffer ?? 16 * 1024 ** 2
     default:
       option(key) // a key that is not in the table is a programming error
       return (config as unknown as Record<string, unknown>)[key]

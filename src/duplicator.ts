@@ -30,6 +30,8 @@ import { VERSION } from './ops/version.js'
 import { MirrorSet, type MirrorInfo, type MirrorTarget, type TargetWiring } from './mirrors/mirror-set.js'
 import { makeTrustCheck, ProxyProtocolError, readProxyHeader } from './protocols/proxy/index.js'
 import { ProxyHeaderStage, proxyHeaderFor } from './protocols/proxy/stage.js'
+import { Recorder, type RecordFs } from './record/recorder.js'
+import { createSampler } from './mirrors/sampling.js'
 import { protocolModule, type ProtocolMirror } from './protocols/registry.js'
 import { loadCredentials, type MirrorCredentials } from './mirrors/credentials.js'
 import { chainStages, type MirrorStage } from './datapath/stage.js'
@@ -39,6 +41,8 @@ export interface CreateDuplicatorOptions extends DuplicatorOptions {
   logger?: Logger
   /** The admin endpoint's address (the CLI's `--admin`), so that a mirror at it is refused like one at `listen`. */
   admin?: Address | string | undefined
+  /** `record`: the file operations of the recorder (tests pass slow or failing ones). */
+  recordFs?: RecordFs
 }
 
 const LISTEN_ERRORS: Record<string, string> = {
@@ -84,6 +88,8 @@ export class Duplicator {
   private readonly adminAddress: Address | undefined
   /** Mirrors whose loop was logged: once each. */
   private readonly loopsLogged = new Set<string>()
+  /** `--record`: the recording file and its queue; undefined when off. */
+  private readonly recorder: Recorder | undefined
 
   constructor (options: CreateDuplicatorOptions) {
     this.config = normalizeConfig(options)
@@ -104,6 +110,11 @@ export class Duplicator {
     this.credentials = this.readCredentials(c.mirrorCredentials)
     this.proxyTrusted = c.proxyProtocolIn ? makeTrustCheck(c.proxyProtocolFrom) : undefined
     const mainVersion = c.proxyProtocolOut
+    // Opened now, like the certificate files: a path that cannot be written fails at start, naming --record.
+    this.recorder = c.record === undefined
+      ? undefined
+      : new Recorder(c.record, () => this.mirrorSet.percent, createSampler(c.seed === undefined ? undefined : c.seed + 1), this.metricsStore, this.log, options.recordFs)
+    const recorder = this.recorder
     this.connectionContext = Object.freeze({
       config: c,
       metrics: this.metricsStore,
@@ -111,11 +122,17 @@ export class Duplicator {
       main: Object.freeze({ address: c.main, tls: this.dialTls(c.mainTls) }),
       mainHeader: mainVersion === undefined ? undefined : (peer: SessionPeer) => proxyHeaderFor(mainVersion, peer),
       onClose: this.connectionOnClose,
+      record: recorder === undefined ? undefined : (id: number, peer: SessionPeer) => recorder.open(id, peer),
       mainObserver: protocolModule(c.protocol).mainObserver,
     })
     const health = { retryDelay: c.retryDelay, failAfter: c.failAfter, cutOffThreshold: c.cutOffThreshold }
     this.mirrorSet = new MirrorSet(health, this.metricsStore, this.log, c.percent, c.seed, this.wiring)
+    this.mirrorSet.split = c.mirrorSplit
     for (const spec of c.mirrorSpecs) this.mirrorSet.add(spec)
+    this.mirrorSet.diffEnabled = c.diff !== undefined
+    // --diff-baseline: a target like a mirror that every connection uses (100%), compared as the measure of noise.
+    const baseline = c.diff?.baseline
+    if (baseline !== undefined) this.mirrorSet.add(Object.freeze({ address: baseline, percent: 100, origin: 'command-line', tls: false, proxy: undefined, baseline: true }))
     this.server = createListener(this.serverOnConnection)
     this.server.on('error', this.serverOnError)
     // --max-connections: Node closes a client accepted beyond it at once and tells us with 'drop'.
@@ -154,6 +171,7 @@ export class Duplicator {
         spec,
         tls: mirrorTlsMode(spec, this.config),
         config: this.config,
+        counters: this.metricsStore.mirror(formatAddress(spec.address)),
         credentials: () => this.credentials,
       }
       const protocol = protocolModule(this.config.protocol).mirrorStage?.(mirror)
@@ -196,6 +214,8 @@ export class Duplicator {
             ...(this.config.mainTls === 'off' ? {} : { mainTls: this.config.mainTls }),
             ...(this.proxyTrusted === undefined ? {} : { proxyProtocolIn: this.config.proxyProtocolFrom.length === 0 ? 'any peer' : this.config.proxyProtocolFrom }),
             ...(this.config.proxyProtocolOut === undefined ? {} : { proxyProtocolOut: this.config.proxyProtocolOut }),
+            ...(this.config.diff === undefined ? {} : { diff: this.config.diff.kind }),
+            ...(this.config.diff?.baseline === undefined ? {} : { diffBaseline: formatAddress(this.config.diff.baseline) }),
           }, 'listening')
           this.warnDescriptors()
           resolve(a)
@@ -227,6 +247,7 @@ export class Duplicator {
   private async refuseOwnMirrors (bound: Address): Promise<void> {
     const own = await OwnEndpoints.resolve(bound, this.config.main, this.adminAddress)
     for (const spec of this.config.mirrorSpecs) await own.check(spec.address, 'mirrors')
+    if (this.config.diff?.baseline !== undefined) await own.check(this.config.diff.baseline, 'diffBaseline')
     this.own = own
   }
 
@@ -251,7 +272,19 @@ export class Duplicator {
   /** A copy of the live counters. */
   metrics (): MetricsSnapshot {
     this.mirrorSet.prune()
-    return this.metricsStore.snapshot()
+    const snap = this.metricsStore.snapshot()
+    // Queue fill, read now from the open mirror connections (one pass; a scrape, not the data path).
+    for (const m of Object.values(snap.mirrors)) { m.queuedBytes = 0; m.queueLimitBytes = 0 }
+    const limit = this.config.mirrorBuffer
+    for (const conn of this.connections) {
+      conn.forEachQueue((name, queued) => {
+        const m = snap.mirrors[name]
+        if (m === undefined) return
+        m.queuedBytes! += queued
+        m.queueLimitBytes! += limit
+      })
+    }
+    return snap
   }
 
   /** Every mirror target, active and removed, with its origin, state, sampling and counters. */
@@ -353,7 +386,7 @@ export class Duplicator {
       if (open > 0) {
         this.shutdownTimer = setTimeout(this.shutdownTimerOnTimeout, deadlineMs)
       }
-      void Promise.all([serverClosed, drained]).then(() => {
+      void Promise.all([serverClosed, drained]).then(() => this.recorder?.close()).then(() => {
         clearTimeout(this.shutdownTimer)
         this.coalescer?.close()
         this.shutdownTimer = undefined

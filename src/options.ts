@@ -35,7 +35,7 @@ export type OptionGroup = keyof typeof OPTION_GROUPS
  * What kind of value an option takes, as `--help` shows it (`--mirror-buffer <size>`); the help's epilogue says how
  * each is written. Switches and `choices` have none (help lists the choices instead).
  */
-export type ValueKind = 'address' | 'duration' | 'size' | 'file' | 'number' | 'percent' | 'cidr' | 'name' | ''
+export type ValueKind = 'address' | 'duration' | 'size' | 'file' | 'number' | 'percent' | 'cidr' | 'name' | 'pattern' | ''
 
 export interface OptionDef {
   /** camelCase key: the `DuplicatorOptions` field (library scope) or the `CliOptions` field (CLI scope). */
@@ -94,8 +94,8 @@ export const OPTIONS: readonly OptionDef[] = Object.freeze([
     help: 'main (production) server; only its replies reach the client',
     doc: 'the main (production) server; only its replies reach the client' }),
   row({ key: 'mirrors', group: 'mirrors', flag: 'mirror', aliases: ['m'], type: 'array', value: 'address', scope: lib, reload: 'apply',
-    help: 'mirror server; repeat or comma-separate for several; [tls://]host:port[@25%][@proxy-v1|@proxy-v2]',
-    doc: 'a mirror; repeat the flag or comma-separate (`-m a:1,b:2`); `tls://host:port` for TLS to it, `@25%` to sample it, `@proxy-v1`/`@proxy-v2` to send it a PROXY header' }),
+    help: 'mirror server; repeat or comma-separate for several; [tls://|http://[user:pass@]]host:port[@25%][@proxy-v1|@proxy-v2][@host=NAME][@100rps][@20cps]',
+    doc: 'a mirror; repeat the flag or comma-separate (`-m a:1,b:2`); `tls://host:port` for TLS to it, `@25%` to sample it, `@proxy-v1`/`@proxy-v2` to send it a PROXY header, `@20cps` to cap its new connections per second; with `--protocol http`: `http://user:pass@host:port` (basic auth), `@host=NAME`, `@100rps`' }),
   row({ key: 'mirrorConnectTimeout', group: 'mirrors', flag: 'mirror-connect-timeout', aliases: ['t'], default: '500ms', value: 'duration', scope: lib, reload: 'restart',
     help: 'mirror connect timeout',
     doc: 'a mirror that has not accepted by then is given up for this connection' }),
@@ -161,6 +161,12 @@ export const OPTIONS: readonly OptionDef[] = Object.freeze([
     doc: 'with `--diff http`: headers not compared (repeat or comma-separate)' }),
   row({ key: 'diffLog', group: 'comparison', flag: 'diff-log', value: 'file', scope: lib, reload: 'restart',
     help: 'append one JSON line per divergence to this file (rate-limited)' }),
+  row({ key: 'diffIgnore', group: 'comparison', flag: 'diff-ignore', type: 'array', value: 'pattern', absent: 'per comparer', scope: lib, reload: 'restart',
+    help: 'with --diff redis|http|postgres: requests compared for framing only (CLIENT ID, COMMAND*, GET /health*); replaces the default list, a leading + extends it, none empties it',
+    doc: 'with `--diff redis`/`http`/`postgres`: requests whose replies are compared for framing only and counted as ignored (`COMMAND*,INFO,CLIENT ID`, `GET /health*`); replaces the comparer\'s default list, a leading `+` extends it (`+GET cache:*`), `none` empties it' }),
+  row({ key: 'diffBaseline', group: 'comparison', flag: 'diff-baseline', value: 'address', absent: 'off', scope: lib, reload: 'restart',
+    help: 'with --diff redis|http|postgres: a second copy of main that gets a mirror copy; where main and it differ, a mirror\'s difference counts as noise',
+    doc: 'with `--diff redis`/`http`/`postgres`: a second copy of main (same data and version) that gets a mirror copy; where main and it differ, a mirror\'s difference counts as `noise`, not `diverged`' }),
   row({ key: 'tlsCert', group: 'tls', flag: 'tls-cert', value: 'file', absent: 'off', scope: lib, reload: 'apply',
     help: 'accept clients over TLS with this certificate (PEM); needs --tls-key; re-read on SIGHUP',
     doc: 'accept clients over TLS with this certificate (PEM); needs `--tls-key`; re-read on SIGHUP' }),
@@ -192,12 +198,42 @@ export const OPTIONS: readonly OptionDef[] = Object.freeze([
   row({ key: 'mirrorProxyProtocol', group: 'proxy', flag: 'mirror-proxy-protocol', choices: ['v1', 'v2'], absent: 'off', scope: lib, reload: 'restart',
     help: 'send every mirror a PROXY protocol header; a single mirror: -m host:port@proxy-v2',
     doc: 'send every mirror a PROXY protocol header (`v1` or `v2`); one mirror: `-m host:port@proxy-v2`' }),
+  row({ key: 'record', group: 'operations', flag: 'record', value: 'file', absent: 'off', scope: lib, reload: 'restart',
+    help: 'record every client connection (client bytes and main\'s replies) to this pcapng file (mode 0600); FILE@25% samples',
+    doc: 'record each client connection with main\'s replies to this pcapng file (0600), readable by Wireshark and `tcptee replay`; `FILE@25%` samples (see [docs/recording.md](docs/recording.md))' }),
+  row({ key: 'recordMaxSize', group: 'operations', flag: 'record-max-size', default: '1GiB', value: 'size', scope: lib, reload: 'restart',
+    help: 'with --record: start the next file (traffic.1.pcapng, ...) when one would grow past this size',
+    doc: 'with `--record`: start the next file (`traffic.1.pcapng`, ...) when one would grow past this size' }),
+  row({ key: 'recordBuffer', group: 'operations', flag: 'record-buffer', default: '16MiB', value: 'size', scope: lib, reload: 'restart',
+    help: 'with --record: bound of the recorder\'s write queue; connections that do not fit are left out of the recording',
+    doc: 'with `--record`: bound of the recorder\'s write queue; when the disk falls behind, connections are left out whole (counted, logged once)' }),
   row({ key: 'protocol', group: 'mirrors', flag: 'protocol', choices: ['tcp', 'postgres', 'mysql', 'redis', 'http'], default: 'tcp', scope: lib, reload: 'restart',
     help: 'what the stream is: tcp (bytes only) or a protocol whose mirrors tcptee logs in to or rewrites: postgres, mysql, redis, http',
     doc: 'what the stream is: `tcp` (bytes only, the default) or a protocol whose mirror copies tcptee rewrites (logs in with `--mirror-credentials`): `postgres`, `mysql`, `redis`, `http`' }),
   row({ key: 'mirrorCredentials', group: 'mirrors', flag: 'mirror-credentials', value: 'file', scope: lib, reload: 'apply',
     help: 'YAML or JSON file: mirror -> user -> password that tcptee logs in to mirrors with ("*" wildcards, env:NAME); re-read on SIGHUP',
     doc: 'YAML or JSON file mapping mirror (as in `-m`) → user → password that tcptee logs in to mirrors with; `"*"` for any mirror or user, `env:NAME` reads a variable; needs `--protocol`; re-read on SIGHUP' }),
+  row({ key: 'mirrorHttpHost', group: 'mirrors', flag: 'mirror-http-host', value: 'name', absent: 'as sent', scope: lib, reload: 'restart',
+    help: 'with --protocol http: the Host header of every mirror\'s requests; one mirror: -m host:port@host=NAME',
+    doc: 'with `--protocol http`: the `Host` header of mirrors\' requests; one mirror: `-m host:port@host=NAME`' }),
+  row({ key: 'mirrorHttpHeader', group: 'mirrors', flag: 'mirror-http-header', type: 'array', value: 'name', scope: lib, reload: 'restart',
+    help: 'with --protocol http: add (or replace) this header in mirrors\' requests; repeatable',
+    doc: 'with `--protocol http`: add or replace this header in mirrors\' requests (`\'X-Shadow: 1\'`); repeatable' }),
+  row({ key: 'mirrorHttpMethod', group: 'mirrors', flag: 'mirror-http-method', type: 'array', value: 'name', absent: 'any', scope: lib, reload: 'restart',
+    help: 'with --protocol http: only requests with these methods go to mirrors (GET,HEAD)',
+    doc: 'with `--protocol http`: only requests with these methods go to mirrors (`GET,HEAD`)' }),
+  row({ key: 'mirrorHttpUrl', group: 'mirrors', flag: 'mirror-http-url', value: 'name', absent: 'any', scope: lib, reload: 'restart',
+    help: 'with --protocol http: only requests whose target (path?query) matches go to mirrors',
+    doc: 'with `--protocol http`: only requests whose target (path and query) matches go to mirrors' }),
+  row({ key: 'mirrorHttpHeaderFilter', group: 'mirrors', flag: 'mirror-http-header-filter', type: 'array', value: 'name', scope: lib, reload: 'restart',
+    help: 'with --protocol http: only requests with a header matching go to mirrors; repeatable (all must match)',
+    doc: 'with `--protocol http`: only requests with this header matching go to mirrors; repeatable, all must match' }),
+  row({ key: 'mirrorHttpHeaderHash', group: 'mirrors', flag: 'mirror-http-header-hash', value: 'name', scope: lib, reload: 'restart',
+    help: 'with --protocol http: consistent sampling: requests whose header value hashes into K of N buckets go to mirrors (user-id:1/32)',
+    doc: 'with `--protocol http`: consistent sampling, requests whose header hashes into K of N buckets go to mirrors (`user-id:1/32`: the same users always)' }),
+  row({ key: 'mirrorSplit', group: 'mirrors', flag: 'mirror-split', type: 'boolean', absent: 'off', scope: lib, reload: 'restart',
+    help: 'each client connection goes to one mirror (round robin) instead of all of them',
+    doc: 'each client connection goes to ONE mirror, round robin, instead of to all of them (gor\'s `--split-output`)' }),
 ])
 
 const BY_KEY = new Map(OPTIONS.map((o) => [o.key, o]))

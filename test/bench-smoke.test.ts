@@ -55,8 +55,9 @@ t.test('bench --smoke writes complete results', async (t) => {
   t.same(report.scenarios.map((s) => s.name), ['pingpong-10', 'pingpong-100', 'bulk'])
 
   const expected = ['direct', 'naive-1-mirror', 'naive-stalled-mirror']
-  if (haveTcptee) expected.push('tcptee-1-mirror', 'tcptee-2-mirrors', 'tcptee-stalled-mirror', 'tcptee-refused-mirror',
-    'tcptee-1-mirror-nobatch', 'tcptee-1-mirror-2workers', 'tcptee-1-mirror-diff', 'tcptee-1-mirror-stage')
+  if (haveTcptee) expected.push('tcptee-no-mirror', 'tcptee-1-mirror-batch2ms', 'tcptee-1-mirror', 'tcptee-2-mirrors', 'tcptee-stalled-mirror', 'tcptee-refused-mirror',
+    'tcptee-1-mirror-nobatch', 'tcptee-1-mirror-2workers', 'tcptee-1-mirror-diff', 'tcptee-1-mirror-stage',
+    'tcptee-1-mirror-record')
   const resultKeys = ['scenario', 'setup', 'rounds', 'statuses', 'reqPerSec', 'mbPerSec', 'ratioToDirect', 'latencyP50Ms',
     'latencyP99Ms', 'proxyCpuSecPer100k', 'proxyCpuSecPerGB', 'proxyCpuUtil', 'clientCpuSecPer100k', 'clientCpuSecPerGB',
     'clientCpuUtil', 'mainServerCpuUtil', 'proxyPeakRssMiB', 'errors', 'mirrorCutOffs']

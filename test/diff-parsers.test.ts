@@ -63,7 +63,7 @@ function responses (reqs: string, stream: string, splits: number[] = []): Array<
     prev = at
   }
   p.end((r) => out.push(r))
-  return out.map((r) => ({ status: r.status, body: Buffer.concat(r.body).toString('latin1'), request: r.request }))
+  return out.map((r) => ({ status: r.status, body: Buffer.concat(r.body).toString('latin1'), request: r.request?.text }))
 }
 
 t.test('HTTP: requests with bodies are skipped; responses framed by length, chunked, HEAD, 204, 304, 1xx and close', async (t) => {
@@ -167,7 +167,7 @@ t.test('bytes comparer: match, first differing offset, short, long, and the wind
 
 t.test('redis comparer: replies compared one by one, every divergence reported with its index', async (t) => {
   const h = host()
-  const c = new FramedComparer(redisProtocol, h)
+  const c = new FramedComparer(redisProtocol(), h)
   c.main(Buffer.from('+OK\r\n$3\r\nbar\r\n:1\r\n$3\r\nbaz\r\n'))
   c.onData(Buffer.from('+OK\r\n$3\r\nBAR\r\n:1\r'))
   c.onData(Buffer.from('\n$4\r\nbazz\r\n'))
@@ -177,7 +177,7 @@ t.test('redis comparer: replies compared one by one, every divergence reported w
   t.same(h.reports.map((d) => d.index), [1, 3])
   t.equal(h.counters.repliesCompared, 4)
   t.equal(h.counters.repliesDiverged, 2)
-  const short = new FramedComparer(redisProtocol, host())
+  const short = new FramedComparer(redisProtocol(), host())
   short.main(Buffer.from('+OK\r\n+OK\r\n')); short.onData(Buffer.from('+OK\r\n')); short.onEnd()
   t.match(short.finish(), { outcome: 'mirror-short', first: { index: 1 } }, 'decided when the mirror ended with main ahead')
 })

@@ -69,6 +69,8 @@ if (bins !== undefined) {
       first: {
         comparer: 'redis',
         index: 1,
+        request: 'GET k7',
+        what: 'reply 1 (GET k7) differs at byte 1',
         fromMain: { text: '$8\\r\\nvalue-k7\\r\\n', hex: Buffer.from('$8\r\nvalue-k7\r\n').toString('hex') },
         fromMirror: { text: '$16\\r\\nvalue-k7-changed\\r\\n', hex: Buffer.from('$16\r\nvalue-k7-changed\r\n').toString('hex') },
       },
@@ -89,6 +91,7 @@ if (bins !== undefined) {
     }
     const records = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
     t.same(records.map((r) => r['index']), [1, 2, 4], 'GET k7, MGET k6 k7 k8 and STRLEN k7 diverged; nothing else did')
+    t.same(records.map((r) => [r['request'], r['command']]), [['GET k7', 'GET'], ['MGET k6 k7 k8', 'MGET'], ['STRLEN k7', 'STRLEN']], 'each record names its command')
     t.match(records[1], {
       conn: 3,
       mirror: name,

@@ -36,7 +36,7 @@ t.test('every row is complete and unique; keys and flags follow one naming rule'
   }
   t.same(OPTIONS.filter((o) => o.value === 'duration').map((o) => o.flag).sort(),
     ['connect-timeout', 'fail-after', 'mirror-batch', 'mirror-connect-timeout', 'mirror-write-timeout', 'retry-delay', 'shutdown-timeout'])
-  t.same(OPTIONS.filter((o) => o.value === 'size').map((o) => o.flag).sort(), ['diff-window', 'mirror-buffer'])
+  t.same(OPTIONS.filter((o) => o.value === 'size').map((o) => o.flag).sort(), ['diff-window', 'mirror-buffer', 'record-buffer', 'record-max-size'])
   t.equal(envName(option('mirrorBuffer')), 'TCPTEE_MIRROR_BUFFER')
   t.same(spellings(option('main')), ['-f', '--forward', '--main'])
   t.same(spellings(option('mirrorWriteTimeout')), ['-wt', '--mirror-write-timeout'], 'goduplicator -wt')
@@ -49,8 +49,10 @@ t.test('every row is complete and unique; keys and flags follow one naming rule'
 t.test('the defaults in help and README are the ones normalizeConfig applies', async (t) => {
   const none = normalizeConfig({ main: ':1' }) as unknown as Record<string, unknown>
   for (const o of OPTIONS.filter((o) => o.scope === 'library' && o.default !== undefined)) {
-    const given = normalizeConfig({ main: ':1', ...(o.key === 'diffWindow' ? { diff: 'bytes' } : {}), [o.key]: o.default } as DuplicatorOptions)
-    const base = o.key === 'diffWindow' ? normalizeConfig({ main: ':1', diff: 'bytes' }) : none
+    // Options that only mean something with another one (normalizeConfig refuses them alone) get it on both sides.
+    const needs: DuplicatorOptions | undefined = o.key === 'diffWindow' ? { main: ':1', diff: 'bytes' } : o.key.startsWith('record') ? { main: ':1', record: 'x.pcapng' } : undefined
+    const given = normalizeConfig({ main: ':1', ...needs, [o.key]: o.default } as DuplicatorOptions)
+    const base = needs !== undefined ? normalizeConfig(needs) : none
     t.same(configValue(given, o.key), configValue(base as never, o.key), `${o.flag}: default ${o.default}`)
   }
 })

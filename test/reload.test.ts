@@ -118,9 +118,13 @@ t.test('reload: every changed restart option is reported by its flag; apply opti
     connectTimeout: '1s', shutdownTimeout: '1s', logLevel: 'warn', logFormat: 'pretty', mirrorBatch: '5ms', workers: 3, seed: 7,
     failAfter: '1m', cutOffThreshold: 5, admin: '127.0.0.1:1', adminAuthFile: 'x', diff: 'http', tlsCa: 'ca.pem', tlsServername: 'x',
     mainTls: 'verify', mirrorTls: 'on', proxyProtocolIn: true, proxyProtocolOut: 'v1', mirrorProxyProtocol: 'v2', protocol: 'postgres', logConnections: true,
+    diffIgnore: ['GET /health*'], diffBaseline: '127.0.0.1:12', maxConnections: 10,
+    mirrorSplit: true, mirrorHttpHost: 'staging.example.com', mirrorHttpHeader: ['X-Shadow: 1'],
+    mirrorHttpMethod: ['GET'], mirrorHttpUrl: '^/api/', mirrorHttpHeaderFilter: ['x-tenant:blue'], mirrorHttpHeaderHash: 'user-id:1/32',
   }
   for (const o of OPTIONS.filter((o) => o.reload === 'restart')) {
-    const extra: Partial<CliOptions> = o.key.startsWith('diff') && o.key !== 'diff' ? { diff: 'http' } : o.key === 'proxyProtocolFrom' ? { proxyProtocolIn: true } : {}
+    const extra: Partial<CliOptions> = o.key.startsWith('diff') && o.key !== 'diff' ? { diff: 'http' } : o.key === 'proxyProtocolFrom' ? { proxyProtocolIn: true }
+      : o.key.startsWith('mirrorHttp') ? { protocol: 'http' } : {}
     const value = changed[o.key] ?? (o.key === 'diffWindow' ? '8MiB' : o.key === 'diffIgnoreHeaders' ? ['date'] : o.key === 'diffLog' ? 'd.log' : o.key === 'proxyProtocolFrom' ? ['10.0.0.0/8'] : undefined)
     t.not(value, undefined, `a changed value for ${o.flag}`)
     const got = await reload({ ...extra, [o.key]: value }) as string[]

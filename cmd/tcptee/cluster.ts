@@ -26,6 +26,7 @@ import { WorkersUnavailableError } from '../../src/ops/errors.js'
 import { silentLogger } from '../../src/ops/logger.js'
 import { RECENT_DIVERGENCES, type MetricsSnapshot, type MirrorState, type RecentDivergence } from '../../src/ops/metrics.js'
 import type { MirrorInfo } from '../../src/mirrors/mirror-set.js'
+import { mergeDiffSummaries } from '../../src/diff/summary.js'
 
 /** One change to the mirror set, as the primary records it and sends it to every worker. */
 export type MirrorChange =
@@ -147,10 +148,12 @@ export function mergeMirrorLists (lists: ReadonlyArray<readonly MirrorInfo[]>): 
       if (e === undefined) {
         e = { ...m, lastError: m.lastError, workerStates: { up: 0, 'backing-off': 0, removed: 0 } }
         for (const k of SUMMED) e[k] = 0
+        delete e.diff
         merged.set(m.address, e)
       }
       if (m.state !== 'removed' && !first.has(m.address)) first.set(m.address, m)
       for (const k of SUMMED) e[k] += m[k]
+      if (m.diff !== undefined) e.diff = mergeDiffSummaries(e.diff, m.diff)
       e.workerStates[m.state]++
       if (m.lastError !== null && (e.lastError === null || Date.parse(m.lastError.at) > Date.parse(e.lastError.at))) e.lastError = m.lastError
     }

@@ -17,6 +17,8 @@ export interface Subcommand {
 export const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = Object.freeze({
   status: { describe: 'print the status of a running tcptee from its admin endpoint (--watch to refresh)', load: () => import('./status.js') },
   wrap: { describe: 'run an app on $PORT behind tcptee: tcptee wrap -m MIRROR -- CMD ARGS...', load: () => import('./wrap.js') },
+  'diff-report': { describe: 'summarise a --diff-log file: divergences per command and per mirror (--json for machines)', load: () => import('./diff-report.js') },
+  replay: { describe: 'replay recorded connections (pcap/pcapng) against a server: tcptee replay FILE --to HOST:PORT', load: () => import('./replay.js') },
   completion: { describe: 'print a bash/zsh completion script: tcptee completion >> ~/.bashrc', load: () => import('./completion.js') },
 })
 

@@ -21,6 +21,7 @@ const VALUES: ReadonlyArray<readonly [string, string]> = [
   ['percent', '0 to 100, fractions allowed: 12.5 or 12.5%'],
   ['cidr', '10.0.0.0/8, fd00::/8, or one address'],
   ['file', 'a path; the file is read at start (and on SIGHUP where the option says so)'],
+  ['pattern', 'request patterns, comma-separated: COMMAND*,INFO,CLIENT ID or \'GET /health*\'; a leading + adds them to the comparer\'s default list, none empties it'],
 ]
 
 const EXAMPLES: ReadonlyArray<readonly [string, string]> = [

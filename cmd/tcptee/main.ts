@@ -4,7 +4,7 @@
  * one line and exits 2; a run-time failure such as a listen error prints one line and exits 1.
  */
 import cluster from 'node:cluster'
-import { createLogger, ErrorCodes, normalizeConfig, TcpteeError } from '../../src/index.js'
+import { ConfigError, createLogger, ErrorCodes, normalizeConfig, TcpteeError } from '../../src/index.js'
 import { hideBin } from 'yargs/helpers'
 import { HelpShown, parseCli } from './args.js'
 import { subcommandOf } from './commands.js'
@@ -43,6 +43,7 @@ export async function main (argv: readonly string[] = hideBin(process.argv)): Pr
     const load = (): ReturnType<typeof parseCli> => parseCli(argv)
     const opts = await load()
     normalizeConfig(opts) // validate everything before anything is opened
+    if (opts.record !== undefined && opts.workers > 1) throw new ConfigError('--record: one process writes the recording; use it without --workers', '--record')
     const root = await createLogger({ level: opts.logLevel, format: opts.logFormat })
     const exit = (code: number): void => { process.exit(code) }
     if (cluster.isWorker) {

@@ -10,6 +10,7 @@ import type { DiffResult, Divergence } from '../diff/outcome.js'
 import type { MirrorPlan } from '../mirrors/mirror-set.js'
 import type { MirrorOutput } from './output.js'
 import type { SessionPeer, SessionSource } from './session-source.js'
+import type { SessionRecording } from '../record/session-recording.js'
 import type { MainObserverFactory, MainPathObserver, StageSession } from './stage.js'
 
 function noop (): void {}
@@ -38,6 +39,8 @@ export interface ConnectionContext {
   readonly mainHeader?: ((peer: SessionPeer) => Buffer) | undefined
   /** Called once, when the connection and all its mirrors are gone. */
   readonly onClose: (conn: Connection) => void
+  /** `--record`: opens this connection's recording (undefined when sampling leaves it out). */
+  readonly record?: ((id: number, peer: SessionPeer) => SessionRecording | undefined) | undefined
   /** The protocol's watcher of the main path (`--protocol`); undefined: the data path calls nothing. */
   readonly mainObserver?: MainObserverFactory | undefined
 }
@@ -75,6 +78,8 @@ export class Connection {
   private readonly firstChunkCheck: ((chunk: Buffer) => Error | undefined) | undefined
   /** Reply comparison (`--diff`); undefined when off, and then the data path does not touch it. */
   private readonly diff: DiffSession | undefined
+  /** `--record`; undefined when off or not sampled, and then the data path does not touch it. */
+  private readonly rec: SessionRecording | undefined
   private readonly skipped: readonly string[]
   private readonly finishedMirrors: Array<{ name: string; fate: MirrorFate; bytes: number }> = []
   private connectTimer: NodeJS.Timeout | undefined
@@ -148,7 +153,9 @@ export class Connection {
       if (output.fate === undefined) this.mirrors.push(output)
     }
     this.skipped = plan.skipped
+    this.rec = ctx.record?.(id, peer)
     if (this.diff !== undefined) for (const name of plan.skipped) this.diff.skip(name, metrics.mirror(name).diff, 'mirror skipped: backing off')
+    this.diff?.planned()
 
     const { socket: main, readyEvent } = dial(ctx.main)
     this.main = main
@@ -168,6 +175,11 @@ export class Connection {
   private get log (): Logger {
     this._log ??= this.rootLog.child({ conn: this.id, client: this.clientName })
     return this._log
+  }
+
+  /** Calls `fn` with each open mirror output's name and queued bytes (for the metrics; not on the data path). */
+  forEachQueue (fn: (name: string, queued: number) => void): void {
+    for (const m of this.mirrors) fn(m.name, m.queued ?? 0)
   }
 
   /** Shutdown deadline passed: destroy everything of this connection now. */
@@ -200,6 +212,7 @@ export class Connection {
     if (!this.main.write(chunk)) this.client.pause()
     this.lastMainWriteAt = performance.now()
     if (this.diff !== undefined) this.diff.client(chunk)
+    if (this.rec !== undefined) this.rec.client(chunk)
   }
 
   /** The first chunk with `firstChunkCheck`: checked once, then every chunk goes to {@link clientOnData}. */
@@ -222,6 +235,7 @@ export class Connection {
     this.clientEnded = true
     // Client FIN: forward it to main (after queued bytes) and to every mirror; main's replies keep flowing back.
     this.main.end()
+    if (this.rec !== undefined) this.rec.clientEnd()
     const mirrors = this.mirrors
     for (let i = mirrors.length - 1; i >= 0; i--) mirrors[i]!.end()
   }
@@ -250,6 +264,7 @@ export class Connection {
     clearTimeout(this.connectTimer)
     this.connectTimer = undefined
     this.mainConnected = true
+    if (this.rec !== undefined) this.rec.connected({ address: this.main.remoteAddress ?? this.config.main.host, port: this.main.remotePort ?? this.config.main.port })
     // The server accepted with pauseOnConnect: start reading the client only now that main can take its bytes.
     this.client.resume()
   }
@@ -261,6 +276,7 @@ export class Connection {
     if (this.observeMain) this.observeMain = this.observer!.main(chunk)
     // After the write: the client has its bytes before any comparing. The comparer keeps a reference, no copy.
     if (this.diff !== undefined) this.diff.main(chunk)
+    if (this.rec !== undefined) this.rec.main(chunk)
   }
 
   private readonly clientOnDrain = (): void => {
@@ -278,6 +294,7 @@ export class Connection {
    */
   private readonly mainOnEnd = (): void => {
     if (this.diff !== undefined) this.diff.mainEnd()
+    if (this.rec !== undefined) this.rec.mainEnd()
     this.finHoldStartedAt = performance.now()
     this.holdFin()
   }
@@ -389,6 +406,7 @@ export class Connection {
       else s.destroy()
     }
     for (const m of [...this.mirrors]) m.abort()
+    this.rec?.finish()
   }
 
   private maybeDone (): void {
@@ -396,6 +414,7 @@ export class Connection {
     // Done only once both sockets emitted 'close': their handles are released, not just marked destroyed.
     if (!this.clientClosed || !this.mainClosed) return
     this.done = true
+    this.rec?.finish()
     this.metrics.connectionsActive--
     const mirrors: Record<string, { fate: MirrorFate; bytes: number; diff?: DiffResult }> = {}
     for (const m of this.finishedMirrors) mirrors[m.name] = { fate: m.fate, bytes: m.bytes }

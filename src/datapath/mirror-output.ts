@@ -75,6 +75,9 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   readonly name: string
   /** Bytes accepted from the client for this mirror (queued or delivered). */
   bytes = 0
+  get queued (): number {
+    return (this.socket?.writableLength ?? 0) + this.backlogLength
+  }
   fate: MirrorFate | undefined
   private socket: Socket | undefined
   private connectTimer: NodeJS.Timeout | undefined
@@ -136,7 +139,7 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     else if (!discard) socket.on('data', this.socketOnDiscardData)
     this.connectTimer = setTimeout(this.connectTimerOnTimeout, settings.connectTimeout)
     if (this.stage !== undefined) {
-      this.stageCtx = { send: this.stageOnSend, reply: this.stageOnReply, fail: this.stageOnFail }
+      this.stageCtx = { send: this.stageOnSend, reply: this.stageOnReply, fail: this.stageOnFail, omit: this.stageOnOmit, end: this.stageOnEnd }
       this.stage.start?.(this.stageCtx)
     }
   }
@@ -164,6 +167,14 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
 
   private readonly stageOnFail = (fate: MirrorFate, err: Error): void => {
     this.cutOff(fate, err)
+  }
+
+  private readonly stageOnOmit = (request: number): void => {
+    this.replies?.omit?.(request)
+  }
+
+  private readonly stageOnEnd = (): void => {
+    this.end()
   }
 
   /** Reply bytes read from the mirror; checked against main's (see {@link FLOOD_FACTOR}). */

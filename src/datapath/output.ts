@@ -15,6 +15,8 @@ export interface MirrorOutput {
   readonly bytes: number
   /** How it ended; undefined while it runs. */
   readonly fate: MirrorFate | undefined
+  /** Bytes queued for the target now (its bounded queue); read for the metrics only. */
+  readonly queued?: number
   /** A copy of the client's chunk. Never blocks. */
   write (chunk: Buffer): void
   /** The client sent FIN: deliver what is queued, then end. */

@@ -10,6 +10,17 @@ export interface StageContext {
   reply (chunk: Buffer): void
   /** Ends this mirror connection now with `fate` (for example `auth-failed`), logged once; the client never notices. */
   fail (fate: MirrorFate, err: Error): void
+  /**
+   * The mirror will not answer the client's request number `request` (0-based on this connection) in its reply
+   * stream: the stage left it out, or holds the answer back. With `--diff` the comparer then drops main's answer to
+   * it instead of pairing it with the mirror's next one. Call it before main can answer: while handling the request.
+   */
+  omit? (request: number): void
+  /**
+   * Ends this mirror connection cleanly now: what was sent is delivered, then FIN (fate `ok` when the mirror closes
+   * too). Later client bytes are not sent to it. For a stream the mirror copy cannot follow (an HTTP Upgrade).
+   */
+  end? (): void
 }
 
 /**
@@ -93,6 +104,8 @@ export function chainStages (stages: readonly MirrorStage[]): MirrorStage {
         send: (chunk) => { forwardClient(i + 1, chunk) },
         reply: (chunk) => { forwardReply(i - 1, chunk) },
         fail: (fate, err) => { base.fail(fate, err) },
+        omit: (request) => { base.omit?.(request) },
+        end: () => { base.end?.() },
       })
     }
   }

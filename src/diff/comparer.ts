@@ -1,5 +1,6 @@
 import type { MirrorFate } from '../ops/metrics.js'
-import type { DiffCounters, DiffKind, DiffOutcome, DiffResult, Divergence } from './outcome.js'
+import type { NoiseLedger } from './noise-ledger.js'
+import type { DiffCounters, DiffKind, DiffOutcome, DiffResult, DiffRole, Divergence } from './outcome.js'
 
 /**
  * What a {@link Mirror} calls with the mirror's replies when comparing is on (instead of discarding them).
@@ -12,6 +13,11 @@ export interface ReplySink {
   readonly onEnd: () => void
   /** The mirror connection is over, with this fate. */
   readonly onDone: (fate: MirrorFate) => void
+  /**
+   * The mirror's stage left the client's request number `request` (0-based) out of the mirror's stream, or holds
+   * its answer back: main's answer to it has no counterpart. Called before main answers it.
+   */
+  readonly omit?: (request: number) => void
 }
 
 /** What a comparer reports to: its bound, its mirror's counters, and the divergence log. */
@@ -21,6 +27,10 @@ export interface ComparerHost {
   readonly counters: DiffCounters
   /** Called for each divergence (and once for mirror-short/-long); the host rate-limits what it writes. */
   report (d: Divergence): void
+  /** `baseline`: this comparer measures noise (main vs the `--diff-baseline` target) and writes it to `ledger`. */
+  readonly role?: DiffRole | undefined
+  /** With `--diff-baseline`: the connection's verdicts of main vs the baseline, per reply index. */
+  readonly ledger?: NoiseLedger | undefined
 }
 
 /**
@@ -61,6 +71,8 @@ export abstract class BaseComparer implements Comparer {
   protected first: Divergence | undefined
   protected compared = 0
   protected divergedCount = 0
+  protected ignoredCount = 0
+  protected noiseCount = 0
   protected mainEnded = false
   protected mirrorEnded = false
   private mirrorSawData = false
@@ -139,12 +151,21 @@ export abstract class BaseComparer implements Comparer {
     this.abandon(`mirror connection ended (${fate}) without the mirror closing its reply stream`)
   }
 
+  readonly omit = (request: number): void => {
+    if (this.settled !== undefined) return
+    this.onOmit(request)
+  }
+
   finish (): DiffResult {
+    if (this.settled === undefined) this.onFinish()
     if (this.settled === undefined) {
       if (!this.mainEnded) this.abandon('main\'s reply stream did not end cleanly')
       else this.abandon('the mirror\'s reply stream did not end')
     }
     const r: DiffResult = { outcome: this.settled ?? 'incomplete', compared: this.compared, diverged: this.divergedCount }
+    if (this.ignoredCount > 0) r.ignored = this.ignoredCount
+    if (this.noiseCount > 0) r.noise = this.noiseCount
+    if (this.host.role === 'baseline') r.role = 'baseline'
     if (this.reason !== undefined) r.reason = this.reason
     if (this.first !== undefined) r.first = this.first
     return r
@@ -153,6 +174,12 @@ export abstract class BaseComparer implements Comparer {
   // ---- for subclasses ----------------------------------------------------------------------------------------
 
   protected onClient (_chunk: Buffer): void {}
+  /** The connection is over and nothing is settled yet: a last chance to settle (decisions waiting on the baseline). */
+  protected onFinish (): void {}
+  /** See {@link ReplySink.omit}. A comparer that cannot pair requests with replies gives up. */
+  protected onOmit (_request: number): void {
+    this.abandon('the mirror\'s stage left requests out of its stream')
+  }
   protected abstract onMain (chunk: Buffer): void
   protected abstract onMirror (chunk: Buffer): void
   protected abstract onMainEnd (): void
@@ -197,7 +224,7 @@ export abstract class BaseComparer implements Comparer {
   }
 
   /** Updates the bytes-held gauge and enforces the window. */
-  private sync (): void {
+  protected sync (): void {
     const h = this.settled === undefined ? this.currentHeld() : 0
     this.host.counters.bytesHeld += h - this.held
     this.held = h

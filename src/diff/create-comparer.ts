@@ -1,14 +1,27 @@
 import { BytesComparer } from './bytes-comparer.js'
 import type { Comparer, ComparerHost } from './comparer.js'
 import { FramedComparer } from './framed-comparer.js'
-import { httpProtocol } from '../protocols/http/comparer.js'
+import { HTTP_DEFAULT_IGNORE, httpProtocol } from '../protocols/http/comparer.js'
 import type { DiffConfig, DiffKind } from './outcome.js'
-import { redisProtocol } from '../protocols/redis/comparer.js'
+import { REDIS_DEFAULT_IGNORE, redisProtocol } from '../protocols/redis/comparer.js'
 import { postgresProtocol } from '../protocols/postgres/comparer.js'
 
 export type { Comparer, ComparerHost, ReplySink } from './comparer.js'
 export type { FramedProtocol, FramedPair, ReplyParser, Reply } from './framed-comparer.js'
 export * from './outcome.js'
+export { IgnoreList, resolveIgnoreList, type RequestName } from './request.js'
+
+/**
+ * Each comparer's default `--diff-ignore` list (request patterns compared for framing only); undefined: the comparer
+ * has no requests to ignore (`bytes`). A SQL comparer adds its statements here.
+ */
+export const DEFAULT_IGNORE: Record<DiffKind, readonly string[] | undefined> = {
+  bytes: undefined,
+  redis: REDIS_DEFAULT_IGNORE,
+  http: HTTP_DEFAULT_IGNORE,
+  // Statements are keyed by their first two words (SELECT ..., INSERT INTO): `--diff-ignore 'SELECT now*'` matches those.
+  postgres: [],
+}
 
 /**
  * The comparer registry: `--diff <kind>` -> a factory of one comparer per mirror connection.
@@ -16,14 +29,17 @@ export * from './outcome.js'
  */
 const FACTORIES: Record<DiffKind, (settings: DiffConfig) => (host: ComparerHost) => Comparer> = {
   bytes: () => (host) => new BytesComparer(host),
-  redis: () => (host) => new FramedComparer(redisProtocol, host),
+  redis: (settings) => {
+    const protocol = redisProtocol(settings.ignore)
+    return (host) => new FramedComparer(protocol, host)
+  },
   http: (settings) => {
-    const protocol = httpProtocol(settings.ignoreHeaders)
+    const protocol = httpProtocol(settings.ignoreHeaders, settings.ignore)
     return (host) => new FramedComparer(protocol, host)
   },
   postgres: (settings) => {
     // One backend message may not be larger than the window: it could not be held for comparison anyway.
-    const protocol = postgresProtocol(settings.window)
+    const protocol = postgresProtocol(settings.window, settings.ignore)
     return (host) => new FramedComparer(protocol, host)
   },
 }

@@ -1,6 +1,9 @@
+import { parseAddress, type Address } from '../net/address.js'
 import { parseBytes } from '../net/units.js'
 import { ConfigError } from '../ops/errors.js'
+import { DEFAULT_IGNORE } from './create-comparer.js'
 import { DIFF_KINDS, type DiffConfig, type DiffKind } from './outcome.js'
+import { resolveIgnoreList } from './request.js'
 
 /**
  * Default `--diff-window`: 4 MiB per mirror connection, the same as the default mirror queue bound. A mirror is
@@ -23,6 +26,13 @@ export interface DiffOptions {
   diffIgnoreHeaders?: string | readonly string[]
   /** Append one JSON line per divergence to this file (rate-limited). */
   diffLog?: string
+  /**
+   * Requests whose replies are compared for framing only (`redis`: `'INFO,CLIENT ID,COMMAND*'`; `http`: `'GET /health*'`).
+   * Replaces the comparer's default list; a first entry starting with `+` extends it; `'none'` empties it.
+   */
+  diffIgnore?: string | readonly string[]
+  /** A second copy of main (same data, same version): where main and it differ, a mirror's difference is noise. */
+  diffBaseline?: Address | string
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
@@ -31,7 +41,7 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 export function normalizeDiff (opts: DiffOptions): DiffConfig | undefined {
   if (opts.diff === undefined) {
     if (opts.diffIgnoreHeaders !== undefined) throw new ConfigError('--diff-ignore-header needs --diff http', '--diff-ignore-header')
-    for (const [key, flag] of [['diffWindow', '--diff-window'], ['diffLog', '--diff-log']] as const) {
+    for (const [key, flag] of [['diffWindow', '--diff-window'], ['diffLog', '--diff-log'], ['diffIgnore', '--diff-ignore'], ['diffBaseline', '--diff-baseline']] as const) {
       if (opts[key] !== undefined) throw new ConfigError(`${flag} needs --diff bytes|redis|http|postgres`, flag)
     }
     return undefined
@@ -63,5 +73,24 @@ export function normalizeDiff (opts: DiffOptions): DiffConfig | undefined {
     log = String(opts.diffLog)
     if (log.trim() === '') throw new ConfigError('--diff-log: the file name is empty', '--diff-log')
   }
-  return Object.freeze({ kind: kind as DiffKind, window, ignoreHeaders: Object.freeze(ignoreHeaders), log })
+  const defaults = DEFAULT_IGNORE[kind as DiffKind]
+  let ignore: string[] = defaults === undefined ? [] : [...defaults]
+  if (opts.diffIgnore !== undefined) {
+    if (defaults === undefined) throw new ConfigError(`--diff-ignore: --diff ${kind} has no requests to ignore; use --diff redis, http or postgres`, '--diff-ignore')
+    const given = (typeof opts.diffIgnore === 'string' ? [opts.diffIgnore] : opts.diffIgnore).flatMap((e) => String(e).split(','))
+    ignore = resolveIgnoreList(defaults, given)
+    for (const entry of ignore) {
+      // Patterns are words of printable ASCII with * as the only wildcard.
+      if (!/^[\x21-\x7e]+( [\x21-\x7e]+)*$/.test(entry) || entry.length > 128) {
+        throw new ConfigError(`--diff-ignore: "${entry}" is not a request pattern (words separated by single spaces, * as wildcard)`, '--diff-ignore')
+      }
+    }
+  }
+  let baseline: Address | undefined
+  if (opts.diffBaseline !== undefined) {
+    if (kind === 'bytes') throw new ConfigError('--diff-baseline: --diff bytes stops at the first difference; noise cancelling needs --diff redis, http or postgres', '--diff-baseline')
+    const b = opts.diffBaseline
+    baseline = typeof b === 'string' ? parseAddress(b, '--diff-baseline', '127.0.0.1', false) : Object.freeze({ host: b.host, port: b.port })
+  }
+  return Object.freeze({ kind: kind as DiffKind, window, ignoreHeaders: Object.freeze(ignoreHeaders), ignore: Object.freeze(ignore), baseline, log })
 }

@@ -18,14 +18,41 @@ export type DiffOutcome =
 
 export const DIFF_OUTCOMES: readonly DiffOutcome[] = Object.freeze(['match', 'diverged', 'mirror-short', 'mirror-long', 'incomplete', 'not-compared'])
 
+/** What a mirror is to the comparison: a `candidate` is judged; the `baseline` (`--diff-baseline`) measures noise. */
+export type DiffRole = 'candidate' | 'baseline'
+
+/** The replies to one kind of request (a {@link RequestName} key) on one mirror. */
+export interface CommandCounts {
+  /** Replies paired with main's (compared, ignored or not). */
+  replies: number
+  /** Differed from main's, and the baseline did not differ there. */
+  diverged: number
+  /** Compared for framing only (`--diff-ignore`). */
+  ignored: number
+  /** Differed from main's where main and the baseline differ too (for the baseline itself: every difference). */
+  noise: number
+}
+
+/** Distinct request keys counted per mirror; further keys are counted under {@link OTHER_COMMAND}. */
+export const MAX_COMMAND_KEYS = 500
+export const OTHER_COMMAND = 'other'
+
 /** Per-mirror counters of the comparison; part of {@link MirrorCounters}. All zero without `--diff`. */
 export interface DiffCounters {
+  /** What this mirror is to the comparison. */
+  role: DiffRole
   /** Mirror connections per outcome. */
   outcomes: Record<DiffOutcome, number>
-  /** Replies (redis) or responses (http) compared pairwise. */
+  /** Replies (redis) or responses (http) paired with main's, compared or ignored. */
   repliesCompared: number
-  /** Of those, how many differed. */
+  /** Of those, how many differed (and were not noise). */
   repliesDiverged: number
+  /** Of those, how many were compared for framing only (`--diff-ignore`). */
+  repliesIgnored: number
+  /** Of those, how many differed where main and the baseline differ too (`--diff-baseline`). */
+  repliesNoise: number
+  /** Per request key (`GET`, `CLIENT ID`, `GET /users`): at most {@link MAX_COMMAND_KEYS} keys, then `other`. */
+  commands: Record<string, CommandCounts>
   /** Bytes compared (bytes comparer). */
   bytesCompared: number
   /** Gauge: bytes of not-yet-matched replies held by all comparers of this mirror now. */
@@ -34,16 +61,36 @@ export interface DiffCounters {
 
 export function emptyDiffCounters (): DiffCounters {
   return {
+    role: 'candidate',
     outcomes: { match: 0, diverged: 0, 'mirror-short': 0, 'mirror-long': 0, incomplete: 0, 'not-compared': 0 },
     repliesCompared: 0,
     repliesDiverged: 0,
+    repliesIgnored: 0,
+    repliesNoise: 0,
+    commands: {},
     bytesCompared: 0,
     bytesHeld: 0,
   }
 }
 
 export function copyDiffCounters (c: DiffCounters): DiffCounters {
-  return { ...c, outcomes: { ...c.outcomes } }
+  const commands: Record<string, CommandCounts> = {}
+  for (const [k, v] of Object.entries(c.commands)) commands[k] = { ...v }
+  return { ...c, outcomes: { ...c.outcomes }, commands }
+}
+
+/** The counts of request key `key` on one mirror, created on first use (past {@link MAX_COMMAND_KEYS}: `other`). */
+export function commandCounts (c: DiffCounters, key: string): CommandCounts {
+  let e = c.commands[key]
+  if (e !== undefined) return e
+  if (Object.keys(c.commands).length >= MAX_COMMAND_KEYS) {
+    e = c.commands[OTHER_COMMAND]
+    if (e !== undefined) return e
+    key = OTHER_COMMAND
+  }
+  e = { replies: 0, diverged: 0, ignored: 0, noise: 0 }
+  c.commands[key] = e
+  return e
 }
 
 /** Up to {@link EXCERPT_BYTES} bytes of one side, as escaped text and as hex. */
@@ -64,8 +111,10 @@ export interface Divergence {
   offset?: number
   /** redis/http: 0-based index of the reply on this connection. */
   index?: number
-  /** http: the request line this response answers. */
+  /** redis/http: the request this reply answers (`GET k7`, `GET /users/2 HTTP/1.1`), truncated; see RequestName. */
   request?: string
+  /** redis/http: the request's key, what counters group by (`GET`, `CLIENT ID`, `GET /users/2`). */
+  command?: string
   /** What differs, in a few words. */
   what: string
   /** Main's side of the difference (null when main's stream had ended there). */
@@ -83,6 +132,12 @@ export interface DiffResult {
   compared: number
   /** Replies that differed (redis, http); 0 or 1 for bytes. */
   diverged: number
+  /** Replies compared for framing only (`--diff-ignore`); present when not 0. */
+  ignored?: number
+  /** Replies that differed where main and the baseline differ too (`--diff-baseline`); present when not 0. */
+  noise?: number
+  /** `baseline` for the `--diff-baseline` target; absent for candidates. */
+  role?: 'baseline'
   /** The first difference (or where the shorter stream ended). */
   first?: Divergence
 }
@@ -175,6 +230,10 @@ export interface DiffConfig {
   readonly window: number
   /** http: lower-cased header names not compared. */
   readonly ignoreHeaders: readonly string[]
+  /** Request patterns whose replies are compared for framing only: the protocol's default, extended or replaced by `--diff-ignore`. */
+  readonly ignore: readonly string[]
+  /** `--diff-baseline`: a second copy of main; where main and it differ, a candidate's difference is noise. */
+  readonly baseline: { readonly host: string, readonly port: number } | undefined
   /** File that gets one JSON line per divergence. */
   readonly log: string | undefined
 }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino'
 import type { Comparer, ReplySink } from './comparer.js'
 import { diffLogFor, type DiffLog } from './diff-log.js'
 import { createComparer } from './create-comparer.js'
+import { NoiseLedger } from './noise-ledger.js'
 import type { DiffConfig, DiffCounters, DiffResult, Divergence } from './outcome.js'
 
 interface Entry {
@@ -17,6 +18,10 @@ interface Entry {
  *
  * It never pushes back: comparers only read what they are given, synchronously, and give up (`incomplete`) rather
  * than hold more than the window.
+ *
+ * With `--diff-baseline`, the baseline target's comparer (its counters' role is `baseline`) writes the connection's
+ * {@link NoiseLedger} and reports nothing to the diff log; candidates read the ledger. The baseline is finished
+ * first, so that every verdict it will ever give is known when the candidates settle.
  */
 export class DiffSession {
   private readonly entries: Entry[] = []
@@ -25,6 +30,9 @@ export class DiffSession {
   private readonly diffLog: DiffLog | undefined
   private readonly skipReasons = new Map<string, string>()
   private finished: Record<string, DiffResult> | undefined
+  /** With `--diff-baseline`: main vs the baseline, per reply. */
+  private readonly ledger: NoiseLedger | undefined
+  private baselineAttached = false
 
   constructor (
     private readonly settings: DiffConfig,
@@ -38,16 +46,21 @@ export class DiffSession {
       this.diffLog = diffLogFor(settings, settings.log, log)
       this.diffLog.acquire()
     }
+    this.ledger = settings.baseline === undefined ? undefined : new NoiseLedger()
   }
 
   /** A comparer for one mirror connection; the Mirror feeds it the mirror's replies. */
   attach (mirror: string, counters: DiffCounters): ReplySink {
     const diffLog = this.diffLog
     const where = { conn: this.conn, client: this.clientName, mirror }
+    const baseline = counters.role === 'baseline'
+    if (baseline) this.baselineAttached = true
     const comparer = createComparer(this.settings, {
       window: this.settings.window,
       counters,
-      report: diffLog === undefined ? noReport : (d: Divergence) => diffLog.write(where, d),
+      report: diffLog === undefined || baseline ? noReport : (d: Divergence) => diffLog.write(where, d),
+      role: counters.role,
+      ledger: this.ledger,
     })
     this.entries.push({ name: mirror, counters, comparer })
     this.comparers.push(comparer)
@@ -59,6 +72,11 @@ export class DiffSession {
   skip (mirror: string, counters: DiffCounters, reason: string): void {
     this.entries.push({ name: mirror, counters, comparer: undefined })
     this.skipReasons.set(mirror, reason)
+  }
+
+  /** Every mirror of the connection is attached or skipped: without a baseline connection there will be no verdicts. */
+  planned (): void {
+    if (!this.baselineAttached) this.ledger?.end()
   }
 
   client (chunk: Buffer): void {
@@ -79,15 +97,20 @@ export class DiffSession {
   /** The connection is over: every comparer settles; outcomes are counted once. Idempotent. */
   finish (): Record<string, DiffResult> {
     if (this.finished !== undefined) return this.finished
-    const out: Record<string, DiffResult> = {}
-    for (const e of this.entries) {
+    const results = new Map<Entry, DiffResult>()
+    // The baseline first: candidates' differences still waiting for its verdicts are decided when it is over.
+    const order = [...this.entries.filter((e) => e.counters.role === 'baseline'), ...this.entries.filter((e) => e.counters.role !== 'baseline')]
+    for (const e of order) {
+      if (e.counters.role !== 'baseline') this.ledger?.end()
       const r: DiffResult = e.comparer === undefined
         ? { outcome: 'not-compared', reason: this.skipReasons.get(e.name) ?? 'skipped', compared: 0, diverged: 0 }
         : e.comparer.finish()
       e.counters.outcomes[r.outcome]++
       if (r.first !== undefined && r.outcome === 'diverged') this.onDiverged?.(e.name, r.first)
-      out[e.name] = r
+      results.set(e, r)
     }
+    const out: Record<string, DiffResult> = {}
+    for (const e of this.entries) out[e.name] = results.get(e)!
     this.finished = out
     this.diffLog?.release()
     return out

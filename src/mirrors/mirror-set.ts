@@ -6,6 +6,8 @@ import { MirrorHealth, type HealthSettings } from './health.js'
 import { createSampler, sampled, type Sampler } from './sampling.js'
 import type { MirrorOutput, OutputSession } from '../datapath/output.js'
 import type { StageFactory } from '../datapath/stage.js'
+import { diffSummary, type DiffSummary } from '../diff/summary.js'
+import { RateLimiter } from './rate-limiter.js'
 
 /** How the duplicator opens a target's outputs and makes its stages: decided once per target, from its spec. */
 export interface TargetWiring {
@@ -23,6 +25,8 @@ export class MirrorTarget {
   readonly open: (session: OutputSession) => MirrorOutput
   /** Makes this target's stage for one client connection; undefined: no stage, and the data path pays nothing. */
   readonly stages: StageFactory | undefined
+  /** `@20cps`: new connections per second to this mirror; over it a client connection is not mirrored here (`limited`). */
+  readonly connectionRate: RateLimiter | undefined
   constructor (
     readonly spec: MirrorSpec,
     public origin: MirrorOrigin,
@@ -36,6 +40,7 @@ export class MirrorTarget {
     this.name = formatAddress(spec.address)
     this.open = wiring.output(this)
     this.stages = wiring.stages(spec)
+    this.connectionRate = spec.cps === undefined ? undefined : new RateLimiter(spec.cps)
   }
 }
 
@@ -65,6 +70,10 @@ export interface MirrorInfo {
   skipped: number
   unsampled: number
   lastError: { message: string; at: string } | null
+  /** `baseline` for the `--diff-baseline` target (absent for mirrors). */
+  role?: 'baseline'
+  /** With `--diff`: outcomes per connection, replies compared/diverged/ignored/noise, the top commands. */
+  diff?: DiffSummary
 }
 
 const EMPTY_PLAN: MirrorPlan = Object.freeze({ use: Object.freeze([]), skipped: Object.freeze([]) })
@@ -95,6 +104,11 @@ export class MirrorSet {
   private sampler: Sampler
   /** Whether any active target samples below 100%: the draw is skipped otherwise. */
   private drawNeeded = false
+  /** With `--diff`: list() shows each target's comparison counters. */
+  diffEnabled = false
+  /** `--mirror-split`: each connection goes to one target, round robin; `next` is where the next turn starts. */
+  split = false
+  private next = 0
 
   constructor (
     private readonly settings: HealthSettings,
@@ -126,7 +140,11 @@ export class MirrorSet {
     const u = this.drawNeeded ? this.sampler.draw() : 0
     let use: MirrorTarget[] | undefined
     let skipped: string[] | undefined
-    for (let i = 0; i < targets.length; i++) {
+    const n = targets.length
+    // With --mirror-split the turn starts at the next target and ends with the first one that takes the connection.
+    const first = this.split ? this.next % n : 0
+    for (let k = 0; k < n; k++) {
+      const i = this.split ? (first + k) % n : k
       const t = targets[i]!
       if (!sampled(u, t.percent ?? this.globalPercent)) {
         t.counters.unsampled++
@@ -137,7 +155,15 @@ export class MirrorSet {
         ;(skipped ??= []).push(t.name)
         continue
       }
+      if (t.connectionRate !== undefined && !t.connectionRate.take(now)) {
+        t.counters.limited++
+        continue
+      }
       ;(use ??= []).push(t)
+      if (this.split) {
+        this.next = i + 1
+        break
+      }
     }
     if (use === undefined && skipped === undefined) return EMPTY_PLAN
     return { use: use ?? EMPTY_PLAN.use, skipped: skipped ?? EMPTY_PLAN.skipped }
@@ -165,6 +191,7 @@ export class MirrorSet {
     }
     this.removed.delete(name)
     const counters = this.metrics.mirror(name)
+    if (spec.baseline === true) counters.diff.role = 'baseline'
     const health = new MirrorHealth(name, this.settings, counters, this.log, this.healthOnGiveUp)
     const target = new MirrorTarget(spec, spec.origin, spec.percent, counters, health, this.wiring)
     this.byName.set(name, target)
@@ -208,7 +235,8 @@ export class MirrorSet {
    */
   sync (specs: readonly MirrorSpec[]): void {
     const wanted = new Map(specs.map((s) => [formatAddress(s.address), s]))
-    const gone = [...this.byName.values()].filter((t) => t.origin !== 'runtime' && !wanted.has(t.name))
+    // The baseline comes from --diff-baseline, which needs a restart to change: a mirror list does not own it.
+    const gone = [...this.byName.values()].filter((t) => t.spec.baseline !== true && t.origin !== 'runtime' && !wanted.has(t.name))
     for (const t of gone) this.remove(t.name, 'no longer in the configuration')
     for (const [name, spec] of wanted) {
       const t = this.get(name)
@@ -235,7 +263,7 @@ export class MirrorSet {
   private info (t: MirrorTarget): MirrorInfo {
     const c = t.counters
     const err = t.health.lastError
-    return {
+    const info: MirrorInfo = {
       address: t.name,
       origin: t.origin,
       state: c.state,
@@ -251,6 +279,9 @@ export class MirrorSet {
       unsampled: c.unsampled,
       lastError: err === undefined ? null : { message: err.message, at: new Date(err.at).toISOString() },
     }
+    if (t.spec.baseline === true) info.role = 'baseline'
+    if (this.diffEnabled) info.diff = diffSummary(c.diff)
+    return info
   }
 
   /** The active set or a percentage changed: plan() refreshes its array and draw flag first (once per batch of changes). */

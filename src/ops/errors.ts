@@ -22,6 +22,8 @@ export const ErrorCodes = {
   ADMIN_LISTEN: 'TCPTEE_ERR_ADMIN_LISTEN',
   WORKERS_UNAVAILABLE: 'TCPTEE_ERR_WORKERS_UNAVAILABLE',
   PROXY_PROTOCOL: 'TCPTEE_ERR_PROXY_PROTOCOL',
+  CAPTURE: 'TCPTEE_ERR_CAPTURE',
+  RECORD: 'TCPTEE_ERR_RECORD',
   STATUS_READ: 'TCPTEE_ERR_STATUS_READ',
   APP: 'TCPTEE_ERR_APP',
 } as const
@@ -190,6 +192,22 @@ export class ClientTlsError extends TcpteeError {
   override name = 'ClientTlsError'
   constructor (message: string, options?: { cause?: unknown }) {
     super(ErrorCodes.CLIENT_TLS, message, options)
+  }
+}
+
+/** A pcap or pcapng file that cannot be read: not a capture, truncated, an unsupported link type. */
+export class CaptureError extends TcpteeError {
+  override name = 'CaptureError'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.CAPTURE, message, options)
+  }
+}
+
+/** The recording file could not be written (disk full, permission): recording stops; main is not affected. */
+export class RecordError extends TcpteeError {
+  override name = 'RecordError'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.RECORD, message, options)
   }
 }
 

@@ -37,8 +37,18 @@ export interface MirrorCounters {
   bytesSent: number
   /** Mirror connections per fate. */
   fates: Record<MirrorFate, number>
+  /** Bytes queued for this mirror now, over all its open connections (filled in by `Duplicator.metrics()`). */
+  queuedBytes?: number
+  /** What those connections may queue: open connections x `--mirror-buffer` (filled in by `Duplicator.metrics()`). */
+  queueLimitBytes?: number
   /** Reply comparison (`--diff`): outcomes per mirror connection, replies compared/diverged. All zero without it. */
   diff: DiffCounters
+  /** Client connections not mirrored to this mirror because of its `@cps` rate. */
+  limited: number
+  /** `--protocol http`: requests left out of this mirror's stream by the request filters (method, url, header, hash). */
+  requestsFiltered: number
+  /** `--protocol http`: requests left out because of the mirror's `@rps` rate. */
+  requestsLimited: number
 }
 
 /** How many divergence records {@link Metrics} keeps for the status page. */
@@ -82,6 +92,28 @@ export interface MetricsSnapshot {
   durations: DurationHistogram
   /** The latest divergences (`--diff`), oldest first, at most {@link RECENT_DIVERGENCES}. */
   recentDivergences?: RecentDivergence[]
+  /** `--record`; absent when not recording. */
+  record?: RecordCounters
+}
+
+/** The recorder's counters (`--record`). */
+export interface RecordCounters {
+  /** Client connections written to the recording from their SYN. */
+  connections: number
+  /** Client connections sampling (`--record FILE@n%`) left out. */
+  unsampled: number
+  /** Client connections left out whole because the write queue was full (the disk fell behind) or writing had failed. */
+  leftOut: number
+  /** Recorded connections cut off mid-way because the queue filled up: they end with a marked RST and replay skips them. */
+  cut: number
+  /** Bytes written to recording files. */
+  bytesWritten: number
+  /** Files started (1 + rotations). */
+  files: number
+  /** Write errors (after the first, recording stops). */
+  writeErrors: number
+  /** Gauge: bytes queued for the disk now. */
+  queued: number
 }
 
 /** Upper bounds (seconds) of the connection duration histogram buckets; the last bucket is +Inf. */
@@ -117,6 +149,8 @@ export class Metrics {
   /** Accepts that failed (EMFILE, ENFILE, ...). */
   acceptFailures = 0
   readonly mirrors = new Map<string, MirrorCounters>()
+  /** Set by the recorder when `--record` is on. */
+  record: RecordCounters | undefined
   readonly durations: DurationHistogram = { counts: new Array<number>(DURATION_BUCKETS.length + 1).fill(0), sum: 0, count: 0 }
   readonly recentDivergences: RecentDivergence[] = []
 
@@ -138,7 +172,7 @@ export class Metrics {
   mirror (name: string): MirrorCounters {
     let m = this.mirrors.get(name)
     if (m === undefined) {
-      m = { state: 'up', unsampled: 0, active: 0, connects: 0, bytesSent: 0, fates: emptyFates(), diff: emptyDiffCounters() }
+      m = { state: 'up', unsampled: 0, active: 0, connects: 0, bytesSent: 0, fates: emptyFates(), diff: emptyDiffCounters(), limited: 0, requestsFiltered: 0, requestsLimited: 0 }
       this.mirrors.set(name, m)
     }
     return m
@@ -160,6 +194,7 @@ export class Metrics {
       clients: { tlsFailures: this.clientTlsFailures, proxyHeaderRefused: this.proxyHeaderRefused, loopsCut: this.loopsCut, overLimit: this.clientsOverLimit, acceptFailures: this.acceptFailures },
       mirrors,
       durations: { counts: [...this.durations.counts], sum: this.durations.sum, count: this.durations.count },
+      ...(this.record === undefined ? {} : { record: { ...this.record } }),
       recentDivergences: this.recentDivergences.map((d) => ({ ...d })),
     }
   }

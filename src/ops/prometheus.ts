@@ -3,6 +3,8 @@ import type * as PromClient from 'prom-client'
 import type { Counter, Gauge, Metric, Registry } from 'prom-client'
 import { VERSION } from './version.js'
 import { DURATION_BUCKETS, type MetricsSnapshot, type MirrorFate, type MirrorState } from './metrics.js'
+import { DIFF_OUTCOMES, OTHER_COMMAND, type CommandCounts } from '../diff/outcome.js'
+import { rankCommands, TOP_COMMANDS } from '../diff/summary.js'
 
 const STATES: readonly MirrorState[] = ['up', 'backing-off', 'removed']
 
@@ -18,18 +20,16 @@ export const OTHER_MIRRORS = 'other'
 
 type MirrorSnap = MetricsSnapshot['mirrors'][string]
 
-function addInto (sum: MirrorSnap, m: MirrorSnap): void {
-  sum.unsampled += m.unsampled
-  sum.active += m.active
-  sum.connects += m.connects
-  sum.bytesSent += m.bytesSent
-  for (const k of Object.keys(m.fates) as MirrorFate[]) sum.fates[k] = (sum.fates[k] ?? 0) + m.fates[k]
-  const d = sum.diff
-  for (const [k, v] of Object.entries(m.diff.outcomes)) d.outcomes[k as keyof typeof d.outcomes] = (d.outcomes[k as keyof typeof d.outcomes] ?? 0) + v
-  d.repliesCompared += m.diff.repliesCompared
-  d.repliesDiverged += m.diff.repliesDiverged
-  d.bytesCompared += m.diff.bytesCompared
-  d.bytesHeld += m.diff.bytesHeld
+/** Adds every number in `from` to the same place in `into` (objects recursively; missing branches are copied). */
+function addNumbers (into: Record<string, unknown>, from: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(from)) {
+    const cur = into[key]
+    if (typeof value === 'number') into[key] = (typeof cur === 'number' ? cur : 0) + value
+    else if (value !== null && typeof value === 'object') {
+      if (cur === null || typeof cur !== 'object') into[key] = structuredClone(value)
+      else addNumbers(cur as Record<string, unknown>, value as Record<string, unknown>)
+    }
+  }
 }
 
 /**
@@ -46,8 +46,8 @@ export function capMirrors (s: MetricsSnapshot, max: number, states: Map<MirrorS
     const m = s.mirrors[names[i]!]!
     if (i < max && names[i] !== OTHER_MIRRORS) { mirrors[names[i]!] = m; continue }
     states.set(m.state, (states.get(m.state) ?? 0) + 1)
-    if (other === undefined) other = { ...m, fates: { ...m.fates }, diff: { ...m.diff, outcomes: { ...m.diff.outcomes } } }
-    else addInto(other, m)
+    if (other === undefined) other = structuredClone(m)
+    else addNumbers(other as unknown as Record<string, unknown>, m as unknown as Record<string, unknown>)
   }
   if (other !== undefined) mirrors[OTHER_MIRRORS] = other
   return { ...s, mirrors }
@@ -71,6 +71,12 @@ export class PrometheusExporter {
   /** Mirrors past the cap, by state (see {@link capMirrors}). */
   private readonly otherStates = new Map<MirrorState, number>()
   private readonly maxMirrors: number
+  /**
+   * Per mirror, the request keys that have a `command` label of their own: filled from the top of the ranking (most
+   * divergences + noise) until {@link TOP_COMMANDS}, and never emptied, so a labelled series only ever grows; the
+   * rest are summed under `other`.
+   */
+  private readonly labelled = new Map<string, Set<string>>()
 
   constructor (private readonly source: () => MetricsSnapshot | Promise<MetricsSnapshot>, opts: { defaultMetrics?: boolean; maxMirrorSeries?: number } = {}) {
     this.maxMirrors = opts.maxMirrorSeries ?? DEFAULT_MAX_MIRROR_SERIES
@@ -115,6 +121,10 @@ export class PrometheusExporter {
       perMirror((c, mirror, m) => c.inc({ mirror }, m.fates.overflow)))
     counter('tcptee_mirror_write_timeouts_total', 'Mirror connections cut off after --mirror-write-timeout without write progress.', ['mirror'],
       perMirror((c, mirror, m) => c.inc({ mirror }, m.fates['write-timeout'])))
+    gauge('tcptee_mirror_queued_bytes', 'Bytes queued for each mirror now, over its open connections (bounded by --mirror-buffer each).', ['mirror'],
+      (g, s) => { for (const [mirror, m] of Object.entries(s.mirrors)) g.set({ mirror }, m.queuedBytes ?? 0) })
+    gauge('tcptee_mirror_queue_limit_bytes', 'What the open connections of each mirror may queue: connections x --mirror-buffer.', ['mirror'],
+      (g, s) => { for (const [mirror, m] of Object.entries(s.mirrors)) g.set({ mirror }, m.queueLimitBytes ?? 0) })
     counter('tcptee_mirror_floods_total', 'Mirror connections cut off because the mirror sent far more reply bytes than main (fate flood).', ['mirror'],
       perMirror((c, mirror, m) => c.inc({ mirror }, m.fates.flood)))
     counter('tcptee_mirror_connect_failures_total', 'Mirror connects that failed or timed out.', ['mirror'],
@@ -123,6 +133,10 @@ export class PrometheusExporter {
       perMirror((c, mirror, m) => { for (const [fate, n] of Object.entries(m.fates) as Array<[MirrorFate, number]>) c.inc({ mirror, fate }, n) }))
     counter('tcptee_mirror_unsampled_connections_total', 'Client connections not mirrored to this mirror because of sampling (--percent).', ['mirror'],
       perMirror((c, mirror, m) => c.inc({ mirror }, m.unsampled)))
+    counter('tcptee_mirror_limited_connections_total', 'Client connections not mirrored to this mirror because of its @cps rate.', ['mirror'],
+      perMirror((c, mirror, m) => c.inc({ mirror }, m.limited ?? 0)))
+    counter('tcptee_mirror_http_requests_left_out_total', 'HTTP requests left out of this mirror\'s stream, by reason (filter, rate).', ['mirror', 'reason'],
+      perMirror((c, mirror, m) => { c.inc({ mirror, reason: 'filter' }, m.requestsFiltered ?? 0); c.inc({ mirror, reason: 'rate' }, m.requestsLimited ?? 0) }))
     gauge('tcptee_mirror_state', 'Mirror health: 1 for the current state (up, backing-off, removed), 0 for the others; for mirror="other", how many are in each state.', ['mirror', 'state'], (g, s) => {
       for (const [mirror, m] of Object.entries(s.mirrors)) {
         for (const state of STATES) {
@@ -136,7 +150,83 @@ export class PrometheusExporter {
       perMirror((c, mirror, m) => c.inc({ mirror }, m.diff.repliesCompared)))
     counter('tcptee_mirror_replies_diverged_total', 'Compared replies that differed from main\'s (--diff).', ['mirror'],
       perMirror((c, mirror, m) => c.inc({ mirror }, m.diff.repliesDiverged)))
+    this.diffMetrics(counter, gauge, perMirror)
     this.registry.registerMetric(durationHistogram(read) as unknown as Metric)
+  }
+
+  /** The `--diff` counters: connections per outcome, replies per result, and per command with a bounded label set. */
+  private diffMetrics (
+    counter: (name: string, help: string, labelNames: string[], fill: (c: Counter, s: MetricsSnapshot) => void) => void,
+    gauge: (name: string, help: string, labelNames: string[], fill: (g: Gauge, s: MetricsSnapshot) => void) => void,
+    perMirror: (fill: (c: Counter, mirror: string, m: MetricsSnapshot['mirrors'][string]) => void) => (c: Counter, s: MetricsSnapshot) => void,
+  ): void {
+    // Only mirrors that were compared (or, for the baseline, are one) appear: without --diff these metrics are empty.
+    const isCompared = (m: MetricsSnapshot['mirrors'][string]): boolean => {
+      if (m.diff === undefined) return false
+      let n = m.diff.role === 'baseline' ? 1 : 0
+      for (const o of DIFF_OUTCOMES) n += m.diff.outcomes[o]
+      return n + m.diff.repliesCompared + m.diff.bytesCompared + m.diff.bytesHeld > 0
+    }
+    const compared = (fill: (c: Counter, mirror: string, m: MetricsSnapshot['mirrors'][string]) => void) => perMirror((c, mirror, m) => {
+      if (isCompared(m)) fill(c, mirror, m)
+    })
+    counter('tcptee_diff_connections_total', 'Mirror connections compared with main (--diff), by outcome (match, diverged, mirror-short, mirror-long, incomplete, not-compared).', ['mirror', 'outcome'],
+      compared((c, mirror, m) => { for (const outcome of DIFF_OUTCOMES) c.inc({ mirror, outcome }, m.diff.outcomes[outcome]) }))
+    counter('tcptee_diff_replies_compared_total', 'Replies (redis) or responses (http) paired with main\'s, including ignored ones.', ['mirror'],
+      compared((c, mirror, m) => c.inc({ mirror }, m.diff.repliesCompared)))
+    counter('tcptee_diff_replies_diverged_total', 'Replies that differed from main\'s where the baseline (--diff-baseline) did not.', ['mirror'],
+      compared((c, mirror, m) => c.inc({ mirror }, m.diff.repliesDiverged)))
+    counter('tcptee_diff_replies_ignored_total', 'Replies compared for framing only: their request is on the --diff-ignore list.', ['mirror'],
+      compared((c, mirror, m) => c.inc({ mirror }, m.diff.repliesIgnored ?? 0)))
+    counter('tcptee_diff_replies_noise_total', 'Replies that differed where main and the baseline differ too (for the baseline: every difference from main).', ['mirror'],
+      compared((c, mirror, m) => c.inc({ mirror }, m.diff.repliesNoise ?? 0)))
+    counter('tcptee_diff_compared_bytes_total', 'Bytes compared by --diff bytes.', ['mirror'],
+      compared((c, mirror, m) => c.inc({ mirror }, m.diff.bytesCompared)))
+    gauge('tcptee_diff_held_bytes', 'Bytes of not-yet-matched replies held by this mirror\'s comparers now (bounded by --diff-window per connection).', ['mirror'], (g, s) => {
+      for (const [mirror, m] of Object.entries(s.mirrors)) if (isCompared(m)) g.set({ mirror }, m.diff.bytesHeld)
+    })
+    const perCommand = (field: keyof CommandCounts) => (c: Counter, s: MetricsSnapshot): void => {
+      for (const [mirror, m] of Object.entries(s.mirrors)) {
+        const commands = m.diff?.commands
+        if (commands === undefined) continue
+        const labels = this.commandLabels(mirror, commands)
+        const other: CommandCounts = { replies: 0, diverged: 0, ignored: 0, noise: 0 }
+        let others = false
+        for (const [command, v] of Object.entries(commands)) {
+          if (labels.has(command) && command !== OTHER_COMMAND) c.inc({ mirror, command }, v[field])
+          else { other[field] += v[field]; others = true }
+        }
+        if (others) c.inc({ mirror, command: OTHER_COMMAND }, other[field])
+      }
+    }
+    counter('tcptee_diff_command_replies_total', `Replies paired with main's, per request key (redis command, http method and path); ${TOP_COMMANDS} keys per mirror, the rest as "other".`, ['mirror', 'command'],
+      perCommand('replies'))
+    counter('tcptee_diff_command_divergences_total', `Replies that diverged, per request key; ${TOP_COMMANDS} keys per mirror, the rest as "other".`, ['mirror', 'command'],
+      perCommand('diverged'))
+    counter('tcptee_diff_command_ignored_total', `Replies compared for framing only, per request key; ${TOP_COMMANDS} keys per mirror, the rest as "other".`, ['mirror', 'command'],
+      perCommand('ignored'))
+    counter('tcptee_diff_command_noise_total', `Replies counted as noise, per request key (on the baseline: main and it differ; divide by tcptee_diff_command_replies_total for the noise rate); ${TOP_COMMANDS} keys per mirror, the rest as "other".`, ['mirror', 'command'],
+      perCommand('noise'))
+  }
+
+  /**
+   * The request keys of `mirror` that get a label: the sticky set, topped up from the current ranking with keys that
+   * have something to show (divergences, noise or ignored replies); keys that only ever matched stay in `other`.
+   */
+  private commandLabels (mirror: string, commands: Record<string, CommandCounts>): ReadonlySet<string> {
+    let set = this.labelled.get(mirror)
+    if (set === undefined) {
+      set = new Set()
+      this.labelled.set(mirror, set)
+    }
+    if (set.size < TOP_COMMANDS) {
+      for (const [key] of rankCommands(commands)) {
+        if (set.size >= TOP_COMMANDS) break
+        const v = commands[key]!
+        if (key !== OTHER_COMMAND && v.diverged + v.noise + v.ignored > 0) set.add(key)
+      }
+    }
+    return set
   }
 
   get contentType (): string {

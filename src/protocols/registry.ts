@@ -1,7 +1,10 @@
 import type { Config, MirrorSpec, ProtocolName, TlsMode } from '../config.js'
 import type { MainObserverFactory, StageFactory } from '../datapath/stage.js'
 import type { MirrorCredentials } from '../mirrors/credentials.js'
+import type { MirrorCounters } from '../ops/metrics.js'
 import { postgresModule } from './postgres/index.js'
+import { redisModule } from './redis/index.js'
+import { httpModule } from './http/index.js'
 
 /**
  * What `--protocol` plugs in: for each protocol tcptee speaks, what it does to mirror connections. The duplicator
@@ -26,13 +29,17 @@ export interface ProtocolMirror {
   /** TLS toward this mirror (`--mirror-tls`, `tls://`). */
   readonly tls: TlsMode
   readonly config: Config
+  /** The mirror's counters (a protocol counts what its stage leaves out: `requestsFiltered`, `requestsLimited`). */
+  readonly counters?: MirrorCounters | undefined
   /** The credentials file as loaded now (it is re-read on SIGHUP); undefined without `--mirror-credentials`. */
   credentials (): MirrorCredentials | undefined
 }
 
 const MODULES: Partial<Record<ProtocolName, ProtocolModule>> = {
-  // mysql, redis, http: each adds its module here, from src/protocols/<name>/.
+  // mysql: adds its module here, from src/protocols/<name>/.
   postgres: postgresModule,
+  redis: redisModule,
+  http: httpModule,
 }
 
 /** The module of `name`; an empty one for `tcp` and protocols that rewrite nothing yet. */

@@ -108,7 +108,7 @@ export interface TeardownTarget { teardown (fn: () => void | Promise<void>): voi
  * Starts a throwaway redis-server on a free loopback port with a temporary --dir, no persistence and
  * DEBUG allowed from loopback. Stops it and removes the dir in `t.teardown`.
  */
-export async function startRedis (t: TeardownTarget, redisServer: string, { password }: { password?: string } = {}): Promise<RedisServer> {
+export async function startRedis (t: TeardownTarget, redisServer: string, { password, args: extra = [] }: { password?: string, /** More redis-server arguments (`--user alice on >pw ~* +@all`). */ args?: readonly string[] } = {}): Promise<RedisServer> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tcptee-redis-'))
   t.teardown(() => fs.rm(dir, { recursive: true, force: true }))
   for (let attempt = 1; ; attempt++) {
@@ -119,6 +119,7 @@ export async function startRedis (t: TeardownTarget, redisServer: string, { pass
       '--daemonize', 'no', '--logfile', '',
     ]
     if (password !== undefined) args.push('--requirepass', password)
+    args.push(...extra)
     const proc = startProcess(redisServer, args)
     t.teardown(() => proc.stop('SIGTERM'))
     const command = (...cmd: string[]): Promise<RespValue> => redisCommand(port, cmd, password)

@@ -34,7 +34,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   <table id="mirrors">
     <thead><tr>
       <th>target</th><th>state</th><th>active</th><th>conn/s</th><th>bytes/s</th>
-      <th>ok</th><th>cut off</th><th>refused</th><th>skipped</th><th>reset/closed</th><th>other</th><th>diff</th><th>last error</th>
+      <th>queue</th><th>ok</th><th>cut off</th><th>refused</th><th>auth-failed</th><th>skipped</th><th>reset/closed</th><th>other</th><th>diff</th><th>last error</th>
     </tr></thead>
     <tbody></tbody>
   </table>

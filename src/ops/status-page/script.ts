@@ -10,8 +10,9 @@ export const STATUS_PAGE_SCRIPT = String.raw`
   var COLORS = ['#58a6ff', '#3fb950', '#d29922', '#f778ba', '#a371f7', '#79c0ff', '#ffa657', '#56d4dd'];
   var FATE_GROUPS = [
     ['ok', ['ok']],
-    ['cut off', ['overflow', 'write-timeout']],
+    ['cut off', ['overflow', 'write-timeout', 'flood']],
     ['refused', ['refused', 'connect-timeout', 'tls-failed']],
+    ['auth-failed', ['auth-failed']],
     ['skipped', ['skipped']],
     ['reset/closed', ['reset', 'closed']]
   ];
@@ -123,9 +124,10 @@ export const STATUS_PAGE_SCRIPT = String.raw`
     main.appendChild(el('td', {}, bytes(perSecond(prev, latest, function (x) { return x.snap.bytes.clientToMain; })) + '/s'));
     main.appendChild(el('td', {}, '-'));
     main.appendChild(el('td', {}, '-'));
+    main.appendChild(el('td', {}, '-'));
     var mainFail = function (x) { return x.snap.main.connectFailures + x.snap.main.connectTimeouts; };
     main.appendChild(el('td', { 'class': mainFail(latest) - mainFail(old) > 0 ? 'bad' : '' }, num(mainFail(latest) - mainFail(old))));
-    for (var i = 0; i < 4; i++) main.appendChild(el('td', {}, '-'));
+    for (var i = 0; i < 5; i++) main.appendChild(el('td', {}, '-'));
     main.appendChild(el('td', { 'class': 'err' }, ''));
     rows.push(main);
     mirrors.forEach(function (info) {
@@ -139,6 +141,10 @@ export const STATUS_PAGE_SCRIPT = String.raw`
       tr.appendChild(el('td', {}, num(info.activeConnections)));
       tr.appendChild(el('td', {}, num(perSecond(prev, latest, function (x) { var m = mirrorOf(x, name); return m ? m.connects : 0; }))));
       tr.appendChild(el('td', {}, bytes(perSecond(prev, latest, function (x) { var m = mirrorOf(x, name); return m ? m.bytesSent : 0; })) + '/s'));
+      // Queue fill: bytes waiting for this mirror now, over what its open connections may hold (--mirror-buffer each).
+      var fill = now.queueLimitBytes > 0 ? Math.round(100 * (now.queuedBytes || 0) / now.queueLimitBytes) : 0;
+      tr.appendChild(el('td', { 'data-queue': String(now.queuedBytes || 0), title: 'bytes queued for this mirror now, and the share of its connections\' --mirror-buffer' },
+        now.queueLimitBytes > 0 ? bytes(now.queuedBytes || 0) + ' (' + fill + '%)' : '-'));
       FATE_GROUPS.forEach(function (g) {
         var n = sumFates(now.fates, g[1]) - sumFates(then.fates, g[1]);
         tr.appendChild(el('td', { 'class': n > 0 && g[0] !== 'ok' && g[0] !== 'skipped' ? 'bad' : '', 'data-fate': g[0] }, num(n)));

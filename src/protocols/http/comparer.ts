@@ -1,6 +1,10 @@
 import type { FramedPair, FramedProtocol } from '../../diff/framed-comparer.js'
 import { HttpRequestLog, HttpResponseParser, type HttpResponse } from './http-parser.js'
 import { excerpt, excerptStart, firstDifference, type Excerpt } from '../../diff/outcome.js'
+import { IgnoreList } from '../../diff/request.js'
+
+/** `--diff http` ignores no request by default; `--diff-ignore 'GET /health*'` adds some (headers: `--diff-ignore-header`). */
+export const HTTP_DEFAULT_IGNORE: readonly string[] = Object.freeze([])
 
 /**
  * Headers that only frame the body. The decoded bodies are compared instead, so a server that switches from
@@ -29,24 +33,36 @@ function headerMap (r: HttpResponse, ignored: ReadonlySet<string>): Map<string, 
  * except the ignored ones and the framing headers), then the decoded body byte for byte. The reason phrase is not
  * compared. Each response is paired with the client's request it answers, and the report names its request line.
  */
-export function httpProtocol (ignoreHeaders: readonly string[] = []): FramedProtocol<HttpResponse> {
+export function httpProtocol (ignoreHeaders: readonly string[] = [], ignore: readonly string[] = HTTP_DEFAULT_IGNORE): FramedProtocol<HttpResponse> {
   const ignored: ReadonlySet<string> = new Set([...FRAMING_HEADERS, ...ignoreHeaders.map((h) => h.toLowerCase())])
   return {
     kind: 'http',
     unit: 'response',
     wantsClient: true,
+    ignore: new IgnoreList(ignore),
     open (): FramedPair<HttpResponse> {
       const requests = new HttpRequestLog()
+      // Requests the mirror's stage left out (filters, rates): the mirror's responses skip them.
+      const omitted = new Set<number>()
+      const mirror = new HttpResponseParser(requests, (i) => omitted.has(i))
       return {
         main: new HttpResponseParser(requests),
-        mirror: new HttpResponseParser(requests),
-        get held () { return requests.held },
+        mirror,
+        get held () { return requests.held + omitted.size * 8 },
         client (chunk) { requests.push(chunk) },
-        answered (index) { requests.forgetThrough(index) },
+        answered (index) {
+          // Only what the mirror's parser has gone past: it may still have to step over requests left out before it.
+          const upTo = Math.min(index, mirror.nextIndex - 1)
+          requests.forgetThrough(upTo)
+          if (omitted.size > 0) for (const i of omitted) if (i <= upTo) omitted.delete(i)
+        },
+        omit (index) {
+          omitted.add(index)
+          mirror.skipAhead()
+        },
         compare (index, a, b) {
-          const request = a.request ?? b.request ?? '(request not seen)'
           if (a.status !== b.status) {
-            return { request, what: `response ${index}: status ${a.status} vs ${b.status}`, fromMain: textExcerpt(a.head.startLine), fromMirror: textExcerpt(b.head.startLine) }
+            return { what: `response ${index}: status ${a.status} vs ${b.status}`, fromMain: textExcerpt(a.head.startLine), fromMirror: textExcerpt(b.head.startLine) }
           }
           const ha = headerMap(a, ignored)
           const hb = headerMap(b, ignored)
@@ -56,7 +72,6 @@ export function httpProtocol (ignoreHeaders: readonly string[] = []): FramedProt
             const vb = hb.get(name)
             if (va === vb) continue
             return {
-              request,
               what: `response ${index}: header ${name} differs`,
               fromMain: textExcerpt(va === undefined ? `(no ${name} header)` : `${name}: ${va}`),
               fromMirror: textExcerpt(vb === undefined ? `(no ${name} header)` : `${name}: ${vb}`),
@@ -66,16 +81,13 @@ export function httpProtocol (ignoreHeaders: readonly string[] = []): FramedProt
           if (at < 0) return undefined
           const from = excerptStart(at)
           return {
-            request,
             what: `response ${index}: body differs at byte ${at} (${a.bodyLength} vs ${b.bodyLength} bytes)`,
             fromMain: excerpt(a.body, from, a.bodyLength),
             fromMirror: excerpt(b.body, from, b.bodyLength),
           }
         },
         describe (_index, reply) {
-          const d: { excerpt: Excerpt, request?: string } = { excerpt: excerpt([reply.head.raw, ...reply.body], 0, reply.size) }
-          if (reply.request !== undefined) d.request = reply.request
-          return d
+          return { excerpt: excerpt([reply.head.raw, ...reply.body], 0, reply.size) }
         },
       }
     },

@@ -1,5 +1,6 @@
 import type { ReplyParser } from '../../diff/framed-comparer.js'
 import { DiffProtocolError, printable } from '../../diff/outcome.js'
+import { REQUEST_KEY_MAX, REQUEST_TEXT_MAX, type RequestName } from '../../diff/request.js'
 
 /**
  * Incremental HTTP/1.1 parsing for the http comparer: the client's request stream (only to learn each request's
@@ -12,8 +13,6 @@ import { DiffProtocolError, printable } from '../../diff/outcome.js'
 const MAX_HEAD = 64 * 1024
 const MAX_LINE = 4 * 1024
 const CRLFCRLF = Buffer.from('\r\n\r\n')
-/** Request lines are reported, not compared: keep enough of them to recognise the request. */
-const REQUEST_LINE_KEEP = 200
 
 export interface HttpHead {
   readonly raw: Buffer
@@ -23,7 +22,7 @@ export interface HttpHead {
 }
 
 /** Collects one head (start line + headers + CRLFCRLF), possibly across chunks. */
-class HeadReader {
+export class HeadReader {
   private acc: Buffer | undefined
   length = 0
 
@@ -53,7 +52,7 @@ class HeadReader {
   }
 }
 
-function parseHead (raw: Buffer): HttpHead {
+export function parseHead (raw: Buffer): HttpHead {
   const lines = raw.toString('latin1', 0, raw.length - 4).split('\r\n')
   const startLine = lines[0] ?? ''
   const headers: Array<[string, string]> = []
@@ -66,16 +65,16 @@ function parseHead (raw: Buffer): HttpHead {
   return { raw, startLine, headers }
 }
 
-function header (h: HttpHead, name: string): string | undefined {
+export function header (h: HttpHead, name: string): string | undefined {
   let v: string | undefined
   for (const [n, value] of h.headers) if (n === name) v = v === undefined ? value : `${v}, ${value}`
   return v
 }
 
-type BodyMode = 'none' | 'length' | 'chunked' | 'close'
+export type BodyMode = 'none' | 'length' | 'chunked' | 'close'
 
 /** How a message's body is framed (RFC 9112 section 6.3), and its length when it has one. */
-function bodyFraming (h: HttpHead, isResponse: boolean): { mode: BodyMode, length: number } {
+export function bodyFraming (h: HttpHead, isResponse: boolean): { mode: BodyMode, length: number } {
   const te = header(h, 'transfer-encoding')
   if (te !== undefined) {
     const codings = te.toLowerCase().split(',').map((s) => s.trim())
@@ -97,7 +96,7 @@ function bodyFraming (h: HttpHead, isResponse: boolean): { mode: BodyMode, lengt
  * Reads one body: by length, chunked (sizes, extensions and trailers are parsed and dropped), or until close.
  * Body bytes are appended to `sink` as subarrays; a request's body is only skipped (`sink` undefined).
  */
-class BodyReader {
+export class BodyReader {
   done = false
   bodyLength = 0
   private mode: BodyMode = 'none'
@@ -188,8 +187,18 @@ class BodyReader {
 
 export interface HttpRequestInfo {
   readonly method: string
-  /** The request line, printable, at most 200 characters. */
-  readonly line: string
+  /** The request line (printable, truncated), and the method with the path without its query as the key. */
+  readonly name: RequestName
+}
+
+/** Names a request: its request line, keyed by method and path (`GET /users/2`; the query is left out). */
+export function nameRequest (method: string, target: string, startLine: string): RequestName {
+  let text = printable(Buffer.from(startLine.slice(0, REQUEST_TEXT_MAX * 2), 'latin1'))
+  if (text.length > REQUEST_TEXT_MAX) text = text.slice(0, REQUEST_TEXT_MAX - 1) + '…'
+  const q = target.indexOf('?')
+  let key = printable(Buffer.from(`${method} ${q < 0 ? target : target.slice(0, q)}`.slice(0, REQUEST_KEY_MAX * 2), 'latin1'))
+  if (key.length > REQUEST_KEY_MAX) key = key.slice(0, REQUEST_KEY_MAX)
+  return { text, key }
 }
 
 /**
@@ -227,9 +236,9 @@ export class HttpRequestLog {
       const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP\/1\.[01]$/.exec(head.startLine)
       if (m === null) throw new DiffProtocolError(`not an HTTP/1.1 request line: ${JSON.stringify(head.startLine.slice(0, 60))}`)
       const method = m[1]!
-      const line = printable(Buffer.from(head.startLine.slice(0, REQUEST_LINE_KEEP), 'latin1'))
-      this.entries.push({ method, line })
-      this.kept += line.length + 32
+      const name = nameRequest(method, m[2]!, head.startLine)
+      this.entries.push({ method, name })
+      this.kept += name.text.length + name.key.length + 32
       if (method === 'CONNECT' || header(head, 'upgrade') !== undefined) {
         this.opaque = true
         return
@@ -249,7 +258,7 @@ export class HttpRequestLog {
   forgetThrough (index: number): void {
     while (this.base <= index && this.head0 < this.entries.length) {
       const e = this.entries[this.head0]
-      if (e !== undefined) this.kept -= e.line.length + 32
+      if (e !== undefined) this.kept -= e.name.text.length + e.name.key.length + 32
       this.entries[this.head0++] = undefined
       this.base++
     }
@@ -270,8 +279,8 @@ export interface HttpResponse {
   readonly head: HttpHead
   readonly body: Buffer[]
   readonly bodyLength: number
-  /** The request line it answers, when the client's request was seen. */
-  readonly request: string | undefined
+  /** The request it answers, when the client's request was seen. */
+  readonly request: RequestName | undefined
 }
 
 /**
@@ -286,7 +295,19 @@ export class HttpResponseParser implements ReplyParser<HttpResponse> {
   private readonly body = new BodyReader()
   private current: { head: HttpHead, status: number, pieces: Buffer[], request: HttpRequestInfo | undefined } | undefined
 
-  constructor (private readonly requests: HttpRequestLog) {}
+  /** `skip(i)`: request `i` was left out of this server's stream (a mirror's filter): no response answers it. */
+  constructor (private readonly requests: HttpRequestLog, private readonly skip?: (index: number) => boolean) {}
+
+  /** The number of the request the next response answers (responses started plus requests skipped). */
+  get nextIndex (): number {
+    return this.index
+  }
+
+  /** Between responses: steps over requests that `skip` says get no response, so their log entries can go. */
+  skipAhead (): void {
+    if (this.skip === undefined || this.current !== undefined || this.headReader.length > 0) return
+    while (this.skip(this.index)) this.index++
+  }
 
   push (chunk: Buffer, emit: (reply: HttpResponse) => void): void {
     let pos = 0
@@ -316,6 +337,7 @@ export class HttpResponseParser implements ReplyParser<HttpResponse> {
     const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(head.startLine)
     if (m === null) throw new DiffProtocolError(`not an HTTP/1.1 status line: ${JSON.stringify(head.startLine.slice(0, 60))}`)
     const status = Number(m[1])
+    if (this.skip !== undefined) while (this.skip(this.index)) this.index++
     const request = this.requests.get(this.index)
     if (status === 101) throw new DiffProtocolError('101 Switching Protocols: the rest of the connection is not HTTP/1.1')
     if (status >= 100 && status < 200) return
@@ -333,6 +355,7 @@ export class HttpResponseParser implements ReplyParser<HttpResponse> {
     const cur = this.current!
     this.current = undefined
     this.index++
+    this.skipAhead()
     this.partial = 0
     emit({
       size: cur.head.raw.length + this.body.bodyLength,
@@ -340,7 +363,7 @@ export class HttpResponseParser implements ReplyParser<HttpResponse> {
       head: cur.head,
       body: cur.pieces,
       bodyLength: this.body.bodyLength,
-      request: cur.request?.line,
+      request: cur.request?.name,
     })
   }
 }

@@ -1,4 +1,5 @@
 import type { FramedPair, FramedProtocol, ReplyParser } from '../../diff/framed-comparer.js'
+import { IgnoreList } from '../../diff/request.js'
 import { DiffProtocolError, excerpt, excerptStart, firstDifference, type Excerpt } from '../../diff/outcome.js'
 import { CANCEL_REQUEST_CODE, errorFields, GSSENC_REQUEST_CODE, MessageReader, printable, SSL_REQUEST_CODE } from './messages.js'
 
@@ -257,12 +258,13 @@ function errorText (raw: Buffer): string {
   return `${f.get('C') ?? '?????'} ${f.get('M') ?? ''}`
 }
 
-/** `--diff postgres`; `maxMessage` bounds one backend message (the diff window). */
-export function postgresProtocol (maxMessage: number): FramedProtocol<PgReply> {
+/** `--diff postgres`; `maxMessage` bounds one backend message (the diff window); `ignore`: `--diff-ignore` (statement keys). */
+export function postgresProtocol (maxMessage: number, ignore: readonly string[] = []): FramedProtocol<PgReply> {
   return {
     kind: 'postgres',
     unit: 'message',
     wantsClient: true,
+    ignore: new IgnoreList(ignore),
     open (): FramedPair<PgReply> {
       const log = new StatementLog()
       return {
