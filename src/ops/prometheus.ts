@@ -78,7 +78,7 @@ export class PrometheusExporter {
    */
   private readonly labelled = new Map<string, Set<string>>()
 
-  constructor (private readonly source: () => MetricsSnapshot | Promise<MetricsSnapshot>, opts: { defaultMetrics?: boolean; maxMirrorSeries?: number } = {}) {
+  constructor (private readonly source: () => MetricsSnapshot | Promise<MetricsSnapshot>, opts: { defaultMetrics?: boolean | undefined; maxMirrorSeries?: number | undefined } = {}) {
     this.maxMirrors = opts.maxMirrorSeries ?? DEFAULT_MAX_MIRROR_SERIES
     const { collectDefaultMetrics, Counter, Gauge, Registry } = prom()
     this.registry = new Registry()
