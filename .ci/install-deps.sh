@@ -7,8 +7,8 @@
 #   redis-server          only the systemd unit and config; pulls in redis-tools
 #   mariadb-server-core   mariadbd, mariadb-install-db
 #   mariadb-client-core   mariadb
-#   mariadb-client        mariadb-admin
-#   mariadb-server        service scripts; creates the mysql user
+#   mariadb-client        mariadb-admin, mysqlslap (npm run bench:mysql)
+#   mariadb-server        service scripts; creates the mysql user; the auth_ed25519 plugin (integration-mysql-login)
 #   postgresql-15         initdb, pg_ctl, postgres, pgbench (in /usr/lib/postgresql/15/bin)
 #   postgresql-client-15  psql, pg_isready
 #   haproxy               haproxy (2.6, in /usr/sbin)
@@ -37,9 +37,10 @@ pg_bin_dir() {
 
 have_all() {
   local b
-  for b in redis-server redis-benchmark redis-cli mariadbd mariadb-install-db mariadb mariadb-admin haproxy chromium promtool tcpdump tshark; do
+  for b in redis-server redis-benchmark redis-cli mariadbd mariadb-install-db mariadb mariadb-admin mysqlslap haproxy chromium promtool tcpdump tshark; do
     command -v "$b" >/dev/null 2>&1 || [[ -x "/usr/sbin/$b" ]] || return 1
   done
+  [[ -e /usr/lib/mysql/plugin/auth_ed25519.so ]] || return 1
   pg_bin_dir >/dev/null
 }
 

@@ -121,10 +121,11 @@ t.test('reload: every changed restart option is reported by its flag; apply opti
     diffIgnore: ['GET /health*'], diffBaseline: '127.0.0.1:12', maxConnections: 10, metricsMaxMirrors: 50,
     mirrorSplit: true, mirrorHttpHost: 'staging.example.com', mirrorHttpHeader: ['X-Shadow: 1'],
     mirrorHttpMethod: ['GET'], mirrorHttpUrl: '^/api/', mirrorHttpHeaderFilter: ['x-tenant:blue'], mirrorHttpHeaderHash: 'user-id:1/32',
+    record: 'traffic.pcapng', recordMaxSize: '2GiB', recordBuffer: '32MiB',
   }
   for (const o of OPTIONS.filter((o) => o.reload === 'restart')) {
     const extra: Partial<CliOptions> = o.key.startsWith('diff') && o.key !== 'diff' ? { diff: 'http' } : o.key === 'proxyProtocolFrom' ? { proxyProtocolIn: true }
-      : o.key.startsWith('mirrorHttp') ? { protocol: 'http' } : {}
+      : o.key.startsWith('mirrorHttp') ? { protocol: 'http' } : o.key === 'recordMaxSize' || o.key === 'recordBuffer' ? { record: 'traffic.pcapng' } : {}
     const value = changed[o.key] ?? (o.key === 'diffWindow' ? '8MiB' : o.key === 'diffIgnoreHeaders' ? ['date'] : o.key === 'diffLog' ? 'd.log' : o.key === 'proxyProtocolFrom' ? ['10.0.0.0/8'] : undefined)
     t.not(value, undefined, `a changed value for ${o.flag}`)
     const got = await reload({ ...extra, [o.key]: value }) as string[]

@@ -143,7 +143,7 @@ export abstract class BaseComparer implements Comparer {
 
   readonly onDone = (fate: MirrorFate): void => {
     if (this.settled !== undefined || this.mirrorEnded) return
-    if (!this.mirrorSawData && (fate === 'refused' || fate === 'connect-timeout' || fate === 'skipped')) {
+    if (!this.mirrorSawData && (fate === 'refused' || fate === 'connect-timeout' || fate === 'skipped' || fate === 'auth-failed')) {
       this.settle('not-compared', `mirror ${fate}`)
       return
     }

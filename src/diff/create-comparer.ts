@@ -5,6 +5,7 @@ import { HTTP_DEFAULT_IGNORE, httpProtocol } from '../protocols/http/comparer.js
 import type { DiffConfig, DiffKind } from './outcome.js'
 import { REDIS_DEFAULT_IGNORE, redisProtocol } from '../protocols/redis/comparer.js'
 import { postgresProtocol } from '../protocols/postgres/comparer.js'
+import { mysqlProtocol } from '../protocols/mysql/comparer.js'
 
 export type { Comparer, ComparerHost, ReplySink } from './comparer.js'
 export type { FramedProtocol, FramedPair, ReplyParser, Reply } from './framed-comparer.js'
@@ -21,6 +22,8 @@ export const DEFAULT_IGNORE: Record<DiffKind, readonly string[] | undefined> = {
   http: HTTP_DEFAULT_IGNORE,
   // Statements are keyed by their first two words (SELECT ..., INSERT INTO): `--diff-ignore 'SELECT now*'` matches those.
   postgres: [],
+  // The same for MySQL: statements keyed with their literals replaced.
+  mysql: [],
 }
 
 /**
@@ -40,6 +43,10 @@ const FACTORIES: Record<DiffKind, (settings: DiffConfig) => (host: ComparerHost)
   postgres: (settings) => {
     // One backend message may not be larger than the window: it could not be held for comparison anyway.
     const protocol = postgresProtocol(settings.window, settings.ignore)
+    return (host) => new FramedComparer(protocol, host)
+  },
+  mysql: (settings) => {
+    const protocol = mysqlProtocol(settings.window, settings.ignore)
     return (host) => new FramedComparer(protocol, host)
   },
 }

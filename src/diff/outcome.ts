@@ -4,7 +4,7 @@
  */
 
 /** The comparers tcptee ships. The data path only knows the {@link Comparer} interface, not these names. */
-export const DIFF_KINDS = ['bytes', 'redis', 'http', 'postgres'] as const
+export const DIFF_KINDS = ['bytes', 'redis', 'http', 'postgres', 'mysql'] as const
 export type DiffKind = (typeof DIFF_KINDS)[number]
 
 /** What comparing one mirror connection's replies with main's came to. */

@@ -5,6 +5,7 @@ import type { MirrorCounters } from '../ops/metrics.js'
 import { postgresModule } from './postgres/index.js'
 import { redisModule } from './redis/index.js'
 import { httpModule } from './http/index.js'
+import { mysqlModule } from './mysql/index.js'
 
 /**
  * What `--protocol` plugs in: for each protocol tcptee speaks, what it does to mirror connections. The duplicator
@@ -36,8 +37,8 @@ export interface ProtocolMirror {
 }
 
 const MODULES: Partial<Record<ProtocolName, ProtocolModule>> = {
-  // mysql: adds its module here, from src/protocols/<name>/.
   postgres: postgresModule,
+  mysql: mysqlModule,
   redis: redisModule,
   http: httpModule,
 }

@@ -42,7 +42,9 @@ export async function startMariadb (t: TeardownTarget, bins: MariadbBins): Promi
   const socket = path.join(dir, 'mariadb.sock')
   const errorLogFile = path.join(dir, 'error.log')
   const user = os.userInfo().username  // mariadbd refuses to run as root unless told --user=root
-  await runOk(bins['mariadb-install-db'], ['--no-defaults', `--datadir=${data}`, `--user=${user}`,
+  // A private --tmpdir: servers bootstrapped at the same time (tap runs files in parallel) collided on temporary table
+  // files in the shared /tmp ("Error on delete of '/tmp/#sql-temptable-...'").
+  await runOk(bins['mariadb-install-db'], ['--no-defaults', `--datadir=${data}`, `--user=${user}`, `--tmpdir=${dir}`,
     '--auth-root-authentication-method=normal', '--skip-test-db', '--skip-name-resolve'], { timeoutMs: 90_000 })
   const clientBase = ['--no-defaults', '--skip-ssl', '--batch', '--skip-column-names']
   const admin = async (sql: string): Promise<string> => {
@@ -52,7 +54,7 @@ export async function startMariadb (t: TeardownTarget, bins: MariadbBins): Promi
   for (let attempt = 1; ; attempt++) {
     const port = await freePort()
     const proc = startProcess(bins.mariadbd, [
-      '--no-defaults', `--datadir=${data}`, `--user=${user}`, `--socket=${socket}`, `--pid-file=${path.join(dir, 'mariadbd.pid')}`,
+      '--no-defaults', `--datadir=${data}`, `--user=${user}`, `--tmpdir=${dir}`, `--socket=${socket}`, `--pid-file=${path.join(dir, 'mariadbd.pid')}`,
       `--log-error=${errorLogFile}`, '--log-warnings=2',
       '--skip-networking=0', `--port=${port}`, '--bind-address=127.0.0.1', '--skip-name-resolve', '--skip-ssl',
       '--skip-log-bin', '--innodb-buffer-pool-size=64M', '--innodb-flush-log-at-trx-commit=0', '--innodb-doublewrite=0',
