@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
-import { dial, type DialTarget } from '../net/transport.js'
+import { dial, startTls, type DialTarget, type DialTls } from '../net/transport.js'
 import {
   briefError,
   MirrorConnectError,
@@ -61,6 +61,8 @@ export interface TcpOutputTarget {
   readonly dial: DialTarget
   readonly counters: MirrorCounters
   readonly health: MirrorHealth
+  /** TLS settings a stage starts TLS with inside the protocol ({@link StageContext.startTls}); undefined: it cannot. */
+  readonly stageTls?: DialTls | undefined
 }
 
 /**
@@ -96,6 +98,11 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   private backlogLength = 0
   /** TCP is up but the TLS handshake is not done: an error now is a TLS failure. */
   private handshaking = false
+  /** A stage started TLS and its handshake is not done: an error now is a TLS failure. */
+  private stageHandshaking = false
+  /** The TCP socket under a TLS socket a stage started; destroyed with it. */
+  private tcpUnderTls: Socket | undefined
+  private readonly target: TcpOutputTarget
   private readonly settings: MirrorSettings
   private readonly counters: MirrorCounters
   private readonly health: MirrorHealth
@@ -109,6 +116,7 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
 
   constructor (target: TcpOutputTarget, settings: MirrorSettings, session: OutputSession) {
     this.name = target.name
+    this.target = target
     this.settings = settings
     this.counters = target.counters
     this.health = target.health
@@ -139,7 +147,9 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     else if (!discard) socket.on('data', this.socketOnDiscardData)
     this.connectTimer = setTimeout(this.connectTimerOnTimeout, settings.connectTimeout)
     if (this.stage !== undefined) {
-      this.stageCtx = { send: this.stageOnSend, reply: this.stageOnReply, fail: this.stageOnFail, omit: this.stageOnOmit, end: this.stageOnEnd }
+      const ctx: StageContext = { send: this.stageOnSend, reply: this.stageOnReply, fail: this.stageOnFail, omit: this.stageOnOmit, end: this.stageOnEnd }
+      if (target.stageTls !== undefined) ctx.startTls = this.stageOnStartTls
+      this.stageCtx = ctx
       this.stage.start?.(this.stageCtx)
     }
   }
@@ -167,6 +177,33 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
 
   private readonly stageOnFail = (fate: MirrorFate, err: Error): void => {
     this.cutOff(fate, err)
+  }
+
+  /**
+   * The stage's protocol agreed on TLS: the TLS socket takes over the TCP socket and this output's listeners move to
+   * it. The TCP socket is owned by the TLS socket from now on (destroying one destroys the handle of both).
+   */
+  private readonly stageOnStartTls = (onReady: () => void): void => {
+    const raw = this.socket
+    const tls = this.target.stageTls
+    if (raw === undefined || this.ending || tls === undefined) return
+    raw.removeListener('error', this.socketOnError)
+    raw.removeListener('end', this.socketOnEnd)
+    raw.removeListener('close', this.socketOnClose)
+    raw.removeListener('data', this.socketOnStagedData)
+    raw.on('error', noop)
+    this.tcpUnderTls = raw
+    const secure = startTls(raw, tls, this.target.dial.address.host)
+    this.socket = secure
+    this.stageHandshaking = true
+    secure.once('secureConnect', () => {
+      this.stageHandshaking = false
+      if (this.socket === secure) onReady()
+    })
+    secure.on('error', this.socketOnError)
+    secure.on('end', this.socketOnEnd)
+    secure.on('close', this.socketOnClose)
+    secure.on('data', this.socketOnStagedData)
   }
 
   private readonly stageOnOmit = (request: number): void => {
@@ -362,6 +399,12 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   }
 
   private readonly socketOnError = (err: Error): void => {
+    if (this.stageHandshaking) {
+      this.stageHandshaking = false
+      const tlsErr = new MirrorTlsError(`mirror ${this.name}: TLS handshake failed: ${err.message}`, { cause: err })
+      this.cutOff('tls-failed', tlsErr)
+      return
+    }
     if (this.connectTimer !== undefined) {
       // Still connecting: the mirror refused or could not be reached, or its TLS handshake failed.
       clearTimeout(this.connectTimer)
@@ -420,6 +463,8 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
       socket.on('error', noop)
       socket.destroy()
     }
+    this.tcpUnderTls?.destroy()
+    this.tcpUnderTls = undefined
     this.counters.active--
     this.counters.fates[this.fate]++
     this.health.closed(this)
