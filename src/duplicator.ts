@@ -285,6 +285,7 @@ export class Duplicator {
 
   /** A copy of the live counters. */
   metrics (): MetricsSnapshot {
+    this.mirrorSet.prune()
     const snap = this.metricsStore.snapshot()
     // Queue fill, read now from the open mirror connections (one pass; a scrape, not the data path).
     for (const m of Object.values(snap.mirrors)) { m.queuedBytes = 0; m.queueLimitBytes = 0 }
