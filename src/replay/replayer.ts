@@ -2,6 +2,7 @@ import type { Conversation, ReassemblyStats } from '../capture/reassembly.js'
 import { createComparer } from '../diff/create-comparer.js'
 import { emptyDiffCounters, type DiffConfig, type DiffCounters, type DiffOutcome, type Divergence } from '../diff/outcome.js'
 import type { DialTarget } from '../net/transport.js'
+import type { StageFactory } from '../datapath/stage.js'
 import { ReplayConnection, type ReplayEnd, type ReplayResult, type ReplayTiming } from './replay-connection.js'
 
 export interface ReplayOptions extends ReplayTiming {
@@ -10,6 +11,8 @@ export interface ReplayOptions extends ReplayTiming {
   readonly diff?: DiffConfig | undefined
   /** Keep at most this many divergences for the summary. Default 20. */
   readonly keepDivergences?: number
+  /** `--protocol`: makes each connection's login stage (logs in to the target with its own password). */
+  readonly stage?: StageFactory | undefined
 }
 
 /** A connection's problem worth reporting: a gap, a failure. */
@@ -63,7 +66,7 @@ export interface ReplaySummary {
 }
 
 function emptyEnds (): Record<ReplayEnd, number> {
-  return { ok: 0, gap: 0, refused: 0, reset: 0, timeout: 0, aborted: 0 }
+  return { ok: 0, gap: 0, refused: 0, reset: 0, timeout: 0, aborted: 0, 'auth-failed': 0, 'cut-off': 0 }
 }
 
 function endpoint (c: Conversation): string {
@@ -197,7 +200,8 @@ export class Replayer {
           if (s.diff !== undefined && s.diff.divergences.length < (this.opts.keepDivergences ?? 20)) s.diff.divergences.push({ ...d, conversation: c.id, client: endpoint(c) })
         },
       })
-    const conn = new ReplayConnection(c, this.opts.target, this.opts, comparer, this.connectionOnDone)
+    const stage = this.opts.stage?.({ id: c.id, client: c.client, local: c.server })
+    const conn = new ReplayConnection(c, this.opts.target, this.opts, comparer, this.connectionOnDone, stage)
     this.running.add(conn)
     conn.start()
   }
