@@ -101,7 +101,8 @@ function replayStage (args: ReplayArgs, to: string): StageFactory | undefined {
     if (args.mirrorCredentials !== undefined) throw new ConfigError('--mirror-credentials needs --protocol postgres, mysql or redis (tcptee logs in to the target only for a protocol it speaks)', '--mirror-credentials')
     return undefined
   }
-  const config = normalizeConfig({ main: to, mirrors: [to], protocol: args.protocol as ProtocolName, mirrorCredentials: args.mirrorCredentials })
+  // main is never dialled here; the config only carries what the protocol module reads (mirror buffer, credentials path).
+  const config = normalizeConfig({ main: '127.0.0.1:9', mirrors: [to], protocol: args.protocol as ProtocolName, mirrorCredentials: args.mirrorCredentials })
   let credentials: MirrorCredentials | undefined
   if (config.mirrorCredentials !== undefined) {
     const loaded = loadCredentials(config.mirrorCredentials)
