@@ -142,7 +142,8 @@ export class ReplayConnection {
   }
 
   private readonly stageOnFail = (fate: MirrorFate, err: Error): void => {
-    this.finish(fate === 'auth-failed' ? 'auth-failed' : 'cut-off', err.message)
+    // The stage speaks of a mirror; in a replay it is the target.
+    this.finish(fate === 'auth-failed' ? 'auth-failed' : 'cut-off', err.message.replace(/^mirror /, 'target ').replace(/\bthe mirror\b/g, 'the target'))
   }
 
   private readonly stageOnOmit = (request: number): void => {
