@@ -10,7 +10,8 @@ import { sameEndpoint } from './mirrors/loop-guard.js'
 import { normalizeHttpMirroring, type HttpMirroring, type HttpMirroringOptions } from './protocols/http/mirror-config.js'
 
 /** TLS on a connection tcptee opens: `off`, `on` (encrypted, the certificate is not checked) or `verify` (checked). */
-export type TlsMode = 'off' | 'on' | 'verify'
+/** TLS to a server: `prefer` (TLS if the server agrees, else plain) exists only where TLS is negotiated in the protocol (postgres, mysql). */
+export type TlsMode = 'off' | 'on' | 'verify' | 'prefer'
 
 /** PROXY protocol header version: `v1` (text) or `v2` (binary). */
 export type ProxyVersion = 'v1' | 'v2'
@@ -276,7 +277,18 @@ function credentialsPath (opts: DuplicatorOptions): string | undefined {
   return file
 }
 
-const TLS_MODES: readonly TlsMode[] = ['off', 'on', 'verify']
+const TLS_MODES: readonly TlsMode[] = ['off', 'on', 'verify', 'prefer']
+/** Protocols that negotiate TLS inside the protocol (an SSLRequest), where `prefer` can fall back to plain text. */
+const IN_PROTOCOL_TLS: readonly ProtocolName[] = ['postgres', 'mysql']
+
+/** `mainTls` / `mirrorTls`: `prefer` only with a protocol that asks the server first. */
+function tlsMode (opts: DuplicatorOptions, key: 'mainTls' | 'mirrorTls'): TlsMode {
+  const mode = oneOf(opts[key], key, TLS_MODES) ?? 'off'
+  if (mode === 'prefer' && !(IN_PROTOCOL_TLS as readonly string[]).includes(String(opts.protocol ?? 'tcp'))) {
+    fail(key, (n) => `${n(key)} prefer needs ${n('protocol')} postgres or mysql (only they ask the server whether it speaks TLS)`)
+  }
+  return mode
+}
 const PROXY_VERSIONS: readonly ProxyVersion[] = ['v1', 'v2']
 
 /**
@@ -537,8 +549,8 @@ export function normalizeConfig (opts: DuplicatorOptions): Config {
     shutdownTimeout: positiveDuration(opts.shutdownTimeout, 'shutdownTimeout', DEFAULTS.shutdownTimeout),
     diff,
     tls: clientTls(opts),
-    mainTls: oneOf(opts.mainTls, 'mainTls', TLS_MODES) ?? DEFAULTS.mainTls,
-    mirrorTls: oneOf(opts.mirrorTls, 'mirrorTls', TLS_MODES) ?? DEFAULTS.mirrorTls,
+    mainTls: tlsMode(opts, 'mainTls'),
+    mirrorTls: tlsMode(opts, 'mirrorTls'),
     tlsCa: fileName(opts.tlsCa, 'tlsCa'),
     tlsServername: opts.tlsServername === undefined ? undefined : serverName(opts.tlsServername),
     proxyProtocolIn: bool(opts.proxyProtocolIn, 'proxyProtocolIn'),

@@ -35,6 +35,7 @@ import { createSampler } from './mirrors/sampling.js'
 import { protocolModule, type ProtocolMirror } from './protocols/registry.js'
 import { loadCredentials, type MirrorCredentials } from './mirrors/credentials.js'
 import { chainStages, type MirrorStage } from './datapath/stage.js'
+import { SessionOpenError, type OpenedSession, type SessionOpener } from './datapath/session-opener.js'
 
 export interface CreateDuplicatorOptions extends DuplicatorOptions {
   /** pino logger; default silent. Per-connection child loggers carry `conn` and `client`. */
@@ -86,6 +87,8 @@ export class Duplicator {
   /** Set by listen(): the resolved addresses a mirror must not be (a mirror loop); see mirrors/loop-guard.ts. */
   private own: OwnEndpoints | undefined
   private readonly adminAddress: Address | undefined
+  /** `--protocol`'s session opener (TLS negotiated inside the protocol); undefined: sessions start at once. */
+  private readonly opener: SessionOpener | undefined
   /** Mirrors whose loop was logged: once each. */
   private readonly loopsLogged = new Set<string>()
   /** `--record`: the recording file and its queue; undefined when off. */
@@ -110,6 +113,13 @@ export class Duplicator {
     this.credentials = this.readCredentials(c.mirrorCredentials)
     this.proxyTrusted = c.proxyProtocolIn ? makeTrustCheck(c.proxyProtocolFrom) : undefined
     const mainVersion = c.proxyProtocolOut
+    this.opener = protocolModule(c.protocol).openSession
+    // `prefer` needs the server to be asked first, inside the protocol: only a protocol with a session opener does.
+    for (const key of ['mainTls', 'mirrorTls'] as const) {
+      if (c[key] === 'prefer' && this.opener === undefined) {
+        throw new ConfigError(`${key} prefer: protocol ${c.protocol} does not negotiate TLS inside the protocol yet`, flagName(key), { key, render: (n) => `${n(key)} prefer: ${n('protocol')} ${c.protocol} does not negotiate TLS inside the protocol yet` })
+      }
+    }
     // Opened now, like the certificate files: a path that cannot be written fails at start, naming --record.
     this.recorder = c.record === undefined
       ? undefined
@@ -119,7 +129,8 @@ export class Duplicator {
       config: c,
       metrics: this.metricsStore,
       log: this.log,
-      main: Object.freeze({ address: c.main, tls: this.dialTls(c.mainTls) }),
+      // With a session opener TLS to main is negotiated inside the protocol: main is dialled in plain TCP.
+      main: Object.freeze({ address: c.main, tls: this.opener === undefined ? this.dialTls(c.mainTls) : undefined }),
       mainHeader: mainVersion === undefined ? undefined : (peer: SessionPeer) => proxyHeaderFor(mainVersion, peer),
       onClose: this.connectionOnClose,
       record: recorder === undefined ? undefined : (id: number, peer: SessionPeer) => recorder.open(id, peer),
@@ -159,8 +170,11 @@ export class Duplicator {
   /** How each mirror target opens its outputs and makes its stages, from its spec and the config. */
   private readonly wiring: TargetWiring = {
     output: (target: MirrorTarget) => {
-      const dialTarget: DialTarget = Object.freeze({ address: target.address, tls: this.dialTls(mirrorTlsMode(target.spec, this.config)) })
-      const tcpTarget = { name: target.name, dial: dialTarget, counters: target.counters, health: target.health }
+      const tls = this.dialTls(mirrorTlsMode(target.spec, this.config))
+      // A protocol that negotiates TLS inside itself (its stage sends the request) dials in plain TCP.
+      const inProtocol = this.opener !== undefined
+      const dialTarget: DialTarget = Object.freeze({ address: target.address, tls: inProtocol ? undefined : tls })
+      const tcpTarget = { name: target.name, dial: dialTarget, counters: target.counters, health: target.health, stageTls: inProtocol ? tls : undefined }
       const settings = this.mirrorSettings
       return (session: OutputSession): MirrorOutput => new TcpMirrorOutput(tcpTarget, settings, session)
     },
@@ -271,6 +285,7 @@ export class Duplicator {
 
   /** A copy of the live counters. */
   metrics (): MetricsSnapshot {
+    this.mirrorSet.prune()
     const snap = this.metricsStore.snapshot()
     // Queue fill, read now from the open mirror connections (one pass; a scrape, not the data path).
     for (const m of Object.values(snap.mirrors)) { m.queuedBytes = 0; m.queueLimitBytes = 0 }
@@ -433,7 +448,7 @@ export class Duplicator {
       return
     }
     // Plain TCP without PROXY headers: the session starts now, with nothing in between.
-    if (this.proxyTrusted === undefined && this.serverTls === undefined) {
+    if (this.proxyTrusted === undefined && this.serverTls === undefined && this.opener === undefined) {
       this.startSession(socket, socketPeer(socket), undefined)
       return
     }
@@ -473,11 +488,37 @@ export class Duplicator {
         }
       }
       const tls = this.serverTls
+      if (this.opener !== undefined) {
+        const opened = await this.openSession(raw, peer)
+        if (opened === undefined) {
+          this.accepting.delete(raw)
+          return
+        }
+        source = opened.source
+        this.accepting.delete(raw)
+        if (this.closing !== undefined) {
+          source.destroy()
+          opened.main?.destroy()
+          return
+        }
+        this.startSession(source, peer, check, opened)
+        return
+      }
       if (tls !== undefined) source = await acceptTls(raw, tls, this.config.connectTimeout)
     } catch (err) {
       this.accepting.delete(raw)
       raw.on('error', noop)
       raw.destroy()
+      if (err instanceof SessionOpenError) {
+        if (err.end === 'client-error') this.metricsStore.clientTlsFailures++
+        else this.metricsStore.mainConnectFailures++
+        if (this.closing === undefined) {
+          this.log.warn({ client: `${peer.client.address}:${peer.client.port}`, end: err.end, err: err.error }, err.end === 'client-error'
+            ? 'client TLS handshake failed; connection closed'
+            : 'session not opened: main could not be reached as --main-tls asks; client closed')
+        }
+        return
+      }
       const tlsFailed = !(err instanceof ProxyProtocolError)
       if (tlsFailed) this.metricsStore.clientTlsFailures++
       else this.metricsStore.proxyHeaderRefused++
@@ -501,9 +542,27 @@ export class Duplicator {
     return new ProxyProtocolError('bad-signature', 'PROXY header from a peer not in --proxy-protocol-from: refused')
   }
 
-  private startSession (source: SessionSource, peer: SessionPeer, firstChunkCheck: ConnectionOptions['firstChunkCheck']): Connection {
+  /** Runs the protocol's session opener on an accepted client (the PROXY header, if any, already read). */
+  private openSession (raw: Socket, peer: SessionPeer): Promise<OpenedSession | undefined> {
+    const c = this.config
+    return this.opener!({
+      client: raw,
+      clientTls: this.serverTls,
+      main: this.connectionContext.main,
+      mainTls: { mode: c.mainTls, settings: this.dialTls(c.mainTls) },
+      mainHeader: this.connectionContext.mainHeader?.(peer),
+      timeoutMs: c.connectTimeout,
+      log: this.log.child({ client: `${peer.client.address}:${peer.client.port}` }),
+    })
+  }
+
+  private startSession (source: SessionSource, peer: SessionPeer, firstChunkCheck: ConnectionOptions['firstChunkCheck'], opened?: OpenedSession): Connection {
     const plan = this.mirrorSet.plan(Date.now())
-    const conn = new Connection(this.nextId++, source, peer, plan, this.connectionContext, firstChunkCheck === undefined ? undefined : { firstChunkCheck })
+    const opts: ConnectionOptions = {
+      ...(firstChunkCheck === undefined ? {} : { firstChunkCheck }),
+      ...(opened === undefined ? {} : { main: opened.main, mainToClient: opened.mainToClient }),
+    }
+    const conn = new Connection(this.nextId++, source, peer, plan, this.connectionContext, opts)
     this.connections.add(conn)
     return conn
   }
@@ -512,10 +571,13 @@ export class Duplicator {
    * Runs a session whose client side is `source` rather than an accepted socket: a recorded session played back,
    * or a stream from elsewhere. It goes through the same path as a live client: main, the mirrors with their stages,
    * comparison, metrics, shutdown. `source` must be paused; the session resumes it once main is connected.
-   * Returns false, and destroys the source, when the duplicator is already closing.
+   * Returns false, and destroys the source, when the duplicator is already closing, or when its protocol negotiates
+   * TLS to main inside the protocol (`--protocol postgres` with `--main-tls` on): that needs the session opener, which
+   * works on accepted sockets only, and main must never get the session in plain text instead.
    */
   handle (source: SessionSource, peer: SessionPeer = { client: { address: 'session', port: 0 }, local: { address: 'session', port: 0 } }): boolean {
-    if (this.closing !== undefined) {
+    if (this.closing !== undefined || (this.opener !== undefined && this.config.mainTls !== 'off')) {
+      if (this.closing === undefined) this.log.error({ protocol: this.config.protocol, mainTls: this.config.mainTls }, 'a session from a source other than a client socket cannot negotiate TLS with main inside the protocol: refused')
       source.destroy()
       return false
     }

@@ -80,7 +80,7 @@ t.test('every long flag is a config file key: mirror-batch: 0 is accepted', asyn
   t.equal(normalizeConfig(opts).mirrorBatch, 0, 'batching off')
   const g = file('new.yaml', 'listen: ":0"\nforward: 127.0.0.1:9\nmain-tls: verify\nproxy-protocol-in: true\nproxy-protocol-from: [10.0.0.0/8, "::1"]\n')
   t.match(normalizeConfig(await parseCli(['--config', g])), { mainTls: 'verify', proxyProtocolIn: true, proxyProtocolFrom: ['10.0.0.0/8', '::1'] })
-  t.rejects(parseCli(['--config', file('badchoice.yaml', 'listen: ":0"\nforward: :9\nmain-tls: maybe\n')]), { message: '--main-tls: "maybe" is not one of off, on, verify' },
+  t.rejects(parseCli(['--config', file('badchoice.yaml', 'listen: ":0"\nforward: :9\nmain-tls: maybe\n')]), { message: '--main-tls: "maybe" is not one of off, on, verify, prefer' },
     'choices are checked for file values too')
 })
 

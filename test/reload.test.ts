@@ -118,7 +118,7 @@ t.test('reload: every changed restart option is reported by its flag; apply opti
     connectTimeout: '1s', shutdownTimeout: '1s', logLevel: 'warn', logFormat: 'pretty', mirrorBatch: '5ms', workers: 3, seed: 7,
     failAfter: '1m', cutOffThreshold: 5, admin: '127.0.0.1:1', adminAuthFile: 'x', diff: 'http', tlsCa: 'ca.pem', tlsServername: 'x',
     mainTls: 'verify', mirrorTls: 'on', proxyProtocolIn: true, proxyProtocolOut: 'v1', mirrorProxyProtocol: 'v2', protocol: 'postgres', logConnections: true,
-    diffIgnore: ['GET /health*'], diffBaseline: '127.0.0.1:12', maxConnections: 10,
+    diffIgnore: ['GET /health*'], diffBaseline: '127.0.0.1:12', maxConnections: 10, metricsMaxMirrors: 50,
     mirrorSplit: true, mirrorHttpHost: 'staging.example.com', mirrorHttpHeader: ['X-Shadow: 1'],
     mirrorHttpMethod: ['GET'], mirrorHttpUrl: '^/api/', mirrorHttpHeaderFilter: ['x-tenant:blue'], mirrorHttpHeaderHash: 'user-id:1/32',
     record: 'traffic.pcapng', recordMaxSize: '2GiB', recordBuffer: '32MiB',

@@ -24,6 +24,8 @@ export interface CliOptions extends DuplicatorOptions {
   admin: string | undefined
   /** `--admin-auth-file`: file holding `user:password` for the admin endpoint's basic auth. */
   adminAuthFile: string | undefined
+  /** `--metrics-max-mirrors`: mirrors with series of their own in `/metrics`. */
+  metricsMaxMirrors?: number | undefined
   /** `--config`: the config file, re-read on SIGHUP. */
   config: string | undefined
 }
@@ -168,6 +170,7 @@ export async function parseCli (argv: readonly string[] = hideBin(process.argv),
     logFormat: withDefault('logFormat') === 'pretty' ? 'pretty' : 'json',
     admin: out['admin'] as string | undefined,
     adminAuthFile: out['adminAuthFile'] as string | undefined,
+    metricsMaxMirrors: parseCount(withDefault('metricsMaxMirrors'), '--metrics-max-mirrors', 1_000_000),
     config: configFile,
   }
 }
@@ -213,6 +216,11 @@ export function strictFail (msg: string, err: Error | undefined | null): never {
 /** `TCPTEE_MIRROR_BUFFER` and friends: every environment variable the CLI reads. */
 export function envNames (): string[] {
   return OPTIONS.map(envName)
+}
+
+function parseCount (v: string, flag: string, max: number): number {
+  if (!/^\d+$/.test(v) || Number(v) > max) throw new ConfigError(`${flag}: "${v}" is not a whole number from 0 to ${max}`, flag)
+  return Number(v)
 }
 
 function parseWorkers (v: string): number {

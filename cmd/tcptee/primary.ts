@@ -34,7 +34,7 @@ export class PrimaryRunner {
     this.hooks = hooks
     this.backend = new ClusterAdmin(opts, { logger: log })
     const auth = opts.adminAuthFile === undefined ? undefined : readAuthFile(opts.adminAuthFile)
-    this.admin = opts.admin === undefined ? undefined : createAdminServer({ listen: opts.admin, backend: this.backend, auth, logger: log })
+    this.admin = opts.admin === undefined ? undefined : createAdminServer({ listen: opts.admin, backend: this.backend, auth, logger: log, maxMirrorSeries: opts.metricsMaxMirrors })
   }
 
   static async start (opts: CliOptions, log: Logger, hooks: RunnerHooks): Promise<PrimaryRunner> {

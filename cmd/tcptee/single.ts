@@ -31,7 +31,7 @@ export class SingleRunner {
     this.hooks = hooks
     this.duplicator = createDuplicator({ ...opts, logger: log })
     const auth = opts.adminAuthFile === undefined ? undefined : readAuthFile(opts.adminAuthFile)
-    this.admin = opts.admin === undefined ? undefined : createAdminServer({ listen: opts.admin, backend: this.duplicator, auth, logger: log })
+    this.admin = opts.admin === undefined ? undefined : createAdminServer({ listen: opts.admin, backend: this.duplicator, auth, logger: log, maxMirrorSeries: opts.metricsMaxMirrors })
   }
 
   /** Listens (data port, then admin) and installs the signal handlers. Rejects with ListenError or AdminListenError. */

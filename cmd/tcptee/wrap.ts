@@ -126,7 +126,7 @@ export class WrapRunner {
     if (r.app.done || r.signals > 0) return r
     r.duplicator = createDuplicator({ ...opts, logger: log })
     const auth = opts.adminAuthFile === undefined ? undefined : readAuthFile(opts.adminAuthFile)
-    r.admin = opts.admin === undefined ? undefined : createAdminServer({ listen: opts.admin, backend: r.duplicator, auth, logger: log })
+    r.admin = opts.admin === undefined ? undefined : createAdminServer({ listen: opts.admin, backend: r.duplicator, auth, logger: log, maxMirrorSeries: opts.metricsMaxMirrors })
     try {
       await r.duplicator.listen()
       await r.admin?.listen()

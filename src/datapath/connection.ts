@@ -10,6 +10,7 @@ import type { DiffResult, Divergence } from '../diff/outcome.js'
 import type { MirrorPlan } from '../mirrors/mirror-set.js'
 import type { MirrorOutput } from './output.js'
 import type { SessionPeer, SessionSource } from './session-source.js'
+import type { MainRewriter } from './session-opener.js'
 import type { SessionRecording } from '../record/session-recording.js'
 import type { MainObserverFactory, MainPathObserver, StageSession } from './stage.js'
 
@@ -52,6 +53,10 @@ export interface ConnectionOptions {
    * reset, nothing reaches main or mirrors). Used to refuse a PROXY header from a peer not allowed to send one.
    */
   readonly firstChunkCheck?: ((chunk: Buffer) => Error | undefined) | undefined
+  /** Main, already connected (and TLS set up) by the protocol's session opener, paused; undefined: dial it here. */
+  readonly main?: Socket | undefined
+  /** Rewrites the start of main's stream to the client (from the session opener); undefined: bytes as they are. */
+  readonly mainToClient?: MainRewriter | undefined
 }
 
 /**
@@ -113,6 +118,8 @@ export class Connection {
   private observer: MainPathObserver | undefined
   private observeClient = false
   private observeMain = false
+  /** Until it is done, main's bytes to the client go through it. */
+  private mainToClient: MainRewriter | undefined
 
   /**
    * @param client the client side: an accepted socket (paused), or any {@link SessionSource}
@@ -157,16 +164,24 @@ export class Connection {
     if (this.diff !== undefined) for (const name of plan.skipped) this.diff.skip(name, metrics.mirror(name).diff, 'mirror skipped: backing off')
     this.diff?.planned()
 
-    const { socket: main, readyEvent } = dial(ctx.main)
+    this.mainToClient = opts.mainToClient
+    const opened = opts.main
+    const { socket: main, readyEvent } = opened === undefined ? dial(ctx.main) : { socket: opened, readyEvent: undefined }
     this.main = main
     if (readyEvent === 'secureConnect') main.once('connect', this.mainOnTcpConnect)
-    main.on(readyEvent, this.mainOnConnect)
+    if (readyEvent !== undefined) main.on(readyEvent, this.mainOnConnect)
     main.on('data', this.mainOnData)
     main.on('end', this.mainOnEnd)
     main.on('error', this.mainOnError)
     main.on('close', this.mainOnClose)
     main.on('drain', this.mainOnDrain)
     // The PROXY header goes out first: net and tls queue it until the connection is up.
+    if (opened !== undefined) {
+      // The opener connected main (and sent the PROXY header): the session starts now.
+      main.resume()
+      this.mainOnConnect()
+      return
+    }
     if (ctx.mainHeader !== undefined) main.write(ctx.mainHeader(peer))
     this.connectTimer = setTimeout(this.connectTimerOnTimeout, config.connectTimeout)
   }
@@ -272,6 +287,12 @@ export class Connection {
   private readonly mainOnData = (chunk: Buffer): void => {
     this.bytesMainToClient += chunk.length
     this.metrics.bytesMainToClient += chunk.length
+    const rewriter = this.mainToClient
+    if (rewriter !== undefined) {
+      chunk = rewriter.rewrite(chunk)
+      if (rewriter.done) this.mainToClient = undefined
+      if (chunk.length === 0) return
+    }
     if (!this.client.write(chunk)) this.main.pause()
     if (this.observeMain) this.observeMain = this.observer!.main(chunk)
     // After the write: the client has its bytes before any comparing. The comparer keeps a reference, no copy.

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
-import { dial, type DialTarget } from '../net/transport.js'
+import { dial, startTls, type DialTarget, type DialTls } from '../net/transport.js'
 import {
   briefError,
   MirrorConnectError,
@@ -28,6 +28,15 @@ function noop (): void {}
  */
 const BATCH_MAX_BYTES = 64 * 1024
 
+/**
+ * A mirror that is behind (bytes already queued on its socket) gets small chunks copied into one backlog buffer of
+ * this size, written as one chunk when full or when the socket's queue has emptied. Queued small chunks each cost a
+ * Buffer, its backing store and a write request, several hundred bytes beyond their length (20 stalled connections of
+ * small lines took 2.3x the bound); in the backlog they cost their length. So a mirror connection holds at most
+ * `--mirror-buffer` plus two of these (the backlog filling and one written partly full).
+ */
+export const BACKLOG_BYTES = 64 * 1024
+
 /** Without --diff, mirror replies are read into this one buffer and dropped: no allocation, no stream work per read. */
 const DISCARD = Buffer.allocUnsafe(64 * 1024)
 
@@ -52,6 +61,8 @@ export interface TcpOutputTarget {
   readonly dial: DialTarget
   readonly counters: MirrorCounters
   readonly health: MirrorHealth
+  /** TLS settings a stage starts TLS with inside the protocol ({@link StageContext.startTls}); undefined: it cannot. */
+  readonly stageTls?: DialTls | undefined
 }
 
 /**
@@ -67,7 +78,7 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   /** Bytes accepted from the client for this mirror (queued or delivered). */
   bytes = 0
   get queued (): number {
-    return this.socket?.writableLength ?? 0
+    return (this.socket?.writableLength ?? 0) + this.backlogLength
   }
   fate: MirrorFate | undefined
   private socket: Socket | undefined
@@ -82,8 +93,16 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   /** The client sent FIN while the stage was still at work: FIN follows once it is passthrough. */
   private endAfterStage = false
   private corked = false
+  /** Small chunks held while the socket's queue is not empty (see {@link BACKLOG_BYTES}); `backlogLength` bytes used. */
+  private backlog: Buffer | undefined
+  private backlogLength = 0
   /** TCP is up but the TLS handshake is not done: an error now is a TLS failure. */
   private handshaking = false
+  /** A stage started TLS and its handshake is not done: an error now is a TLS failure. */
+  private stageHandshaking = false
+  /** The TCP socket under a TLS socket a stage started; destroyed with it. */
+  private tcpUnderTls: Socket | undefined
+  private readonly target: TcpOutputTarget
   private readonly settings: MirrorSettings
   private readonly counters: MirrorCounters
   private readonly health: MirrorHealth
@@ -97,6 +116,7 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
 
   constructor (target: TcpOutputTarget, settings: MirrorSettings, session: OutputSession) {
     this.name = target.name
+    this.target = target
     this.settings = settings
     this.counters = target.counters
     this.health = target.health
@@ -127,7 +147,9 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     else if (!discard) socket.on('data', this.socketOnDiscardData)
     this.connectTimer = setTimeout(this.connectTimerOnTimeout, settings.connectTimeout)
     if (this.stage !== undefined) {
-      this.stageCtx = { send: this.stageOnSend, reply: this.stageOnReply, fail: this.stageOnFail, omit: this.stageOnOmit, end: this.stageOnEnd }
+      const ctx: StageContext = { send: this.stageOnSend, reply: this.stageOnReply, fail: this.stageOnFail, omit: this.stageOnOmit, end: this.stageOnEnd }
+      if (target.stageTls !== undefined) ctx.startTls = this.stageOnStartTls
+      this.stageCtx = ctx
       this.stage.start?.(this.stageCtx)
     }
   }
@@ -155,6 +177,33 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
 
   private readonly stageOnFail = (fate: MirrorFate, err: Error): void => {
     this.cutOff(fate, err)
+  }
+
+  /**
+   * The stage's protocol agreed on TLS: the TLS socket takes over the TCP socket and this output's listeners move to
+   * it. The TCP socket is owned by the TLS socket from now on (destroying one destroys the handle of both).
+   */
+  private readonly stageOnStartTls = (onReady: () => void): void => {
+    const raw = this.socket
+    const tls = this.target.stageTls
+    if (raw === undefined || this.ending || tls === undefined) return
+    raw.removeListener('error', this.socketOnError)
+    raw.removeListener('end', this.socketOnEnd)
+    raw.removeListener('close', this.socketOnClose)
+    raw.removeListener('data', this.socketOnStagedData)
+    raw.on('error', noop)
+    this.tcpUnderTls = raw
+    const secure = startTls(raw, tls, this.target.dial.address.host)
+    this.socket = secure
+    this.stageHandshaking = true
+    secure.once('secureConnect', () => {
+      this.stageHandshaking = false
+      if (this.socket === secure) onReady()
+    })
+    secure.on('error', this.socketOnError)
+    secure.on('end', this.socketOnEnd)
+    secure.on('close', this.socketOnClose)
+    secure.on('data', this.socketOnStagedData)
   }
 
   private readonly stageOnOmit = (request: number): void => {
@@ -210,22 +259,47 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   private send (chunk: Buffer): void {
     const socket = this.socket
     if (socket === undefined || this.ending) return
-    if (socket.writableLength + chunk.length > this.settings.maxQueueBytes) {
+    const queued = socket.writableLength + this.backlogLength
+    if (queued + chunk.length > this.settings.maxQueueBytes) {
       this.cutOff('overflow', new MirrorOverflowError(
-        `mirror ${this.name}: write queue would exceed ${this.settings.maxQueueBytes} bytes (${socket.writableLength} queued, chunk of ${chunk.length})`))
+        `mirror ${this.name}: write queue would exceed ${this.settings.maxQueueBytes} bytes (${queued} queued, chunk of ${chunk.length})`))
       return
     }
     this.bytes += chunk.length
     this.counters.bytesSent += chunk.length
-    const coalescer = this.settings.coalescer
-    if (coalescer !== undefined && !this.corked && chunk.length < BATCH_MAX_BYTES) {
-      this.corked = true
-      socket.cork()
-      coalescer.add(this)
+    if (!this.corked && chunk.length < BATCH_MAX_BYTES && (this.backlogLength > 0 || socket.writableLength > 0)) {
+      // Behind: copy into the backlog rather than queue one more small chunk (see BACKLOG_BYTES).
+      if (this.backlogLength + chunk.length > BACKLOG_BYTES) this.writeBacklog(socket)
+      this.backlog ??= Buffer.allocUnsafeSlow(BACKLOG_BYTES)
+      chunk.copy(this.backlog, this.backlogLength)
+      this.backlogLength += chunk.length
+    } else {
+      const coalescer = this.settings.coalescer
+      if (coalescer !== undefined && !this.corked && chunk.length < BATCH_MAX_BYTES) {
+        this.corked = true
+        socket.cork()
+        coalescer.add(this)
+      }
+      socket.write(chunk, this.socketOnWritten)
+      if (this.corked && socket.writableLength >= BATCH_MAX_BYTES) this.flush()
     }
-    socket.write(chunk)
-    if (this.corked && socket.writableLength >= BATCH_MAX_BYTES) this.flush()
     if (this.progressTimer === undefined && socket.writableLength > 0) this.armProgressTimer()
+  }
+
+  /** Hands the backlog to the socket as one chunk; the next small chunk starts a new one. */
+  private writeBacklog (socket: Socket): void {
+    if (this.backlogLength === 0) return
+    const b = this.backlog!.subarray(0, this.backlogLength)
+    this.backlog = undefined
+    this.backlogLength = 0
+    socket.write(b, this.socketOnWritten)
+  }
+
+  /** A write completed: once the socket's queue is empty, the backlog goes (every write has this callback). */
+  private readonly socketOnWritten = (err?: Error | null): void => {
+    const socket = this.socket
+    if (err != null || socket === undefined || this.backlogLength === 0 || socket.writableLength > 0) return
+    this.writeBacklog(socket)
   }
 
   /** The coalescer's window closed: one writev for everything written since the first write of the window. */
@@ -248,6 +322,7 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
       return
     }
     this.endAfterStage = false
+    this.writeBacklog(socket)
     this.ending = true
     socket.end()
     if (this.progressTimer === undefined) this.armProgressTimer()
@@ -267,7 +342,7 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   private armProgressTimer (): void {
     const socket = this.socket
     if (socket === undefined) return
-    this.flushedAtCheck = this.bytes - socket.writableLength
+    this.flushedAtCheck = this.bytes - socket.writableLength - this.backlogLength
     this.progressTimer = setTimeout(this.progressTimerOnTimeout, this.settings.writeTimeout)
   }
 
@@ -284,8 +359,8 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
         `mirror ${this.name}: its stage (a login) did not finish within ${this.settings.writeTimeout}ms of the client's end`))
       return
     }
-    const flushed = this.bytes - socket.writableLength
-    const idle = socket.writableLength === 0 && !this.ending
+    const flushed = this.bytes - socket.writableLength - this.backlogLength
+    const idle = socket.writableLength === 0 && this.backlogLength === 0 && !this.ending
     if (idle) {
       this.progressTimer = undefined
       return
@@ -324,6 +399,12 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   }
 
   private readonly socketOnError = (err: Error): void => {
+    if (this.stageHandshaking) {
+      this.stageHandshaking = false
+      const tlsErr = new MirrorTlsError(`mirror ${this.name}: TLS handshake failed: ${err.message}`, { cause: err })
+      this.cutOff('tls-failed', tlsErr)
+      return
+    }
     if (this.connectTimer !== undefined) {
       // Still connecting: the mirror refused or could not be reached, or its TLS handshake failed.
       clearTimeout(this.connectTimer)
@@ -373,6 +454,8 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     this.settings.coalescer?.delete(this)
     this.stage = undefined
     this.stageCtx = undefined
+    this.backlog = undefined
+    this.backlogLength = 0
     const socket = this.socket
     this.socket = undefined
     if (socket !== undefined) {
@@ -380,6 +463,8 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
       socket.on('error', noop)
       socket.destroy()
     }
+    this.tcpUnderTls?.destroy()
+    this.tcpUnderTls = undefined
     this.counters.active--
     this.counters.fates[this.fate]++
     this.health.closed(this)

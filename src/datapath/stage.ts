@@ -11,6 +11,13 @@ export interface StageContext {
   /** Ends this mirror connection now with `fate` (for example `auth-failed`), logged once; the client never notices. */
   fail (fate: MirrorFate, err: Error): void
   /**
+   * Starts TLS on this mirror connection now (the mirror agreed inside its protocol, e.g. PostgreSQL's SSLRequest),
+   * with the mirror's TLS settings (`--mirror-tls`, `--tls-ca`). `onReady` is called once the handshake is done; a
+   * failed handshake ends the connection with fate `tls-failed` instead. Send nothing in between. Absent when the
+   * mirror connection has no TLS settings for a stage (its TLS mode is `off`, or TLS starts with the first byte).
+   */
+  startTls? (onReady: () => void): void
+  /**
    * The mirror will not answer the client's request number `request` (0-based on this connection) in its reply
    * stream: the stage left it out, or holds the answer back. With `--diff` the comparer then drops main's answer to
    * it instead of pairing it with the mirror's next one. Call it before main can answer: while handling the request.
@@ -104,6 +111,7 @@ export function chainStages (stages: readonly MirrorStage[]): MirrorStage {
         send: (chunk) => { forwardClient(i + 1, chunk) },
         reply: (chunk) => { forwardReply(i - 1, chunk) },
         fail: (fate, err) => { base.fail(fate, err) },
+        ...(base.startTls === undefined ? {} : { startTls: (onReady: () => void) => { base.startTls!(onReady) } }),
         omit: (request) => { base.omit?.(request) },
         end: () => { base.end?.() },
       })
@@ -124,7 +132,9 @@ export function chainStages (stages: readonly MirrorStage[]): MirrorStage {
     get passthrough () { return stages.every((s) => s.passthrough) },
     start (ctx) {
       build(ctx)
-      for (let i = 0; i < stages.length; i++) stages[i]!.start?.(ctxs[i]!)
+      // Next to the socket first: what a stage sends at start (a PROXY header) must precede what the stages before it
+      // send at theirs (a PostgreSQL SSLRequest), which goes through it.
+      for (let i = stages.length - 1; i >= 0; i--) stages[i]!.start?.(ctxs[i]!)
     },
     clientData (chunk, ctx) {
       if (outer !== ctx) build(ctx)

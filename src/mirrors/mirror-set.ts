@@ -79,14 +79,27 @@ export interface MirrorInfo {
 const EMPTY_PLAN: MirrorPlan = Object.freeze({ use: Object.freeze([]), skipped: Object.freeze([]) })
 
 /**
+ * How many removed targets `GET /mirrors` keeps showing (the most recently removed). Older ones are forgotten, with
+ * their counters, once they have no open mirror connections: a config that churns through mirrors must not grow
+ * the process forever.
+ */
+export const REMOVED_KEPT = 100
+
+/**
  * The runtime mirror set: targets with their origin, sampling percentage and health. Connections take a
  * {@link MirrorPlan} from it once, when accepted, so adding or removing a target never changes an open connection's
  * mirrors (except that a removed target's open mirror connections are ended cleanly).
  */
 export class MirrorSet {
-  /** Active targets in the order they were added; replaced (never mutated) so plan() can iterate without copying. */
+  /** Active targets by name, in the order they were added. */
+  private readonly byName = new Map<string, MirrorTarget>()
+  /** `byName`'s values as an array for plan(); rebuilt (never mutated) after a change, so plan() iterates without copying. */
   private active: readonly MirrorTarget[] = []
-  /** Removed targets, kept so that `GET /mirrors` still reports them until they are added again. */
+  private stale = false
+  /**
+   * Removed targets, oldest removal first, kept so that `GET /mirrors` still reports them until they are added again. At most
+   * {@link REMOVED_KEPT} of them, plus older ones whose mirror connections are still open (see prune()).
+   */
   private readonly removed = new Map<string, MirrorTarget>()
   private sampler: Sampler
   /** Whether any active target samples below 100%: the draw is skipped otherwise. */
@@ -121,6 +134,7 @@ export class MirrorSet {
 
   /** Decides which mirrors a new client connection uses: one sampling draw, then each target's health. */
   plan (now: number): MirrorPlan {
+    if (this.stale) this.refresh()
     const targets = this.active
     if (targets.length === 0) return EMPTY_PLAN
     const u = this.drawNeeded ? this.sampler.draw() : 0
@@ -157,7 +171,7 @@ export class MirrorSet {
 
   /** The active target with this name. */
   get (name: string): MirrorTarget | undefined {
-    return this.active.find((t) => t.name === name)
+    return this.byName.get(name)
   }
 
   /**
@@ -180,7 +194,7 @@ export class MirrorSet {
     if (spec.baseline === true) counters.diff.role = 'baseline'
     const health = new MirrorHealth(name, this.settings, counters, this.log, this.healthOnGiveUp)
     const target = new MirrorTarget(spec, spec.origin, spec.percent, counters, health, this.wiring)
-    this.active = [...this.active, target]
+    this.byName.set(name, target)
     this.recompute()
     if (spec.origin === 'runtime') this.log.info({ mirror: name, percent: spec.percent ?? null }, 'mirror added')
     return true
@@ -190,11 +204,28 @@ export class MirrorSet {
   remove (name: string, why: string): boolean {
     const target = this.get(name)
     if (target === undefined) return false
-    this.active = this.active.filter((t) => t !== target)
+    this.byName.delete(name)
     this.removed.set(name, target)
     this.recompute()
     target.health.remove(why)
+    this.prune()
     return true
+  }
+
+  /**
+   * Forgets removed targets beyond the newest {@link REMOVED_KEPT} whose mirror connections have all ended, with their
+   * counters. Called on removal, by list() and by the metrics snapshot, so one whose last connection ended since goes then.
+   */
+  prune (): void {
+    let excess = this.removed.size - REMOVED_KEPT
+    if (excess <= 0) return
+    for (const [name, t] of this.removed) {
+      if (excess <= 0) break
+      excess--
+      if (t.counters.active > 0) continue
+      this.removed.delete(name)
+      this.metrics.forgetMirror(name, t.counters)
+    }
   }
 
   /**
@@ -204,11 +235,9 @@ export class MirrorSet {
    */
   sync (specs: readonly MirrorSpec[]): void {
     const wanted = new Map(specs.map((s) => [formatAddress(s.address), s]))
-    for (const t of this.active) {
-      // The baseline comes from --diff-baseline, which needs a restart to change: a mirror list does not own it.
-      if (t.spec.baseline === true) continue
-      if (t.origin !== 'runtime' && !wanted.has(t.name)) this.remove(t.name, 'no longer in the configuration')
-    }
+    // The baseline comes from --diff-baseline, which needs a restart to change: a mirror list does not own it.
+    const gone = [...this.byName.values()].filter((t) => t.spec.baseline !== true && t.origin !== 'runtime' && !wanted.has(t.name))
+    for (const t of gone) this.remove(t.name, 'no longer in the configuration')
     for (const [name, spec] of wanted) {
       const t = this.get(name)
       if (t === undefined) {
@@ -227,7 +256,8 @@ export class MirrorSet {
 
   /** Every target, active first, then removed ones. */
   list (): MirrorInfo[] {
-    return [...this.active, ...this.removed.values()].map((t) => this.info(t))
+    this.prune()
+    return [...this.byName.values(), ...this.removed.values()].map((t) => this.info(t))
   }
 
   private info (t: MirrorTarget): MirrorInfo {
@@ -254,7 +284,14 @@ export class MirrorSet {
     return info
   }
 
+  /** The active set or a percentage changed: plan() refreshes its array and draw flag first (once per batch of changes). */
   private recompute (): void {
+    this.stale = true
+  }
+
+  private refresh (): void {
+    this.stale = false
+    this.active = [...this.byName.values()]
     this.drawNeeded = this.active.some((t) => (t.percent ?? this.globalPercent) < 100)
   }
 

@@ -3,8 +3,9 @@
  * {@link acceptTls} (for clients). Nothing else in the library calls `net.connect`, `net.createServer`, `tls.connect` or
  * `tls.createServer` (the admin endpoint is HTTP and has its own server in src/ops/admin.ts).
  *
- * TLS here starts with the first byte. PostgreSQL and MySQL negotiate TLS inside their protocol; their stages use the
- * same settings ({@link DialTls}) when they upgrade a socket.
+ * {@link dial} with TLS starts it with the first byte. PostgreSQL and MySQL negotiate TLS inside their protocol: their
+ * session opener and mirror stages dial in plain TCP and call {@link startTls} on the connected socket with the same
+ * settings ({@link DialTls}) once the server agreed; the client side of that is {@link acceptTls}.
  */
 import { readFileSync } from 'node:fs'
 import { connect as netConnect, createServer as netCreateServer, isIP, type Server, type Socket } from 'node:net'
@@ -22,8 +23,11 @@ import { ClientTlsError, ConfigError } from '../ops/errors.js'
 import { flagName } from '../options.js'
 import type { Address } from './address.js'
 
-/** How TLS to a server is checked: `on` encrypts without checking the certificate; `verify` checks the chain and the name. */
-export type TlsMode = 'off' | 'on' | 'verify'
+/**
+ * How TLS to a server is checked: `on` encrypts without checking the certificate; `verify` checks the chain and the
+ * name; `prefer` (protocols that ask first) uses TLS when the server agrees, unchecked as `on`.
+ */
+export type TlsMode = 'off' | 'on' | 'verify' | 'prefer'
 
 /** TLS settings for one outgoing connection. */
 export interface DialTls {
@@ -68,19 +72,34 @@ export function dial (target: DialTarget, opts: DialOptions = {}): Dialed {
       : netConnect({ host, port, allowHalfOpen: true, noDelay: true, onread: opts.discard })
     return { socket, readyEvent: 'connect' }
   }
+  const socket: TLSSocket = tlsConnect({ host, port, ...tlsOptions(tls, host) } as unknown as ConnectionOptions)
+  socket.setNoDelay(true)
+  return { socket, readyEvent: 'secureConnect' }
+}
+
+/** Client-side TLS options for `tls` toward `host`, half-open like every socket here. */
+function tlsOptions (tls: DialTls, host: string): Record<string, unknown> {
   const name = tls.servername ?? host
   // SNI must be a host name, never an IP literal (RFC 6066); the certificate is checked against `name` either way:
   // Node checks `servername`, else `host`, and an IP is matched against the certificate's IP SANs.
-  const socket: TLSSocket = tlsConnect({
-    host,
-    port,
+  // allowHalfOpen is passed on to the TLSSocket by Node (lib/_tls_wrap.js) but missing from the types.
+  return {
     allowHalfOpen: true,
     rejectUnauthorized: tls.verify,
     ...(isIP(name) === 0 ? { servername: name } : { checkServerIdentity: (_h: string, cert: PeerCertificate) => checkServerIdentity(name, cert) }),
     ...(tls.ca === undefined ? {} : { ca: tls.ca }),
-  } as unknown as ConnectionOptions) // allowHalfOpen is passed on to the TLSSocket by Node (lib/_tls_wrap.js) but missing from the types
-  socket.setNoDelay(true)
-  return { socket, readyEvent: 'secureConnect' }
+  }
+}
+
+/**
+ * Starts the client side of TLS on a connected plain socket (the server agreed to TLS inside its protocol: a
+ * PostgreSQL SSLRequest answered `S`). The TLS socket takes over the TCP socket's handle: from now on read, write,
+ * end and destroy the returned socket; its 'secureConnect' says the handshake is done, 'error' that it failed.
+ */
+export function startTls (socket: Socket, tls: DialTls, host: string): TLSSocket {
+  const secure = tlsConnect({ socket, ...tlsOptions(tls, host) } as unknown as ConnectionOptions)
+  secure.setNoDelay(true)
+  return secure
 }
 
 /** TLS for clients (`--tls-cert`, `--tls-key`, `--tls-client-ca`): PEM file paths. */

@@ -44,6 +44,8 @@ export interface AdminOptions {
   maxConnections?: number
   /** A connection that has not sent complete request headers by then is closed (a response may then take as long as it needs). Default 10 s. */
   headersTimeoutMs?: number
+  /** Mirrors with series of their own in `/metrics`; the rest are summed under `mirror="other"`. Default 200. */
+  maxMirrorSeries?: number | undefined
   /** Time between status page updates (`GET /events`). Default 2 s. */
   statusIntervalMs?: number
 }
@@ -113,7 +115,7 @@ export class AdminServer {
 
   constructor (private readonly opts: AdminOptions) {
     this.log = (opts.logger ?? silentLogger()).child({ module: 'admin' })
-    this.exporter = new PrometheusExporter(() => opts.backend.metrics(), { defaultMetrics: opts.defaultMetrics })
+    this.exporter = new PrometheusExporter(() => opts.backend.metrics(), { defaultMetrics: opts.defaultMetrics, maxMirrorSeries: opts.maxMirrorSeries })
     // Compare digests, not the strings: equal lengths for timingSafeEqual, and nothing about the length leaks.
     this.expected = opts.auth === undefined ? undefined : digest(`${opts.auth.user}:${opts.auth.password}`)
     this.routes = {

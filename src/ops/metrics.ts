@@ -178,6 +178,11 @@ export class Metrics {
     return m
   }
 
+  /** Drops a forgotten mirror's counters (a removed target no longer listed), unless the name has new ones since. */
+  forgetMirror (name: string, counters: MirrorCounters): void {
+    if (this.mirrors.get(name) === counters) this.mirrors.delete(name)
+  }
+
   /** A deep copy, safe to keep and compare. */
   snapshot (): MetricsSnapshot {
     const mirrors: Record<string, MirrorCounters> = {}

@@ -8,6 +8,51 @@ import { rankCommands, TOP_COMMANDS } from '../diff/summary.js'
 
 const STATES: readonly MirrorState[] = ['up', 'backing-off', 'removed']
 
+/**
+ * Mirrors with series of their own in `/metrics`; the rest are summed under `mirror="other"`. The exporter renders on
+ * the event loop that carries the traffic, and 32 series per mirror made a scrape with 10,000 mirrors take seconds
+ * (issue 17, D8). The first ones added keep their series, so the set of series is stable from scrape to scrape.
+ */
+export const DEFAULT_MAX_MIRROR_SERIES = 200
+
+/** The label of the mirrors past the cap. */
+export const OTHER_MIRRORS = 'other'
+
+type MirrorSnap = MetricsSnapshot['mirrors'][string]
+
+/** Adds every number in `from` to the same place in `into` (objects recursively; missing branches are copied). */
+function addNumbers (into: Record<string, unknown>, from: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(from)) {
+    const cur = into[key]
+    if (typeof value === 'number') into[key] = (typeof cur === 'number' ? cur : 0) + value
+    else if (value !== null && typeof value === 'object') {
+      if (cur === null || typeof cur !== 'object') into[key] = structuredClone(value)
+      else addNumbers(cur as Record<string, unknown>, value as Record<string, unknown>)
+    }
+  }
+}
+
+/**
+ * The snapshot with at most `max` mirrors of their own and the rest summed under {@link OTHER_MIRRORS}; `states`
+ * gets how many of those are in each state (for `tcptee_mirror_state{mirror="other"}`).
+ */
+export function capMirrors (s: MetricsSnapshot, max: number, states: Map<MirrorState, number>): MetricsSnapshot {
+  states.clear()
+  const names = Object.keys(s.mirrors)
+  if (names.length <= max) return s
+  const mirrors: Record<string, MirrorSnap> = {}
+  let other: MirrorSnap | undefined
+  for (let i = 0; i < names.length; i++) {
+    const m = s.mirrors[names[i]!]!
+    if (i < max && names[i] !== OTHER_MIRRORS) { mirrors[names[i]!] = m; continue }
+    states.set(m.state, (states.get(m.state) ?? 0) + 1)
+    if (other === undefined) other = structuredClone(m)
+    else addNumbers(other as unknown as Record<string, unknown>, m as unknown as Record<string, unknown>)
+  }
+  if (other !== undefined) mirrors[OTHER_MIRRORS] = other
+  return { ...s, mirrors }
+}
+
 /** prom-client (about 10 MB resident) is loaded by the first exporter, so a tcptee without `--admin` never loads it. */
 let promClient: typeof PromClient | undefined
 function prom (): typeof PromClient {
@@ -23,6 +68,9 @@ function prom (): typeof PromClient {
 export class PrometheusExporter {
   readonly registry: Registry
   private snap: MetricsSnapshot | undefined
+  /** Mirrors past the cap, by state (see {@link capMirrors}). */
+  private readonly otherStates = new Map<MirrorState, number>()
+  private readonly maxMirrors: number
   /**
    * Per mirror, the request keys that have a `command` label of their own: filled from the top of the ranking (most
    * divergences + noise) until {@link TOP_COMMANDS}, and never emptied, so a labelled series only ever grows; the
@@ -30,7 +78,8 @@ export class PrometheusExporter {
    */
   private readonly labelled = new Map<string, Set<string>>()
 
-  constructor (private readonly source: () => MetricsSnapshot | Promise<MetricsSnapshot>, opts: { defaultMetrics?: boolean } = {}) {
+  constructor (private readonly source: () => MetricsSnapshot | Promise<MetricsSnapshot>, opts: { defaultMetrics?: boolean | undefined; maxMirrorSeries?: number | undefined } = {}) {
+    this.maxMirrors = opts.maxMirrorSeries ?? DEFAULT_MAX_MIRROR_SERIES
     const { collectDefaultMetrics, Counter, Gauge, Registry } = prom()
     this.registry = new Registry()
     const registers = [this.registry]
@@ -88,8 +137,12 @@ export class PrometheusExporter {
       perMirror((c, mirror, m) => c.inc({ mirror }, m.limited ?? 0)))
     counter('tcptee_mirror_http_requests_left_out_total', 'HTTP requests left out of this mirror\'s stream, by reason (filter, rate).', ['mirror', 'reason'],
       perMirror((c, mirror, m) => { c.inc({ mirror, reason: 'filter' }, m.requestsFiltered ?? 0); c.inc({ mirror, reason: 'rate' }, m.requestsLimited ?? 0) }))
-    gauge('tcptee_mirror_state', 'Mirror health: 1 for the current state (up, backing-off, removed), 0 for the others.', ['mirror', 'state'], (g, s) => {
-      for (const [mirror, m] of Object.entries(s.mirrors)) for (const state of STATES) g.set({ mirror, state }, m.state === state ? 1 : 0)
+    gauge('tcptee_mirror_state', 'Mirror health: 1 for the current state (up, backing-off, removed), 0 for the others; for mirror="other", how many are in each state.', ['mirror', 'state'], (g, s) => {
+      for (const [mirror, m] of Object.entries(s.mirrors)) {
+        for (const state of STATES) {
+          g.set({ mirror, state }, mirror === OTHER_MIRRORS && this.otherStates.size > 0 ? this.otherStates.get(state) ?? 0 : m.state === state ? 1 : 0)
+        }
+      }
     })
     counter('tcptee_mirror_diff_outcomes_total', 'Mirror connections by how comparing their replies with main\'s ended (--diff): match, diverged, mirror-short, mirror-long, incomplete, not-compared.', ['mirror', 'outcome'],
       perMirror((c, mirror, m) => { for (const [outcome, n] of Object.entries(m.diff.outcomes)) c.inc({ mirror, outcome }, n) }))
@@ -182,7 +235,7 @@ export class PrometheusExporter {
 
   /** One scrape: a fresh snapshot, rendered in the Prometheus text format. */
   async render (): Promise<string> {
-    this.snap = await this.source()
+    this.snap = capMirrors(await this.source(), this.maxMirrors, this.otherStates)
     try {
       return await this.registry.metrics()
     } finally {

@@ -1,4 +1,5 @@
 import type { Config, MirrorSpec, ProtocolName, TlsMode } from '../config.js'
+import type { SessionOpener } from '../datapath/session-opener.js'
 import type { MainObserverFactory, StageFactory } from '../datapath/stage.js'
 import type { MirrorCredentials } from '../mirrors/credentials.js'
 import type { MirrorCounters } from '../ops/metrics.js'
@@ -20,6 +21,12 @@ export interface ProtocolModule {
   mirrorStage? (mirror: ProtocolMirror): StageFactory | undefined
   /** What watches each session's main path (read only), if the protocol needs to learn something from main. */
   readonly mainObserver?: MainObserverFactory | undefined
+  /**
+   * Opens each session before the data path relays anything (answers the client's TLS request, negotiates TLS with
+   * main inside the protocol). With it, TLS to main and mirrors is negotiated in the protocol, never from the first
+   * byte: the duplicator dials them in plain TCP and the opener and the mirror stages start TLS.
+   */
+  readonly openSession?: SessionOpener | undefined
 }
 
 /** One mirror target, as a protocol module sees it. */

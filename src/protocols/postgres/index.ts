@@ -6,6 +6,7 @@
 import type { ProtocolModule } from '../registry.js'
 import { CancelKeys, MainKeyObserver } from './cancel-keys.js'
 import { PostgresLoginStage } from './login-stage.js'
+import { openPostgresSession } from './session-opener.js'
 
 /** Keys of every live session of this process (sessions of several duplicators cannot clash: main's keys are unique per server, and the table is keyed by main's key and the session object). */
 export const cancelKeys = new CancelKeys()
@@ -18,4 +19,5 @@ export const postgresModule: ProtocolModule = {
     })
   },
   mainObserver: (session) => new MainKeyObserver(cancelKeys, session),
+  openSession: openPostgresSession,
 }

@@ -1,11 +1,12 @@
 import type { MirrorStage, StageContext } from '../../datapath/stage.js'
-import { MirrorAuthError, MirrorOverflowError } from '../../ops/errors.js'
+import { MirrorAuthError, MirrorOverflowError, MirrorTlsError } from '../../ops/errors.js'
 import type { ProtocolMirror } from '../registry.js'
 import { cleartextResponse, md5Response, SCRAM_SHA_256, ScramClient } from './auth.js'
 import {
   CANCEL_REQUEST_CODE,
   cstrings,
   describeError,
+  encodeUntyped,
   GSSENC_REQUEST_CODE,
   MessageReader,
   printable,
@@ -42,6 +43,9 @@ export interface LoginObserver {
  *   as the client) and never passed on, so the comparer sees the mirror's replies from AuthenticationOk's successors
  *   (ParameterStatus, BackendKeyData, ReadyForQuery) on. An ErrorResponse, a method tcptee cannot answer, no
  *   password for this user, or a malformed stream ends the mirror connection with fate `auth-failed`.
+ * - TLS (`--mirror-tls` on, verify or prefer): the stage sends its own SSLRequest first; on `S` it starts TLS
+ *   ({@link StageContext.startTls}) and sends the client's first packet only once the handshake is done; on `N` it
+ *   goes on in plain text with `prefer` and ends the connection with fate `tls-failed` otherwise.
  * - Passthrough once the mirror sent its first ReadyForQuery and the client's login is over.
  */
 export class PostgresLoginStage implements MirrorStage {
@@ -55,8 +59,63 @@ export class PostgresLoginStage implements MirrorStage {
   private user: string | undefined
   private scram: ScramClient | undefined
   private failed = false
+  /** TLS toward the mirror: `asked` after our SSLRequest, `upgrading` during the handshake; `none` when plain. */
+  private tls: 'none' | 'asked' | 'upgrading' = 'none'
+  /** The client's StartupMessage (or a CancelRequest), held while TLS is being set up. */
+  private pendingFirst: Buffer | undefined
 
   constructor (private readonly mirror: ProtocolMirror, private readonly observer: LoginObserver = {}) {}
+
+  start (ctx: StageContext): void {
+    if (this.mirror.tls === 'off' || ctx.startTls === undefined) return
+    this.tls = 'asked'
+    ctx.send(encodeUntyped(SSL_REQUEST_CODE))
+  }
+
+  /** The client's first packet for the mirror: sent now, or once TLS is up. */
+  private sendFirst (packet: Buffer, ctx: StageContext): void {
+    if (this.tls === 'none') ctx.send(packet)
+    else this.pendingFirst = packet
+  }
+
+  /** The mirror's one-byte answer to our SSLRequest (and nothing after it: bytes before the handshake are refused, CVE-2021-23222). */
+  private tlsAnswer (chunk: Buffer, ctx: StageContext): void {
+    const answer = chunk[0]!
+    if (chunk.length > 1) {
+      this.failTls(ctx, `answered the SSLRequest with ${chunk.length} bytes instead of one`)
+      return
+    }
+    if (answer === 0x53 /* S */) {
+      this.tls = 'upgrading'
+      ctx.startTls!(() => {
+        if (this.failed) return
+        this.tls = 'none'
+        this.flushFirst(ctx)
+      })
+      return
+    }
+    if (answer === 0x4e /* N */ && this.mirror.tls === 'prefer') {
+      this.tls = 'none'
+      this.flushFirst(ctx)
+      return
+    }
+    this.failTls(ctx, answer === 0x4e
+      ? `declined TLS, which --mirror-tls ${this.mirror.tls} requires`
+      : `answered the SSLRequest with '${printable(answer)}'`)
+  }
+
+  private flushFirst (ctx: StageContext): void {
+    const first = this.pendingFirst
+    this.pendingFirst = undefined
+    if (first !== undefined) ctx.send(first)
+  }
+
+  private failTls (ctx: StageContext, why: string): void {
+    if (this.failed) return
+    this.failed = true
+    this.held = []
+    ctx.fail('tls-failed', new MirrorTlsError(`mirror ${this.mirror.name}: the mirror ${why}`))
+  }
 
   clientData (chunk: Buffer, ctx: StageContext): void {
     if (this.failed) return
@@ -77,7 +136,7 @@ export class PostgresLoginStage implements MirrorStage {
         if (m.code === CANCEL_REQUEST_CODE) {
           this.clientPhase = 'cancel'
           const own = m.body.length === 8 ? this.observer.cancel?.(m.body) : undefined
-          if (own !== undefined) ctx.send(own)
+          if (own !== undefined) this.sendFirst(own, ctx)
           reader.rest()
           return
         }
@@ -91,7 +150,7 @@ export class PostgresLoginStage implements MirrorStage {
           return
         }
         this.clientPhase = 'login'
-        ctx.send(m.raw)
+        this.sendFirst(m.raw, ctx)
         continue
       }
       if (m.type === TYPE.password) continue // the client's answer to main's challenge: never the mirror's business
@@ -110,6 +169,10 @@ export class PostgresLoginStage implements MirrorStage {
 
   mirrorData (chunk: Buffer, ctx: StageContext): void {
     if (this.failed) return
+    if (this.tls === 'asked') {
+      this.tlsAnswer(chunk, ctx)
+      return
+    }
     if (this.mirrorPhase === 'ready') {
       ctx.reply(chunk)
       return

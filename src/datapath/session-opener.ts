@@ -1,0 +1,56 @@
+import type { Socket } from 'node:net'
+import type { Logger } from 'pino'
+import type { DialTarget, DialTls, ServerTls, TlsMode } from '../net/transport.js'
+import type { SessionEnd } from './connection.js'
+import type { SessionSource } from './session-source.js'
+
+/**
+ * A protocol's way of opening a session before the data path relays anything: PostgreSQL answers the client's
+ * SSLRequest itself (and terminates TLS), and sends main its own SSLRequest. With no opener (`--protocol tcp`) the
+ * duplicator does not call anything. Owns the client and main sockets until it resolves or rejects; on every failure
+ * path it has destroyed both.
+ */
+export type SessionOpener = (ctx: SessionOpenContext) => Promise<OpenedSession | undefined>
+
+/** What an opener works with. */
+export interface SessionOpenContext {
+  /** The accepted client socket, paused, after any PROXY header. */
+  readonly client: Socket
+  /** `--tls-cert`: the opener may terminate the client's TLS with it (transport's acceptTls); undefined: it must decline. */
+  readonly clientTls: ServerTls | undefined
+  /** Main's address, for a plain dial. */
+  readonly main: DialTarget
+  /** `--main-tls` and the TLS settings to start TLS toward main with (undefined when the mode is off). */
+  readonly mainTls: { readonly mode: TlsMode; readonly settings: DialTls | undefined }
+  /** `--proxy-protocol-out`: what main gets before anything else. */
+  readonly mainHeader: Buffer | undefined
+  /** Bound on each step (`--connect-timeout`). */
+  readonly timeoutMs: number
+  /** The connection's logger (with `client`). */
+  readonly log: Logger
+}
+
+/** The session, opened: what the connection relays from now on. */
+export interface OpenedSession {
+  /** The client side: the accepted socket, or the TLS socket over it. Paused. */
+  readonly source: SessionSource
+  /** Main, connected (and TLS set up) by the opener; undefined: the connection dials main itself as usual. Paused. */
+  readonly main?: Socket | undefined
+  /** Rewrites main's first bytes on their way to the client, until it says it is done; undefined: none. */
+  readonly mainToClient?: MainRewriter | undefined
+}
+
+/** Rewrites the start of main's stream to the client (PostgreSQL: drops SCRAM-SHA-256-PLUS from the offer). */
+export interface MainRewriter {
+  /** The bytes to send the client for `chunk` (may hold some back, or be empty). Never throws. */
+  rewrite (chunk: Buffer): Buffer
+  /** True once it will not change anything more: the connection stops calling it. */
+  readonly done: boolean
+}
+
+/** Why an opener gave up: the session end it means, logged once by the duplicator. */
+export class SessionOpenError extends Error {
+  constructor (readonly end: SessionEnd, readonly error: Error) {
+    super(error.message, { cause: error })
+  }
+}
