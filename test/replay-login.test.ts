@@ -14,7 +14,9 @@ import { startDup } from './helpers.js'
 import { startPostgres, type PostgresBins, type PostgresServer } from './support/postgres.js'
 import { postgresBinDir, requireBins } from './support/require-bin.js'
 import { redisCommand, startRedis } from './support/redis.js'
+import { startMariadb, type MariadbBins, type MariadbServer } from './support/mariadb.js'
 import type { ReplaySummary } from '../src/replay/replayer.js'
+import { summaryText } from '../src/replay/report.js'
 
 t.setTimeout(60_000)
 const CLI = fileURLToPath(new URL('../dist/cmd/tcptee.js', import.meta.url))
@@ -22,6 +24,7 @@ const binDir = postgresBinDir()
 const pg: PostgresBins | undefined = requireBins(t, ['initdb', 'postgres', 'psql', 'pg_isready', 'pgbench'],
   'apt-get install postgresql-15 postgresql-client-15', binDir === undefined ? [] : [binDir])
 const rb = requireBins(t, ['redis-server'], 'apt-get install redis-server')
+const mb: MariadbBins | undefined = requireBins(t, ['mariadbd', 'mariadb-install-db', 'mariadb', 'mariadb-admin'], 'apt-get install mariadb-server mariadb-client')
 
 function tmpdir (t: Test): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tcptee-replay-login-'))
@@ -102,7 +105,7 @@ if (pg !== undefined) {
     t.equal(s.diff?.repliesDiverged, 0, `no reply diverged: ${JSON.stringify(s.diff?.divergences.slice(0, 2))}`)
     t.equal(s.diff?.outcomes.match, s.connections.replayed, 'every connection\'s outcome is match')
 
-    t.comment(`diff summary: ${JSON.stringify({ ends: s.connections.ends, diff: { ...s.diff, divergences: undefined } })}`)
+    t.comment(summaryText(s, s.files, s.target).trim())
 
     // A wrong password: the target refuses tcptee's login; each connection ends auth-failed (one line each), exit 1.
     const bad = await run(process.execPath, [CLI, 'replay', file, '--to', to, '--protocol', 'postgres', '--mirror-credentials', credentials(dir, to, 'app', 'wrong'), '--speed', 'max'], { timeoutMs: 30_000 })
@@ -134,6 +137,36 @@ if (rb !== undefined) {
     const bad = await replay([file, '--to', to, '--protocol', 'redis', '--mirror-credentials', credentials(dir, to, 'default', 'nope'), '--speed', 'max'])
     t.equal(bad.code, 1)
     t.equal(bad.summary.connections.ends['auth-failed'], 21)
+  })
+}
+
+if (mb !== undefined) {
+  t.test('mysql: a mariadb CLI session replays into a MariaDB where the user has another password', async (t) => {
+    const dir = tmpdir(t)
+    const file = path.join(dir, 'my.pcapng')
+    const main = await startMariadb(t, mb)
+    const target = await startMariadb(t, mb)
+    const user = async (s: MariadbServer, pw: string): Promise<void> => {
+      await s.admin(`CREATE DATABASE d; CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY '${pw}'; GRANT ALL PRIVILEGES ON d.* TO 'app'@'127.0.0.1'`)
+    }
+    await user(main, 'my-A')
+    await user(target, 'my-B')
+    const { dup, port } = await startDup(t, { host: '127.0.0.1', port: main.port }, [], { record: file })
+    const sql = `USE d; CREATE TABLE d.items (id INT PRIMARY KEY, label CHAR(32) NOT NULL);
+      INSERT INTO d.items SELECT seq, MD5(seq) FROM seq_1_to_300;
+      UPDATE d.items SET label = 'x' WHERE id % 7 = 0;
+      SELECT COUNT(*) FROM d.items;`
+    const r = await main.client(port, sql, { user: 'app', password: 'my-A' })
+    t.equal(r.code, 0, r.stderr)
+    await dup.close()
+    const state = (s: MariadbServer): Promise<string> => s.admin('SELECT COUNT(*) FROM d.items; CHECKSUM TABLE d.items')
+    const want = await state(main)
+    const to = `127.0.0.1:${target.port}`
+    const rep = await replay([file, '--to', to, '--protocol', 'mysql', '--mirror-credentials', credentials(dir, to, 'app', 'my-B'), '--diff', 'mysql', '--speed', 'max'])
+    t.equal(rep.code, 0, rep.stderr)
+    t.equal(rep.summary.connections.ends.ok, 1, JSON.stringify(rep.summary.failures))
+    t.equal(rep.summary.diff?.repliesDiverged, 0, JSON.stringify(rep.summary.diff?.divergences.slice(0, 2)))
+    t.equal(await state(target), want, `the target's table equals main's (${want.replace(/\s+/g, ' ')})`)
   })
 }
 
