@@ -60,7 +60,7 @@ t.test('bench --smoke writes complete results', async (t) => {
     'tcptee-1-mirror-record')
   const resultKeys = ['scenario', 'setup', 'rounds', 'statuses', 'reqPerSec', 'mbPerSec', 'ratioToDirect', 'latencyP50Ms',
     'latencyP99Ms', 'proxyCpuSecPer100k', 'proxyCpuSecPerGB', 'proxyCpuUtil', 'clientCpuSecPer100k', 'clientCpuSecPerGB',
-    'clientCpuUtil', 'mainServerCpuUtil', 'proxyPeakRssMiB', 'errors', 'mirrorCutOffs']
+    'clientCpuUtil', 'mainServerCpuUtil', 'proxyPeakRssMiB', 'errors', 'mirrorCutOffs', 'proxySyscallsPerReq']
   for (const scenario of report.scenarios) {
     const results = report.results.filter((r) => r.scenario === scenario.name)
     t.same(results.map((r) => r.setup).sort(), [...expected].sort(), `${scenario.name}: every setup reported`)
