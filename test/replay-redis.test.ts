@@ -186,7 +186,8 @@ if (bins !== undefined) {
       [[text, '--to', '127.0.0.1:1'], /^tcptee replay: .*notes\.txt: not a pcap or pcapng file \(starts with 0x68656c6c\)\n$/],
       [[cut, '--to', '127.0.0.1:1'], /^tcptee replay: .*cut\.pcapng: truncated at byte \d+\n$/],
       [[text], /^tcptee replay: --to is required/],
-      [[text, '--to', '127.0.0.1:1', '--protocol', 'postgres'], /^tcptee replay: --protocol\/--mirror-credentials: login rewriting is not available in replay yet/],
+      [[text, '--to', '127.0.0.1:1', '--protocol', 'smtp'], /^tcptee replay: Invalid values: Argument: protocol, Given: "smtp"/],
+      [[text, '--to', '127.0.0.1:1', '--protocol', 'postgres', '--mirror-credentials', path.join(dir, 'none.yaml')], /^tcptee replay: --mirror-credentials: cannot read .*none.yaml: ENOENT/],
     ]
     for (const [args, re] of cases) {
       const r = await run(process.execPath, [CLI, 'replay', ...args])

@@ -13,6 +13,10 @@ import { parseDuration } from '../../src/net/units.js'
 import { normalizeDiff } from '../../src/diff/diff-config.js'
 import { DIFF_KINDS } from '../../src/diff/outcome.js'
 import { CaptureError, ConfigError } from '../../src/ops/errors.js'
+import { normalizeConfig, type ProtocolName } from '../../src/config.js'
+import { loadCredentials, type MirrorCredentials } from '../../src/mirrors/credentials.js'
+import { protocolModule } from '../../src/protocols/registry.js'
+import type { StageFactory } from '../../src/datapath/stage.js'
 
 interface ReplayArgs {
   files: string[]
@@ -25,6 +29,8 @@ interface ReplayArgs {
   failOnDiverge: boolean
   serverPort: number | undefined
   replyTimeout: number
+  protocol: string | undefined
+  mirrorCredentials: string | undefined
 }
 
 async function parse (argv: readonly string[]): Promise<ReplayArgs | undefined> {
@@ -41,8 +47,8 @@ async function parse (argv: readonly string[]): Promise<ReplayArgs | undefined> 
     .option('fail-on-diverge', { type: 'boolean', describe: 'exit 1 when any reply diverged' })
     .option('server-port', { type: 'string', describe: 'replay connections to this port only (default: every connection whose SYN is in the capture)' })
     .option('reply-timeout', { type: 'string', describe: 'longest wait for the target\'s replies', defaultDescription: '5s' })
-    .option('protocol', { type: 'string', hidden: true })
-    .option('mirror-credentials', { type: 'string', hidden: true })
+    .option('protocol', { type: 'string', choices: ['tcp', 'postgres', 'mysql', 'redis', 'http'], describe: 'the protocol spoken: with --mirror-credentials, log in to the target with its own password' })
+    .option('mirror-credentials', { type: 'string', describe: 'passwords for the target (YAML/JSON, keyed by the --to address as host:port)' })
     .example('$0 traffic.pcapng --to redis-next:6379 --speed max --diff redis', '')
     .strictOptions()
     .help()
@@ -54,9 +60,6 @@ async function parse (argv: readonly string[]): Promise<ReplayArgs | undefined> 
     })
     .parse()
   if (a['help'] === true) return undefined
-  if (a['protocol'] !== undefined || a['mirror-credentials'] !== undefined) {
-    throw new ConfigError('--protocol/--mirror-credentials: login rewriting is not available in replay yet; replay a recording without them', '--protocol')
-  }
   const files = a._.map(String)
   if (files.length === 0) throw new ConfigError('replay: give at least one capture file', undefined)
   if (a['to'] === undefined) throw new ConfigError('--to is required: the server to replay against, e.g. --to 127.0.0.1:6379', '--to')
@@ -84,7 +87,29 @@ async function parse (argv: readonly string[]): Promise<ReplayArgs | undefined> 
     failOnDiverge: a['fail-on-diverge'] === true,
     serverPort,
     replyTimeout,
+    protocol: a['protocol'] as string | undefined,
+    mirrorCredentials: a['mirror-credentials'] as string | undefined,
   }
+}
+
+/**
+ * `--protocol`: the login stage of each replayed connection, made by the protocol's module exactly as for a live
+ * mirror named like the target (`host:port`, its key in the credentials file). Undefined when the protocol needs none.
+ */
+function replayStage (args: ReplayArgs, to: string): StageFactory | undefined {
+  if (args.protocol === undefined || args.protocol === 'tcp') {
+    if (args.mirrorCredentials !== undefined) throw new ConfigError('--mirror-credentials needs --protocol postgres, mysql or redis (tcptee logs in to the target only for a protocol it speaks)', '--mirror-credentials')
+    return undefined
+  }
+  // main is never dialled here; the config only carries what the protocol module reads (mirror buffer, credentials path).
+  const config = normalizeConfig({ main: '127.0.0.1:9', mirrors: [to], protocol: args.protocol as ProtocolName, mirrorCredentials: args.mirrorCredentials })
+  let credentials: MirrorCredentials | undefined
+  if (config.mirrorCredentials !== undefined) {
+    const loaded = loadCredentials(config.mirrorCredentials)
+    if (loaded.readableByOthers) process.stderr.write(`tcptee replay: ${config.mirrorCredentials} can be read by other users: chmod 600 it\n`)
+    credentials = loaded.credentials
+  }
+  return protocolModule(config.protocol).mirrorStage?.({ name: to, spec: config.mirrorSpecs[0]!, tls: 'off', config, credentials: () => credentials })
 }
 
 /** Runs `tcptee replay` with `argv` (after the word `replay`); resolves with the exit code. */
@@ -93,11 +118,13 @@ export async function replayMain (argv: readonly string[]): Promise<number> {
   let loaded: ReturnType<typeof loadCaptures>
   let target: ReturnType<typeof parseAddress>
   let diff: ReturnType<typeof normalizeDiff>
+  let stage: StageFactory | undefined
   try {
     args = await parse(argv)
     if (args === undefined) return 0
     target = parseAddress(args.to, '--to', '127.0.0.1', false)
     diff = normalizeDiff({ diff: args.diff, diffWindow: args.diffWindow, diffIgnoreHeaders: args.diffIgnoreHeader })
+    stage = replayStage(args, formatAddress(target))
     loaded = loadCaptures(args.files, args.serverPort)
   } catch (err) {
     if (err instanceof ConfigError || err instanceof CaptureError) {
@@ -106,7 +133,7 @@ export async function replayMain (argv: readonly string[]): Promise<number> {
     }
     throw err
   }
-  const replayer = new Replayer(loaded.conversations, loaded.stats, { target: { address: target }, speed: args.speed, replyTimeoutMs: args.replyTimeout, diff })
+  const replayer = new Replayer(loaded.conversations, loaded.stats, { target: { address: target }, speed: args.speed, replyTimeoutMs: args.replyTimeout, diff, stage })
   const tty = process.stderr.isTTY === true
   const draw = (): void => { process.stderr.write(`\r${progressLine(replayer.progress())}`) }
   const progress = tty ? setInterval(draw, 200) : undefined

@@ -2,6 +2,8 @@ import type { Socket } from 'node:net'
 import type { Conversation } from '../capture/reassembly.js'
 import type { Comparer } from '../diff/comparer.js'
 import type { DiffResult } from '../diff/outcome.js'
+import type { MirrorStage, StageContext } from '../datapath/stage.js'
+import type { MirrorFate } from '../ops/metrics.js'
 import { dial, type DialTarget } from '../net/transport.js'
 
 /** How one recorded connection's replay ended. */
@@ -12,6 +14,8 @@ export type ReplayEnd =
   | 'reset' // the target reset or errored mid-way
   | 'timeout' // the target did not close within the reply timeout after our FIN
   | 'aborted' // replay was stopped
+  | 'auth-failed' // --protocol: tcptee could not log in to the target (no password for the user, or it refused it)
+  | 'cut-off' // --protocol: the login stage gave up on the connection (a malformed login stream, too much held)
 
 export interface ReplayTiming {
   /** A number > 0 divides the recorded gaps; `max` sends in lock-step with the target's replies. */
@@ -65,6 +69,11 @@ export class ReplayConnection {
   private mainFed = 0
   private mainChunk = 0
   private result: ReplayResult | undefined
+  /** `--protocol`: the login stage between the recorded client bytes and the target (undefined once passthrough). */
+  private stage: MirrorStage | undefined
+  private readonly stageCtx: StageContext
+  /** All was sent and FIN is due, but the stage still holds client bytes. */
+  private finPending = false
 
   constructor (
     readonly conv: Conversation,
@@ -72,7 +81,11 @@ export class ReplayConnection {
     private readonly timing: ReplayTiming,
     private readonly comparer: Comparer | undefined,
     private readonly onDone: (c: ReplayConnection, r: ReplayResult) => void,
-  ) {}
+    stage?: MirrorStage,
+  ) {
+    this.stage = stage
+    this.stageCtx = { send: this.stageOnSend, reply: this.stageOnReply, fail: this.stageOnFail, omit: this.stageOnOmit }
+  }
 
   get bytesSent (): number {
     return this.sent
@@ -112,7 +125,45 @@ export class ReplayConnection {
   private readonly socketOnConnect = (): void => {
     this.disarm()
     this.startedAt = performance.now()
+    this.stage?.start?.(this.stageCtx)
+    if (this.finished) return
     this.pump()
+  }
+
+  private readonly stageOnSend = (chunk: Buffer): void => {
+    if (this.finished || this.ended) return
+    if (!this.socket!.write(chunk)) this.waitingDrain = true
+  }
+
+  private readonly stageOnReply = (chunk: Buffer): void => {
+    if (this.comparer === undefined || this.finished) return
+    this.feedMain(this.received + FEED_AHEAD)
+    this.comparer.onData(chunk)
+  }
+
+  private readonly stageOnFail = (fate: MirrorFate, err: Error): void => {
+    // The stage speaks of a mirror; in a replay it is the target.
+    this.finish(fate === 'auth-failed' ? 'auth-failed' : 'cut-off', err.message.replace(/^mirror /, 'target ').replace(/\bthe mirror\b/g, 'the target'))
+  }
+
+  private readonly stageOnOmit = (request: number): void => {
+    this.comparer?.omit?.(request)
+  }
+
+  /**
+   * The stage is done: from here on bytes go straight through. The target's login replies differ from main's
+   * recorded ones (another server, another password): lock-step counts from here as if the target had answered
+   * exactly what main had when the last chunk was sent.
+   */
+  private stageDone (): void {
+    this.stage = undefined
+    if (this.finPending) {
+      this.finPending = false
+      this.sendFin()
+      return
+    }
+    const last = this.conv.fromClient.chunks[this.next - 1]
+    if (last !== undefined) this.deficit = Math.min(last.acked, this.conv.fromServer.bytes) - this.received
   }
 
   /** Sends every chunk that is due; arms the timer for the next one. */
@@ -146,6 +197,13 @@ export class ReplayConnection {
     this.sent += data.length
     this.receivedAtSend = this.received
     if (this.comparer?.wantsClient === true) this.comparer.client(data)
+    const stage = this.stage
+    if (stage !== undefined) {
+      stage.clientData(data, this.stageCtx)
+      if (this.finished) return false
+      if (stage.passthrough) this.stageDone()
+      return !this.waitingDrain
+    }
     if (this.socket!.write(data)) return true
     this.waitingDrain = true
     return false
@@ -183,7 +241,7 @@ export class ReplayConnection {
 
   /** Every chunk is sent: FIN once the target has answered as much as main did (or the reply timeout passed). */
   private maybeEnd (): void {
-    if (this.ended || this.finished) return
+    if (this.ended || this.finPending || this.finished) return
     if (this.received < this.need(this.conv.fromServer.bytes) && !this.targetEnded) {
       this.armWait(this.endOnTimeout)
       return
@@ -198,10 +256,22 @@ export class ReplayConnection {
   }
 
   private sendFin (): void {
+    if (this.finPending) return
     this.disarm()
+    if (this.stage !== undefined && this.stage.clientEnd?.(this.stageCtx) === true) {
+      // The stage still logs in and holds client bytes: FIN waits until it is done, at most the reply timeout.
+      this.finPending = true
+      this.arm(this.timing.replyTimeoutMs, this.finOnStageTimeout)
+      return
+    }
     this.ended = true
     this.socket!.end()
     if (!this.targetEnded) this.arm(this.timing.replyTimeoutMs, this.closeOnTimeout)
+  }
+
+  private readonly finOnStageTimeout = (): void => {
+    this.timer = undefined
+    this.finish('auth-failed', 'the login to the target did not finish within the reply timeout')
   }
 
   private readonly closeOnTimeout = (): void => {
@@ -210,14 +280,23 @@ export class ReplayConnection {
   }
 
   private readonly socketOnData = (chunk: Buffer): void => {
+    if (this.finished) return
     this.received += chunk.length
-    const cmp = this.comparer
-    if (cmp !== undefined) {
-      this.feedMain(this.received + FEED_AHEAD)
-      cmp.onData(chunk)
+    const stage = this.stage
+    if (stage !== undefined) {
+      if (stage.mirrorData === undefined) this.stageOnReply(chunk)
+      else stage.mirrorData(chunk, this.stageCtx)
+      if (this.finished) return
+      if (stage.passthrough) this.stageDone()
+    } else {
+      const cmp = this.comparer
+      if (cmp !== undefined) {
+        this.feedMain(this.received + FEED_AHEAD)
+        cmp.onData(chunk)
+      }
     }
     if (this.next >= this.conv.fromClient.chunks.length) {
-      if (!this.ended) {
+      if (!this.ended && !this.finPending) {
         if (this.received >= this.need(this.conv.fromServer.bytes)) this.sendFin()
         else this.armWait(this.endOnTimeout)
       }
@@ -244,7 +323,7 @@ export class ReplayConnection {
       if (this.conv.fromServer.fin) this.comparer.mainEnd()
       this.comparer.onEnd()
     }
-    if (!this.ended && this.next >= this.conv.fromClient.chunks.length) this.sendFin()
+    if (!this.ended && !this.finPending && this.next >= this.conv.fromClient.chunks.length) this.sendFin()
   }
 
   private readonly socketOnError = (err: NodeJS.ErrnoException): void => {

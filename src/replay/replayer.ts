@@ -2,6 +2,7 @@ import type { Conversation, ReassemblyStats } from '../capture/reassembly.js'
 import { createComparer } from '../diff/create-comparer.js'
 import { emptyDiffCounters, type DiffConfig, type DiffCounters, type DiffOutcome, type Divergence } from '../diff/outcome.js'
 import type { DialTarget } from '../net/transport.js'
+import type { StageFactory } from '../datapath/stage.js'
 import { ReplayConnection, type ReplayEnd, type ReplayResult, type ReplayTiming } from './replay-connection.js'
 
 export interface ReplayOptions extends ReplayTiming {
@@ -10,6 +11,8 @@ export interface ReplayOptions extends ReplayTiming {
   readonly diff?: DiffConfig | undefined
   /** Keep at most this many divergences for the summary. Default 20. */
   readonly keepDivergences?: number
+  /** `--protocol`: makes each connection's login stage (logs in to the target with its own password). */
+  readonly stage?: StageFactory | undefined
 }
 
 /** A connection's problem worth reporting: a gap, a failure. */
@@ -63,7 +66,19 @@ export interface ReplaySummary {
 }
 
 function emptyEnds (): Record<ReplayEnd, number> {
-  return { ok: 0, gap: 0, refused: 0, reset: 0, timeout: 0, aborted: 0 }
+  return { ok: 0, gap: 0, refused: 0, reset: 0, timeout: 0, aborted: 0, 'auth-failed': 0, 'cut-off': 0 }
+}
+
+/**
+ * When the conversation's last data byte (either way) was captured. Sequencing uses it rather than the last packet:
+ * a client that got its last reply, sent its last bytes and FIN, and started the next connection at once (pgbench -i
+ * then pgbench; psql; psql) has a previous connection whose closing packets (main's FIN, the last ACK) can come after
+ * the next one's SYN; by its data it is over, and the next connection must follow it.
+ */
+function dataEndUs (c: Conversation): number {
+  const a = c.fromClient.chunks[c.fromClient.chunks.length - 1]?.tsUs ?? c.startUs
+  const b = c.fromServer.chunks[c.fromServer.chunks.length - 1]?.tsUs ?? c.startUs
+  return Math.max(a, b)
 }
 
 function endpoint (c: Conversation): string {
@@ -79,7 +94,7 @@ function endpoint (c: Conversation): string {
  */
 export class Replayer {
   private readonly queue: Conversation[]
-  /** Conversations sorted by their recorded end; with `max`, a start waits until a prefix of them is done. */
+  /** Conversations sorted by their recorded end (last data byte); with `max`, a start waits until a prefix of them is done. */
   private readonly byEnd: Conversation[]
   private readonly doneIds = new Set<number>()
   private donePrefix = 0
@@ -127,7 +142,7 @@ export class Replayer {
     }
     this.summary = s
     this.queue = [...replayable].sort((a, b) => a.startUs - b.startUs || a.id - b.id)
-    this.byEnd = [...replayable].sort((a, b) => a.endUs - b.endUs || a.id - b.id)
+    this.byEnd = [...replayable].sort((a, b) => dataEndUs(a) - dataEndUs(b) || a.id - b.id)
     this.total = replayable.length
     this.firstUs = this.queue[0]?.startUs ?? 0
     this.lastUs = replayable.reduce((m, c) => Math.max(m, c.endUs), this.firstUs)
@@ -178,11 +193,11 @@ export class Replayer {
     this.maybeFinished()
   }
 
-  /** Every conversation that ended (in the recording) before `c` started is done in the replay. */
+  /** Every conversation whose data ended (in the recording) before `c` started is done in the replay. */
   private predecessorsDone (c: Conversation): boolean {
     while (this.donePrefix < this.byEnd.length && this.doneIds.has(this.byEnd[this.donePrefix]!.id)) this.donePrefix++
     const next = this.byEnd[this.donePrefix]
-    return next === undefined || next.endUs >= c.startUs || next.id === c.id
+    return next === undefined || dataEndUs(next) >= c.startUs || next.id === c.id
   }
 
   private launch (c: Conversation): void {
@@ -197,7 +212,8 @@ export class Replayer {
           if (s.diff !== undefined && s.diff.divergences.length < (this.opts.keepDivergences ?? 20)) s.diff.divergences.push({ ...d, conversation: c.id, client: endpoint(c) })
         },
       })
-    const conn = new ReplayConnection(c, this.opts.target, this.opts, comparer, this.connectionOnDone)
+    const stage = this.opts.stage?.({ id: c.id, client: c.client, local: c.server })
+    const conn = new ReplayConnection(c, this.opts.target, this.opts, comparer, this.connectionOnDone, stage)
     this.running.add(conn)
     conn.start()
   }
