@@ -10,12 +10,18 @@ import { connect, createServer, type Socket } from 'node:net'
 import t, { type Test as Tap } from 'tap'
 import { startDup } from './helpers.js'
 
-/** The kernel's TCP state of our local port: `08` is CLOSE_WAIT (a FIN arrived, no RST); undefined: the socket is gone. */
-function tcpState (localPort: number): string | undefined {
-  const hex = ':' + localPort.toString(16).toUpperCase().padStart(4, '0')
+/**
+ * The kernel's TCP state of a client socket: `08` is CLOSE_WAIT (a FIN arrived, no RST); undefined: the socket is gone.
+ * Matched on both ends: Linux hands the same ephemeral port to connections towards different servers, and other test
+ * files run beside this one (a port-only match once read another socket's TIME_WAIT).
+ */
+function tcpState (c: Socket): string | undefined {
+  const hex = (port: number | undefined): string => '0100007F:' + (port ?? 0).toString(16).toUpperCase().padStart(4, '0')
+  const local = hex(c.localPort)
+  const remote = hex(c.remotePort)
   for (const line of readFileSync('/proc/net/tcp', 'latin1').split('\n').slice(1)) {
     const f = line.trim().split(/\s+/)
-    if (f[1]?.endsWith(hex) === true) return f[3]
+    if (f[1] === local && f[2] === remote) return f[3]
   }
   return undefined
 }
@@ -49,7 +55,7 @@ async function busyClients (port: number, n: number): Promise<{ fin: number; rst
     c.on('data', () => {})
     c.on('error', () => { verdict ??= 'rst' })
     c.on('end', () => {
-      verdict ??= tcpState(c.localPort!) === '08' ? 'fin' : 'rst'
+      verdict ??= tcpState(c) === '08' ? 'fin' : 'rst'
       c.destroy()
     })
     c.on('close', () => {
@@ -95,7 +101,7 @@ t.test('an idle main FIN still reaches the client, after every byte, without wai
   c.on('data', (d: Buffer) => got.push(d))
   await once(c, 'end')
   t.equal(Buffer.concat(got).toString(), 'bye')
-  t.equal(tcpState(c.localPort!), '08', 'a FIN, no reset')
+  t.equal(tcpState(c), '08', 'a FIN, no reset')
   // Half-close still holds: the client may go on sending to main after main's FIN.
   c.end()
 })
