@@ -10,7 +10,7 @@ import type { DiffResult, Divergence } from '../diff/outcome.js'
 import type { MirrorPlan } from '../mirrors/mirror-set.js'
 import type { MirrorOutput } from './output.js'
 import type { SessionPeer, SessionSource } from './session-source.js'
-import type { MainRewriter } from './session-opener.js'
+import type { MainRewriter, StreamRewriter } from './session-opener.js'
 import type { SessionRecording } from '../record/session-recording.js'
 import type { MainObserverFactory, MainPathObserver, StageSession } from './stage.js'
 
@@ -57,6 +57,10 @@ export interface ConnectionOptions {
   readonly main?: Socket | undefined
   /** Rewrites the start of main's stream to the client (from the session opener); undefined: bytes as they are. */
   readonly mainToClient?: MainRewriter | undefined
+  /** Rewrites the start of the client's stream to main only (from the session opener); undefined: bytes as they are. */
+  readonly clientToMain?: StreamRewriter | undefined
+  /** Main's bytes the session opener already passed to the client: seen by --diff, --record and the observer only. */
+  readonly mainSent?: Buffer | undefined
 }
 
 /**
@@ -120,6 +124,8 @@ export class Connection {
   private observeMain = false
   /** Until it is done, main's bytes to the client go through it. */
   private mainToClient: MainRewriter | undefined
+  /** Until it is done, the client's bytes to main (only) go through it. */
+  private clientToMain: StreamRewriter | undefined
 
   /**
    * @param client the client side: an accepted socket (paused), or any {@link SessionSource}
@@ -165,6 +171,7 @@ export class Connection {
     this.diff?.planned()
 
     this.mainToClient = opts.mainToClient
+    this.clientToMain = opts.clientToMain
     const opened = opts.main
     const { socket: main, readyEvent } = opened === undefined ? dial(ctx.main) : { socket: opened, readyEvent: undefined }
     this.main = main
@@ -180,6 +187,7 @@ export class Connection {
       // The opener connected main (and sent the PROXY header): the session starts now.
       main.resume()
       this.mainOnConnect()
+      if (opts.mainSent !== undefined && opts.mainSent.length > 0) this.mainAlreadySent(opts.mainSent)
       return
     }
     if (ctx.mainHeader !== undefined) main.write(ctx.mainHeader(peer))
@@ -224,7 +232,14 @@ export class Connection {
     // forwards would then skip the next mirror for this chunk and leave a hole in its stream.
     const mirrors = this.mirrors
     for (let i = mirrors.length - 1; i >= 0; i--) mirrors[i]!.write(chunk)
-    if (!this.main.write(chunk)) this.client.pause()
+    const rewriter = this.clientToMain
+    if (rewriter === undefined) {
+      if (!this.main.write(chunk)) this.client.pause()
+    } else {
+      const toMain = rewriter.rewrite(chunk)
+      if (rewriter.done) this.clientToMain = undefined
+      if (toMain.length > 0 && !this.main.write(toMain)) this.client.pause()
+    }
     this.lastMainWriteAt = performance.now()
     if (this.diff !== undefined) this.diff.client(chunk)
     if (this.rec !== undefined) this.rec.client(chunk)
@@ -296,6 +311,15 @@ export class Connection {
     if (!this.client.write(chunk)) this.main.pause()
     if (this.observeMain) this.observeMain = this.observer!.main(chunk)
     // After the write: the client has its bytes before any comparing. The comparer keeps a reference, no copy.
+    if (this.diff !== undefined) this.diff.main(chunk)
+    if (this.rec !== undefined) this.rec.main(chunk)
+  }
+
+  /** Main's bytes the session opener passed to the client itself: everything but the client sees them. */
+  private mainAlreadySent (chunk: Buffer): void {
+    this.bytesMainToClient += chunk.length
+    this.metrics.bytesMainToClient += chunk.length
+    if (this.observeMain) this.observeMain = this.observer!.main(chunk)
     if (this.diff !== undefined) this.diff.main(chunk)
     if (this.rec !== undefined) this.rec.main(chunk)
   }

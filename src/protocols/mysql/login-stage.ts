@@ -1,5 +1,5 @@
 import type { MirrorStage, StageContext } from '../../datapath/stage.js'
-import { MirrorAuthError, MirrorOverflowError } from '../../ops/errors.js'
+import { MirrorAuthError, MirrorOverflowError, MirrorTlsError } from '../../ops/errors.js'
 import type { ProtocolMirror } from '../registry.js'
 import { CACHING_SHA2, NATIVE, authResponse, cachingSha2Rsa, clearPassword } from './auth.js'
 import {
@@ -34,7 +34,6 @@ export class MysqlLoginStage implements MirrorStage {
   private greeting: Greeting | undefined
   /** The client's HandshakeResponse; undefined until it arrived. */
   private response: HandshakeResponse | undefined
-  private responseSeq = 1
   /** Capabilities in effect between tcptee and the mirror. */
   private caps = 0
   private plugin = NATIVE
@@ -95,9 +94,8 @@ export class MysqlLoginStage implements MirrorStage {
     return false
   }
 
-  private get secure (): boolean {
-    return this.mirror.tls !== 'off'
-  }
+  /** The link to the mirror is TLS (tcptee's SSLRequest was answered and the handshake is done). */
+  private secure = false
 
   start (ctx: StageContext): void {
     this.ctx = ctx
@@ -162,7 +160,6 @@ export class MysqlLoginStage implements MirrorStage {
         return
       }
       this.response = parseHandshakeResponse(packet.payload)
-      this.responseSeq = packet.seq
       if (this.greeting !== undefined) this.sendLogin()
       return
     }
@@ -381,7 +378,12 @@ export class MysqlLoginStage implements MirrorStage {
     this.fail(new MirrorAuthError(`mirror ${this.mirror.name}: unexpected packet 0x${(head ?? 0).toString(16)} during ${this.plugin} authentication`))
   }
 
-  /** Greeting and the client's response are both here: log in. */
+  /**
+   * Greeting and the client's response are both here: log in. With `--mirror-tls` not off and CLIENT_SSL in the
+   * mirror's greeting, tcptee's own SSLRequest first (the response's first 32 bytes, sequence id 1), then TLS, then the
+   * response as sequence id 2; a mirror without CLIENT_SSL is used in plain text with `prefer` and ends with fate
+   * `tls-failed` otherwise. The client's own sequence ids do not matter: its TLS, if any, ended at tcptee.
+   */
   private sendLogin (): void {
     const greeting = this.greeting!
     const response = this.response!
@@ -391,9 +393,28 @@ export class MysqlLoginStage implements MirrorStage {
     this.caps = (response.capabilities & greeting.capabilities & ~CLIENT_SSL) >>> 0
     this.plugin = (response.capabilities & greeting.capabilities & CLIENT_PLUGIN_AUTH) !== 0 ? greeting.plugin : NATIVE
     this.scramble = greeting.scramble
+    const mode = this.mirror.tls
+    const ctx = this.ctx!
+    if (mode !== 'off' && ctx.startTls !== undefined) {
+      if ((greeting.capabilities & CLIENT_SSL) !== 0) {
+        ctx.send(encodePacket(1, encodeHandshakeResponse(response, greeting, this.plugin, Buffer.alloc(0), true).subarray(0, 32)))
+        ctx.startTls(() => {
+          if (this.failed) return
+          this.secure = true
+          const secureAuth = this.firstResponse()
+          if (secureAuth === undefined) return
+          this.ctx!.send(encodePacket(2, encodeHandshakeResponse(response, greeting, this.plugin, secureAuth, true)))
+        })
+        return
+      }
+      if (mode !== 'prefer') {
+        this.fail(new MirrorTlsError(`mirror ${this.mirror.name}: the mirror does not offer TLS (no CLIENT_SSL in its greeting), which --mirror-tls ${mode} requires`), 'tls-failed')
+        return
+      }
+    }
     const auth = this.firstResponse()
     if (auth === undefined) return
-    this.ctx!.send(encodePacket(this.responseSeq, encodeHandshakeResponse(response, greeting, this.plugin, auth)))
+    ctx.send(encodePacket(1, encodeHandshakeResponse(response, greeting, this.plugin, auth)))
   }
 
   /** The first auth response; a plugin tcptee cannot answer first is replaced by mysql_native_password (the server switches). */
@@ -425,7 +446,7 @@ export class MysqlLoginStage implements MirrorStage {
     return password
   }
 
-  private fail (err: Error, fate: 'auth-failed' | 'overflow' = 'auth-failed'): void {
+  private fail (err: Error, fate: 'auth-failed' | 'overflow' | 'tls-failed' = 'auth-failed'): void {
     if (this.failed) return
     this.failed = true
     this.held = []
