@@ -187,6 +187,10 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     const raw = this.socket
     const tls = this.target.stageTls
     if (raw === undefined || this.ending || tls === undefined) return
+    // What the stage sent just before (a MySQL SSLRequest) leaves now: the TLS socket writes through the TCP socket,
+    // and a TCP socket left corked (or a backlog left behind) would hold its handshake forever.
+    this.writeBacklog(raw)
+    this.flush()
     raw.removeListener('error', this.socketOnError)
     raw.removeListener('end', this.socketOnEnd)
     raw.removeListener('close', this.socketOnClose)

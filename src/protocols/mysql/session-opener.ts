@@ -83,7 +83,7 @@ export async function openMysqlSession (ctx: SessionOpenContext): Promise<Opened
     const upgrade = mode !== 'off' && ctx.mainTls.settings !== undefined && offersTls
     if (!upgrade && (mode === 'on' || mode === 'verify')) {
       const why = `does not offer TLS (no CLIENT_SSL in its greeting), which --main-tls ${mode} requires`
-      raw.write(encodePacket(0, errPayload(`tcptee: main ${why}`)))
+      raw.write(encodePacket(0, errPayload(`tcptee: main ${where} ${why}`)))
       throw tlsFailed(where, why)
     }
     // Bytes after the greeting before the client answered (nothing a server sends): refused before TLS, else relayed.
@@ -184,10 +184,10 @@ export function withSsl (greeting: Buffer, ssl: boolean): Buffer {
   return out
 }
 
-/** An ERR payload sent before the handshake (no SQLSTATE marker, as servers send them then): code 2026, SSL error. */
+/** An ERR payload sent before the handshake (no SQLSTATE marker, as servers send them then): code 1043 (ER_HANDSHAKE_ERROR). */
 function errPayload (message: string): Buffer {
   const head = Buffer.from([0xff, 0, 0])
-  head.writeUInt16LE(2026, 1)
+  head.writeUInt16LE(1043, 1)
   return Buffer.concat([head, Buffer.from(message, 'utf8')])
 }
 
