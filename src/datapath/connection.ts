@@ -450,7 +450,10 @@ export class Connection {
       if (how !== 'shutdown' && !s.connecting && typeof s.resetAndDestroy === 'function') s.resetAndDestroy()
       else s.destroy()
     }
-    for (const m of [...this.mirrors]) m.abort()
+    // Main failing after the client's FIN takes nothing from the mirrors: each has the client's whole stream and its
+    // FIN queued, and finishes on its own (bounded by the mirror write timeout). A TLS main often ends that way: a
+    // MariaDB server closes after COM_QUIT with tcptee's TLS close_notify unread, which its kernel answers with a reset.
+    if (how !== 'main-error' || !this.clientEnded) for (const m of [...this.mirrors]) m.abort()
     this.rec?.finish()
   }
 
