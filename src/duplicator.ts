@@ -515,7 +515,7 @@ export class Duplicator {
         if (this.closing === undefined) {
           this.log.warn({ client: `${peer.client.address}:${peer.client.port}`, end: err.end, err: err.error }, err.end === 'client-error'
             ? 'client TLS handshake failed; connection closed'
-            : 'session not opened: main could not be reached as --main-tls asks; client closed')
+            : err.end === 'main-tls-failed' ? 'session not opened: main could not be reached as --main-tls asks; client closed' : 'session not opened: main could not be reached; client closed')
         }
         return
       }
@@ -572,7 +572,7 @@ export class Duplicator {
    * or a stream from elsewhere. It goes through the same path as a live client: main, the mirrors with their stages,
    * comparison, metrics, shutdown. `source` must be paused; the session resumes it once main is connected.
    * Returns false, and destroys the source, when the duplicator is already closing, or when its protocol negotiates
-   * TLS to main inside the protocol (`--protocol postgres` with `--main-tls` on): that needs the session opener, which
+   * TLS to main inside the protocol (`--protocol postgres` or `mysql` with `--main-tls` on): that needs the session opener, which
    * works on accepted sockets only, and main must never get the session in plain text instead.
    */
   handle (source: SessionSource, peer: SessionPeer = { client: { address: 'session', port: 0 }, local: { address: 'session', port: 0 } }): boolean {
