@@ -17,7 +17,8 @@ const LOGIN_MESSAGE_MAX = 64 * 1024
  * Logs one mirror connection in to MySQL/MariaDB with the mirror's own password (`--protocol mysql`), and keeps it
  * logged in across COM_CHANGE_USER. Reads the mirror's greeting (held from the comparer), rewrites the client's
  * HandshakeResponse for it (auth response from the mirror's scramble and the configured password, capabilities cut
- * to what the mirror offers, CLIENT_SSL cleared), answers the mirror's AuthSwitchRequest and caching_sha2 requests
+ * to what the mirror offers; CLIENT_SSL set only over TLS: with `--mirror-tls` the stage sends its own SSLRequest
+ * and starts TLS first, see sendLogin), answers the mirror's AuthSwitchRequest and caching_sha2 requests
  * itself, and drops the client's own auth packets meant for main (every client packet with a sequence id other than
  * 0 before the client's first command). Client bytes that arrive before the mirror is ready are held, within the
  * mirror's queue bound.
