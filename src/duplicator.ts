@@ -560,7 +560,7 @@ export class Duplicator {
     const plan = this.mirrorSet.plan(Date.now())
     const opts: ConnectionOptions = {
       ...(firstChunkCheck === undefined ? {} : { firstChunkCheck }),
-      ...(opened === undefined ? {} : { main: opened.main, mainToClient: opened.mainToClient, clientToMain: opened.clientToMain, mainSent: opened.mainSent }),
+      ...(opened === undefined ? {} : { main: opened.main, mainToClient: opened.mainToClient, clientToMain: opened.clientToMain, mainSent: opened.mainSent, mainResetAfterClientEndIsClose: opened.mainResetAfterClientEndIsClose }),
     }
     const conn = new Connection(this.nextId++, source, peer, plan, this.connectionContext, opts)
     this.connections.add(conn)

@@ -112,11 +112,11 @@ if (bins !== undefined) {
     const counters = tee.mirror()
     t.equal(counters.fates.ok, 1, 'the mirror connection ended ok')
     t.match(await b.admin("SHOW GLOBAL STATUS LIKE 'Ssl_accepts'"), /Ssl_accepts\t[1-9]/, 'the mirror accepted a TLS handshake')
-    // MariaDB closes after COM_QUIT with tcptee's TLS close_notify unread, and its kernel answers with a reset: the
-    // session may end main-error (logged), after the client's FIN, without taking anything from the mirror.
-    const warnings = lines.filter((l) => (l['level'] as number) >= 40 && !(l['end'] === 'main-error' && /ECONNRESET/.test(JSON.stringify(l['err']))))
-    t.equal(warnings.length, 0, 'no warnings logged (but a reset from main after the client\'s COM_QUIT and FIN)')
-    for (const w of lines.filter((l) => (l['level'] as number) >= 40)) t.comment(JSON.stringify(w))
+    // MariaDB closes after COM_QUIT with tcptee's TLS close_notify unread, and its kernel often answers with a reset:
+    // after the client's FIN that ends the session closed, not main-error, and takes nothing from the mirror.
+    const warnings = lines.filter((l) => (l['level'] as number) >= 40)
+    t.equal(warnings.length, 0, 'no warnings logged')
+    for (const w of warnings) t.comment(JSON.stringify(w))
     t.notMatch(JSON.stringify(lines), /main-secret|mirror-secret/, 'no password in the logs')
   })
 

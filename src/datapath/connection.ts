@@ -63,6 +63,8 @@ export interface ConnectionOptions {
   readonly clientToMain?: StreamRewriter | undefined
   /** Main's bytes the session opener already passed to the client: seen by --diff, --record and the observer only. */
   readonly mainSent?: Buffer | undefined
+  /** A reset from main after the client's FIN ends the session `closed` (see OpenedSession in session-opener.ts). */
+  readonly mainResetAfterClientEndIsClose?: boolean | undefined
 }
 
 /**
@@ -131,6 +133,7 @@ export class Connection {
   private mainToClient: MainRewriter | undefined
   /** Until it is done, the client's bytes to main (only) go through it. */
   private clientToMain: StreamRewriter | undefined
+  private readonly mainResetAfterClientEndIsClose: boolean
 
   /**
    * @param client the client side: an accepted socket (paused), or any {@link SessionSource}
@@ -177,6 +180,7 @@ export class Connection {
 
     this.mainToClient = opts.mainToClient
     this.clientToMain = opts.clientToMain
+    this.mainResetAfterClientEndIsClose = opts.mainResetAfterClientEndIsClose === true
     const opened = opts.main
     const { socket: main, readyEvent } = opened === undefined ? dial(ctx.main) : { socket: opened, readyEvent: undefined }
     this.main = main
@@ -422,7 +426,7 @@ export class Connection {
       this.fail('main-refused', new MainConnectError(`main ${formatAddress(this.config.main)}: connect failed`, { cause: err }))
       return
     }
-    this.fail('main-error', err)
+    this.fail(this.clientEnded && this.mainResetAfterClientEndIsClose && (err as NodeJS.ErrnoException).code === 'ECONNRESET' ? 'closed' : 'main-error', err)
   }
 
   private readonly mainOnClose = (): void => {
@@ -486,8 +490,9 @@ export class Connection {
     }
     // Main failing after the client's FIN takes nothing from the mirrors: each has the client's whole stream and its
     // FIN queued, and finishes on its own (bounded by the mirror write timeout). A TLS main often ends that way: a
-    // MariaDB server closes after COM_QUIT with tcptee's TLS close_notify unread, which its kernel answers with a reset.
-    if (how !== 'main-error' || !this.clientEnded) for (const m of [...this.mirrors]) m.abort()
+    // MariaDB server closes after COM_QUIT with tcptee's TLS close_notify unread, which its kernel answers with a reset
+    // (`closed` then, see mainResetAfterClientEndIsClose).
+    if (!this.clientEnded || (how !== 'main-error' && how !== 'closed')) for (const m of [...this.mirrors]) m.abort()
     this.rec?.finish()
   }
 

@@ -49,6 +49,12 @@ export interface OpenedSession {
    * main's greeting, which the client answers before the session starts.
    */
   readonly mainSent?: Buffer | undefined
+  /**
+   * True: a reset from main after the client's FIN ends the session as `closed`, not `main-error`. MySQL over TLS to
+   * main: the client's FIN follows COM_QUIT, after which the server closes with tcptee's TLS close_notify (sent with
+   * that FIN) unread, and its kernel answers with a reset; the client, which said goodbye, is not waiting for anything.
+   */
+  readonly mainResetAfterClientEndIsClose?: boolean | undefined
 }
 
 /**

@@ -154,7 +154,7 @@ export async function openMysqlSession (ctx: SessionOpenContext): Promise<Opened
     const clientSsl = (response.readUInt32LE(0) & CLIENT_SSL) !== 0
     const toMain = shift !== 0 || clientSsl !== upgrade ? new LoginSeqRewriter('client', shift, upgrade) : undefined
     const toClient = shift !== 0 ? new LoginSeqRewriter('main', -shift) : undefined
-    return { source, main, mainToClient: toClient, clientToMain: toMain, mainSent: greetingWire }
+    return { source, main, mainToClient: toClient, clientToMain: toMain, mainSent: greetingWire, mainResetAfterClientEndIsClose: upgrade }
   } catch (err) {
     unwatch(raw)
     if (source !== raw) unwatch(source)
