@@ -429,6 +429,15 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
       this.finish('refused')
       return
     }
+    // TLS started inside the protocol, the client's FIN passed on and every byte written: a database that closes on
+    // the client's goodbye (MariaDB after COM_QUIT) does so with our TLS close_notify unread, and its kernel answers
+    // with a reset. The mirror had the whole session: that is its normal end, not a cut-off.
+    const socket = this.socket
+    if (this.tcpUnderTls !== undefined && this.ending && (err as NodeJS.ErrnoException).code === 'ECONNRESET' &&
+        socket !== undefined && socket.writableLength === 0 && this.backlogLength === 0) {
+      this.finish(this.leftMidSession ? 'closed' : 'ok')
+      return
+    }
     this.cutOff('reset', err)
   }
 
