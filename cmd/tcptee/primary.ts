@@ -7,7 +7,8 @@
  */
 import cluster, { type Worker } from 'node:cluster'
 import type { Logger } from 'pino'
-import { AdminServer, createAdminServer, readAuthFile } from '../../src/index.js'
+import type { AdminServer } from '../../src/ops/admin.js'
+import { loadAdmin, type AdminModule } from './admin-loader.js'
 import type { CliOptions } from './args.js'
 import { ClusterAdmin, workerHandle, type ToWorker } from './cluster.js'
 import { reloadConfig, watchConfigFile } from './config-file.js'
@@ -28,17 +29,17 @@ export class PrimaryRunner {
   private watcher: FileWatcher | undefined
   private allExited: (() => void) | undefined
 
-  private constructor (opts: CliOptions, log: Logger, hooks: RunnerHooks) {
+  private constructor (opts: CliOptions, log: Logger, hooks: RunnerHooks, admin: AdminModule | undefined) {
     this.opts = opts
     this.log = log
     this.hooks = hooks
     this.backend = new ClusterAdmin(opts, { logger: log })
-    const auth = opts.adminAuthFile === undefined ? undefined : readAuthFile(opts.adminAuthFile)
-    this.admin = opts.admin === undefined ? undefined : createAdminServer({ listen: opts.admin, backend: this.backend, auth, logger: log, maxMirrorSeries: opts.metricsMaxMirrors })
+    const auth = opts.adminAuthFile === undefined ? undefined : admin!.readAuthFile(opts.adminAuthFile)
+    this.admin = opts.admin === undefined ? undefined : admin!.createAdminServer({ listen: opts.admin, backend: this.backend, auth, logger: log, maxMirrorSeries: opts.metricsMaxMirrors })
   }
 
   static async start (opts: CliOptions, log: Logger, hooks: RunnerHooks): Promise<PrimaryRunner> {
-    const r = new PrimaryRunner(opts, log, hooks)
+    const r = new PrimaryRunner(opts, log, hooks, await loadAdmin(opts))
     await r.admin?.listen()
     cluster.on('exit', r.clusterOnExit)
     for (let i = 0; i < opts.workers; i++) r.fork()

@@ -1,7 +1,7 @@
 import { parseAddress, type Address } from '../net/address.js'
 import { parseBytes } from '../net/units.js'
 import { ConfigError } from '../ops/errors.js'
-import { DEFAULT_IGNORE } from './create-comparer.js'
+import { DEFAULT_IGNORE } from './default-ignore.js'
 import { DIFF_KINDS, type DiffConfig, type DiffKind } from './outcome.js'
 import { resolveIgnoreList } from './request.js'
 
