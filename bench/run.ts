@@ -187,7 +187,7 @@ function setupArg (a: string): string {
 function proxyCommand (setup: Setup, listen: number, main: number, mirrors: number[]): [string, string[]] {
   switch (setup.proxy) {
     case 'tcptee':
-      return [process.execPath, [bin.tcptee, '-l', `127.0.0.1:${listen}`, '-f', `127.0.0.1:${main}`,
+      return [process.execPath, [...(setup.nodeArgs ?? []), bin.tcptee, '-l', `127.0.0.1:${listen}`, '-f', `127.0.0.1:${main}`,
         ...mirrors.flatMap((p) => ['-m', `127.0.0.1:${p}`]), '--log-level', 'warn', ...(setup.args ?? []).map(setupArg), ...tcpteeArgs]]
     case 'naive':
       return [process.execPath, [bin.naive, '-l', String(listen), '-f', String(main), '-m', String(mirrors[0])]]
