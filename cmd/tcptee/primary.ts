@@ -18,10 +18,9 @@ import type { RunnerHooks } from './single.js'
 /**
  * V8's young generation of each worker, in MiB per semi-space (node's `--max-semi-space-size`). Under tcptee's
  * allocation rate (every read is a new Buffer) node's default lets it grow to 16 MiB per semi-space, all of it resident:
- * 2 measured 4-15 MiB less peak RSS per process at 10 and 100 connections at about the same CPU per request
- * (docs/benchmark.md). The
- * primary starts its workers, so it can give them the flag; a running process cannot change it (a single process
- * gets it from NODE_OPTIONS, as the deploy files set it).
+ * 2 measured 4-15 MiB less peak RSS per process at 10 and 100 connections, for up to 16 % more CPU per request
+ * (docs/benchmark.md). The primary starts its workers, so it can give them the flag; a running process cannot change
+ * it (a single process gets it from NODE_OPTIONS, as the deploy files set it).
  */
 export const WORKER_SEMI_SPACE_MIB = 2
 
