@@ -149,5 +149,14 @@ if (mb !== undefined) {
     t.ok((p.summary.diff?.repliesCompared ?? 0) >= 4, `replies compared: ${p.summary.diff?.repliesCompared}`)
     t.equal(p.summary.diff?.repliesDiverged, 0)
     t.equal(await target.admin('CHECKSUM TABLE d.plain'), await main.admin('CHECKSUM TABLE d.plain'))
+
+    // Without --protocol, a password login cannot be replayed even when the password is the same: the recorded auth
+    // response answers main's salt. The target refuses it; the comparer says the target's replies ended at once.
+    await target.admin("ALTER USER 'app'@'127.0.0.1' IDENTIFIED BY 'my-A'")
+    const same = await replay([cliFile, '--to', to, '--diff', 'mysql', '--speed', 'max', '--reply-timeout', '1s'])
+    t.comment(summaryText(same.summary, same.summary.files, same.summary.target).trim())
+    t.equal(same.summary.connections.ends.ok, 0)
+    t.same(same.summary.diff?.divergences.map((v) => [v.outcome, v.index]), [['mirror-short', 0]])
+    t.match(await target.errorLog(), /Access denied for user 'app'@'127\.0\.0\.1' \(using password: YES\)/)
   })
 }
