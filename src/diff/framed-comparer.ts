@@ -231,6 +231,8 @@ export class FramedComparer<R extends Reply> extends BaseComparer {
     this.compared++
     const counters = this.host.counters
     counters.repliesCompared++
+    // Main's side of the pair, as --diff bytes counts the bytes of main's stream it compared.
+    counters.bytesCompared += main.size
     const request = main.request ?? mirror.request
     const key = request?.key ?? UNKNOWN_KEY
     const cc = commandCounts(counters, key)
