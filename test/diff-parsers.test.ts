@@ -9,7 +9,9 @@ import { HttpRequestLog, HttpResponseParser, type HttpResponse } from '../src/pr
 import { httpProtocol } from '../src/protocols/http/comparer.js'
 import { emptyDiffCounters, printable, type Divergence } from '../src/diff/outcome.js'
 import { redisProtocol } from '../src/protocols/redis/comparer.js'
+import { RespReplyFramer } from '../src/protocols/redis/reply-framer.js'
 import { RespParser, type RespReply } from '../src/protocols/redis/resp-parser.js'
+import { draws, fuzzSeed, prng } from './support/fuzz.js'
 
 function respReplies (stream: Buffer, splits: number[]): string[] {
   const p = new RespParser()
@@ -49,6 +51,75 @@ t.test('RESP: a partial reply is held and counted; garbage is a protocol error',
   t.equal(p.end(), false, 'EOF inside a reply is not clean')
   t.throws(() => new RespParser().push(Buffer.from('hello\r\n'), () => {}), { name: 'DiffProtocolError' })
   t.throws(() => new RespParser().push(Buffer.from('$abc\r\n'), () => {}), { name: 'DiffProtocolError' })
+})
+
+/** Cuts `stream` at up to 4 random places, in order. */
+function randomCuts (stream: Buffer, int: (n: number) => number): number[] {
+  return Array.from({ length: int(5) }, () => int(stream.length + 1)).sort((a, b) => a - b)
+}
+
+/** Where the comparer's strict parser ends each reply (absolute offsets), and whether it threw DiffProtocolError. */
+function strictEnds (stream: Buffer, cuts: number[]): { ends: number[], malformed: boolean } {
+  const p = new RespParser()
+  const ends: number[] = []
+  let at = 0
+  let prev = 0
+  try {
+    for (const c of [...cuts, stream.length]) {
+      p.push(stream.subarray(prev, c), (r) => { at += r.size; ends.push(at) })
+      prev = c
+    }
+  } catch (err) {
+    if (!(err instanceof Error) || err.name !== 'DiffProtocolError') throw err
+    return { ends, malformed: true }
+  }
+  return { ends, malformed: false }
+}
+
+/** The same for the auth stage's lenient framer: `broken` instead of a throw. */
+function lenientEnds (stream: Buffer, cuts: number[]): { ends: number[], malformed: boolean } {
+  const f = new RespReplyFramer()
+  const ends: number[] = []
+  let prev = 0
+  for (const c of [...cuts, stream.length]) {
+    const base = prev
+    f.push(stream.subarray(prev, c), (pos) => ends.push(base + pos))
+    prev = c
+  }
+  return { ends, malformed: f.broken }
+}
+
+t.test('RESP fuzz: mutated reply streams frame alike in both modes and however cut; only DiffProtocolError', async (t) => {
+  const seed = fuzzSeed(0x4e5b)
+  const random = prng(seed)
+  const { int, pick, bytes } = draws(random)
+  const replies = ['+OK\r\n', '-ERR x\r\n', ':-7\r\n', '$3\r\nabc\r\n', '$-1\r\n', '*2\r\n:1\r\n$0\r\n\r\n', '*-1\r\n',
+    '%1\r\n+k\r\n*1\r\n#f\r\n', '|1\r\n+a\r\n:1\r\n,1.5\r\n', '>2\r\n+m\r\n=5\r\ntxt:x\r\n', '~0\r\n', '_\r\n', '$?\r\n']
+  const deadline = Date.now() + 8000
+  let cases = 0
+  let broken = 0
+  for (; cases < 3000 && Date.now() < deadline; cases++) {
+    let stream = Buffer.from(Array.from({ length: 1 + int(8) }, () => pick(replies)).join(''), 'latin1')
+    for (let m = int(4); m > 0; m--) {
+      const at = int(stream.length)
+      switch (int(4)) {
+        case 0: stream[at] = pick([0x0d, 0x0a, 0x24, 0x2a, 0x3f, 0x2d, 0x30, 0x39, int(256)]); break
+        case 1: stream = Buffer.concat([stream.subarray(0, at), bytes(1 + int(6)), stream.subarray(at)]); break
+        case 2: stream = Buffer.concat([stream.subarray(0, at), stream.subarray(at + 1 + int(4))]); break
+        default: stream = Buffer.concat([stream, Buffer.from(`$${pick(['1', '99999999999999999999', '-2', 'x', ''])}\r\n`, 'latin1')])
+      }
+    }
+    const whole = lenientEnds(stream, [])
+    const cut = lenientEnds(stream, randomCuts(stream, int))
+    const strict = strictEnds(stream, randomCuts(stream, int))
+    const want = JSON.stringify(whole)
+    if (JSON.stringify(cut) !== want || JSON.stringify(strict) !== want) {
+      t.same({ cut, strict }, { cut: whole, strict: whole }, `seed ${seed} case ${cases}: ${JSON.stringify(stream.toString('latin1'))}`)
+      return
+    }
+    if (whole.malformed) broken++
+  }
+  t.ok(cases >= 500, `${cases} cases (${broken} malformed) in the time budget`)
 })
 
 function responses (reqs: string, stream: string, splits: number[] = []): Array<{ status: number, body: string, request: string | undefined }> {
