@@ -10,6 +10,7 @@ import { httpProtocol } from '../src/protocols/http/comparer.js'
 import { emptyDiffCounters, printable, type Divergence } from '../src/diff/outcome.js'
 import { redisProtocol } from '../src/protocols/redis/comparer.js'
 import { RespReplyFramer } from '../src/protocols/redis/reply-framer.js'
+import { RequestQueue } from '../src/diff/request-queue.js'
 import { RespParser, type RespReply } from '../src/protocols/redis/resp-parser.js'
 import { draws, fuzzSeed, prng } from './support/fuzz.js'
 
@@ -120,6 +121,30 @@ t.test('RESP fuzz: mutated reply streams frame alike in both modes and however c
     if (whole.malformed) broken++
   }
   t.ok(cases >= 500, `${cases} cases (${broken} malformed) in the time budget`)
+})
+
+t.test('RequestQueue: numbered look-ups, forgetting, the bytes kept, across compactions', async (t) => {
+  const q = new RequestQueue<string>((r) => r.length)
+  let end = 0
+  let pushed = 0
+  for (let round = 0; round < 5; round++) {
+    for (let i = 0; i < 3000; i++) q.push(`r${pushed++}`)
+    end += 2500 + round
+    q.forgetBefore(end)
+    q.forgetBefore(end - 10) // going back forgets nothing more
+    if (q.at(end - 1) !== undefined || q.at(end) !== `r${end}` || q.at(pushed - 1) !== `r${pushed - 1}` || q.at(pushed) !== undefined) {
+      t.fail(`round ${round}: at() after forgetting below ${end}`)
+      return
+    }
+    let want = 0
+    for (let i = end; i < pushed; i++) want += `r${i}`.length
+    t.equal(q.kept, want, `round ${round}: kept counts the ${pushed - end} requests left`)
+  }
+  q.forgetBefore(Number.POSITIVE_INFINITY)
+  t.equal(q.kept, 0)
+  t.equal(q.at(pushed - 1), undefined)
+  q.push('next')
+  t.equal(q.at(pushed), 'next', 'numbering goes on after everything was forgotten')
 })
 
 function responses (reqs: string, stream: string, splits: number[] = []): Array<{ status: number, body: string, request: string | undefined }> {
