@@ -278,6 +278,23 @@ t.test('redis comparer: replies compared one by one, every divergence reported w
   t.match(short.finish(), { outcome: 'mirror-short', first: { index: 1 } }, 'decided when the mirror ended with main ahead')
 })
 
+t.test('framed comparer: mirror-short and mirror-long records name the next reply, its request and its excerpt', async (t) => {
+  const short = new FramedComparer(redisProtocol(), host())
+  short.client(Buffer.from('*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$2\r\nk1\r\n', 'latin1'))
+  short.main(Buffer.from('+PONG\r\n$2\r\nv1\r\n')); short.onData(Buffer.from('+PONG\r\n')); short.onEnd()
+  t.equal(JSON.stringify(short.finish().first), JSON.stringify({
+    outcome: 'mirror-short', comparer: 'redis', index: 1, what: 'the mirror\'s replies ended after 1 replys; main\'s go on',
+    fromMain: { at: 0, length: 8, text: '$2\\r\\nv1\\r\\n', hex: '24320d0a76310d0a' }, fromMirror: null, request: 'GET k1', command: 'GET',
+  }), 'mirror-short: every field, in order')
+  const long = new FramedComparer(redisProtocol(), host())
+  long.client(Buffer.from('*1\r\n$4\r\nPING\r\n', 'latin1'))
+  long.main(Buffer.from('+PONG\r\n')); long.mainEnd(); long.onData(Buffer.from('+PONG\r\n:7\r\n'))
+  t.equal(JSON.stringify(long.finish().first), JSON.stringify({
+    outcome: 'mirror-long', comparer: 'redis', index: 1, what: 'main\'s replies ended after 1 replys; the mirror\'s go on',
+    fromMain: null, fromMirror: { at: 0, length: 4, text: ':7\\r\\n', hex: '3a370d0a' }, request: '(request not known)', command: '(unknown)',
+  }), 'mirror-long: every field, in order (the client sent no request for it)')
+})
+
 t.test('http comparer: status, headers (ignored ones skipped) and body; the request line is named', async (t) => {
   const h = host()
   const c = new FramedComparer(httpProtocol(['date']), h)
