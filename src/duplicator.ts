@@ -30,7 +30,8 @@ import { VERSION } from './ops/version.js'
 import { MirrorSet, type MirrorInfo, type MirrorTarget, type TargetWiring } from './mirrors/mirror-set.js'
 import { makeTrustCheck, ProxyProtocolError, readProxyHeader } from './protocols/proxy/index.js'
 import { ProxyHeaderStage, proxyHeaderFor } from './protocols/proxy/stage.js'
-import { Recorder, type RecordFs } from './record/recorder.js'
+import type { Recorder, RecordFs } from './record/recorder.js'
+import { recorderClass } from './features.js'
 import { createSampler } from './mirrors/sampling.js'
 import { protocolModule, type ProtocolMirror } from './protocols/registry.js'
 import { loadCredentials, type MirrorCredentials } from './mirrors/credentials.js'
@@ -123,7 +124,7 @@ export class Duplicator {
     // Opened now, like the certificate files: a path that cannot be written fails at start, naming --record.
     this.recorder = c.record === undefined
       ? undefined
-      : new Recorder(c.record, () => this.mirrorSet.percent, createSampler(c.seed === undefined ? undefined : c.seed + 1), this.metricsStore, this.log, options.recordFs)
+      : new (recorderClass())(c.record, () => this.mirrorSet.percent, createSampler(c.seed === undefined ? undefined : c.seed + 1), this.metricsStore, this.log, options.recordFs)
     const recorder = this.recorder
     this.connectionContext = Object.freeze({
       config: c,

@@ -22,6 +22,7 @@ import { mysqlProtocol, sqlKey } from '../src/protocols/mysql/comparer.js'
 import { DiffProtocolError } from '../src/diff/outcome.js'
 import type { ProtocolMirror } from '../src/protocols/registry.js'
 import type { MirrorFate } from '../src/ops/metrics.js'
+import { draws, fuzzSeed, prng } from './support/fuzz.js'
 
 const require = createRequire(import.meta.url)
 // mysql2's package exports hide lib/: load its auth code by path.
@@ -30,21 +31,10 @@ const mysql2Auth41 = require(path.join(mysql2Dir, 'lib/auth_41.js')) as { calcul
 const mysql2CachingSha2 = require(path.join(mysql2Dir, 'lib/auth_plugins/caching_sha2_password.js')) as
   (opts?: object) => (a: { connection: { config: { password: string } } }) => (data: Buffer) => Buffer | null
 
-const SEED = Number(process.env['FUZZ_SEED'] ?? 0x5eed)
+const SEED = fuzzSeed(0x5eed)
 
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 const random = prng(SEED)
-const int = (n: number): number => Math.floor(random() * n)
-const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => int(256)))
+const { int, bytes } = draws(random)
 
 function readAll (reader: PacketReader, stream: Buffer, cuts: number[]): MysqlPacket[] {
   const out: MysqlPacket[] = []

@@ -5,7 +5,8 @@ import { dial, type DialTarget } from '../net/transport.js'
 import type { Config } from '../config.js'
 import { briefError, MainConnectError, MainConnectTimeoutError, MainTlsError, ShutdownError } from '../ops/errors.js'
 import type { Metrics, MirrorFate } from '../ops/metrics.js'
-import { DiffSession } from '../diff/session.js'
+import type { DiffSession } from '../diff/session.js'
+import { diffSessionClass } from '../features.js'
 import type { DiffResult, Divergence } from '../diff/outcome.js'
 import type { MirrorPlan } from '../mirrors/mirror-set.js'
 import type { MirrorOutput } from './output.js'
@@ -161,7 +162,7 @@ export class Connection {
     client.on('drain', this.clientOnDrain)
 
     // Mirrors connect in parallel with main. Until they are connected, client bytes wait in their bounded queues.
-    this.diff = config.diff === undefined ? undefined : new DiffSession(config.diff, id, this.clientName, ctx.log, this.diffOnDiverged)
+    this.diff = config.diff === undefined ? undefined : new (diffSessionClass())(config.diff, id, this.clientName, ctx.log, this.diffOnDiverged)
     // One object for the whole session: stages and the main path observer of a protocol key their shared state by it.
     const session: StageSession = Object.freeze({ id, client: peer.client, local: peer.local })
     this.observer = ctx.mainObserver?.(session)

@@ -283,6 +283,8 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
       chunk.copy(this.backlog, this.backlogLength)
       this.backlogLength += chunk.length
     } else {
+      // A large chunk while small ones wait in the backlog: they were accepted first, so they go first.
+      if (this.backlogLength > 0) this.writeBacklog(socket)
       const coalescer = this.settings.coalescer
       if (coalescer !== undefined && !this.corked && chunk.length < BATCH_MAX_BYTES) {
         this.corked = true
