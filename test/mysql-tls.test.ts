@@ -195,8 +195,8 @@ if (bins !== undefined) {
     t.not(requires.code, 0, 'a client requiring TLS fails')
     t.comment(`client: ${requires.stderr.trim()}`)
     await noCert.idle()
-    const why = lines2.find((l) => /requires TLS/.test(String(l['msg'])))
-    t.ok(why !== undefined, 'tcptee logs that the client requires TLS it does not offer')
+    const why = lines2.find((l) => /requires TLS/.test(String(l['msg'])) && l['level'] === 30)
+    t.ok(why !== undefined, 'tcptee logs (info) that a client requiring TLS hangs up this way')
     t.comment(JSON.stringify(why))
   })
 }

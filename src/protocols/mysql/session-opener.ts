@@ -115,8 +115,12 @@ export async function openMysqlSession (ctx: SessionOpenContext): Promise<Opened
       answer = await Promise.race([readPacket(source, ctx.timeoutMs), gone])
     }
     if (answer.packet === undefined) {
-      if (answer.ended && answer.raw.length === 0 && ctx.clientTls === undefined) {
-        ctx.log.warn({ end: 'client-error' }, 'the client hung up after the greeting without logging in: it requires TLS (ssl-mode=REQUIRED or --ssl), which tcptee offers clients only with --tls-cert')
+      if (answer.ended && answer.raw.length === 0) {
+        // What a client that requires TLS does when the greeting does not offer it, and what a TCP health check does:
+        // info, not warn, or every health check would be a warning.
+        ctx.log.info({ end: 'client-error' }, ctx.clientTls === undefined
+          ? 'the client hung up after the greeting without logging in: a client that requires TLS (ssl-mode=REQUIRED, --ssl) does this; tcptee offers clients TLS only with --tls-cert'
+          : 'the client hung up after the greeting without logging in')
       } else {
         ctx.log.warn({ end: 'client-error', err: answer.error }, answer.ended ? 'the client closed the connection before its HandshakeResponse' : `no HandshakeResponse from the client within ${ctx.timeoutMs}ms: connection closed`)
       }
