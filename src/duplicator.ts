@@ -514,7 +514,7 @@ export class Duplicator {
         if (err.end === 'client-error') this.metricsStore.clientTlsFailures++
         else this.metricsStore.mainConnectFailures++
         if (this.closing === undefined) {
-          this.log.warn({ client: `${peer.client.address}:${peer.client.port}`, end: err.end, err: err.error }, err.end === 'client-error'
+          this.log.warn({ client: `${peer.client.address}:${peer.client.port}`, end: err.end, err: briefError(err.error) }, err.end === 'client-error'
             ? 'client TLS handshake failed; connection closed'
             : err.end === 'main-tls-failed' ? 'session not opened: main could not be reached as --main-tls asks; client closed' : 'session not opened: main could not be reached; client closed')
         }
