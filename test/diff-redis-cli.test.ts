@@ -58,7 +58,7 @@ if (bins !== undefined) {
   const cli = async (port: number, commands: string[]): Promise<string> =>
     (await runOk(bins['redis-cli'], ['-p', String(port)], { input: commands.join('\n') + '\n', timeoutMs: 15_000 })).stdout
 
-  t.test('redis-cli through tcptee: an identical mirror never diverges; a changed key makes exactly its GETs diverge, named', { todo: 'intermittent since the merges of issues 12, 16 and 17 (fails in some runs: naming of reply 0, baseline verdicts); issue 16 left open to fix it' }, async (t) => {
+  t.test('redis-cli through tcptee: an identical mirror never diverges; a changed key makes exactly its GETs diverge, named', async (t) => {
     const a = await startRedis(t, bins['redis-server'])
     const b = await startRedis(t, bins['redis-server'])
     const dir = await mkdtemp(join(tmpdir(), 'tcptee-diff-cli-'))
@@ -146,7 +146,7 @@ if (bins !== undefined) {
     t.match(badFlag.stderr, /^tcptee: diff-report: unknown option --csv; usage: tcptee diff-report FILE \[--json\]\n/)
   })
 
-  t.test('--diff-baseline: a per-server value is noise on every reply, the rest match, a difference elsewhere diverges', { todo: 'intermittent since the merges of issues 12, 16 and 17 (fails in some runs: naming of reply 0, baseline verdicts); issue 16 left open to fix it' }, async (t) => {
+  t.test('--diff-baseline: a per-server value is noise on every reply, the rest match, a difference elsewhere diverges', async (t) => {
     const a = await startRedis(t, bins['redis-server'])
     const b = await startRedis(t, bins['redis-server'])
     const c = await startRedis(t, bins['redis-server'])
@@ -177,12 +177,6 @@ if (bins !== undefined) {
     t.equal(await b.command('SET', 'k7', 'changed'), 'OK')
     await cli(port, reads)
     await idle(3)
-    if ((closed()[2]?.[cand]?.diff as { outcome?: string } | undefined)?.outcome === 'incomplete') {
-      // Seen once in three full CI runs: the third session's comparison ended incomplete and the baseline counted only
-      // two sessions. Reported as a known open problem, not hidden: the strict checks below run whenever it completes.
-      t.fail('third session compared completely', { todo: 'intermittent: the third session ended incomplete (1 in 3 CI runs); to investigate' })
-      return
-    }
     t.match(closed()[2]?.[cand]?.diff, { outcome: 'diverged', diverged: 1, noise: 2, first: { index: 3, request: 'GET k7' } }, 'a difference the baseline does not show is diverged')
 
     const counters = dup.metrics().mirrors
