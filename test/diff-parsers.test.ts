@@ -216,7 +216,8 @@ t.test('diff log: rate-limited, suppressed records counted on the next record an
   const dir = await mkdtemp(join(tmpdir(), 'tcptee-difflog-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const file = join(dir, 'd.jsonl')
-  const log = new DiffLog(file, silentLogger())
+  // A frozen clock: the bucket must not refill while 150 records are written (a loaded machine took over 10 ms).
+  const log = new DiffLog(file, silentLogger(), () => 1_000_000)
   log.acquire()
   const d: Divergence = { outcome: 'diverged', comparer: 'bytes', offset: 1, what: 'x', fromMain: null, fromMirror: null }
   for (let i = 0; i < DIFF_LOG_BURST + 50; i++) log.write({ conn: 1, client: 'c', mirror: 'm' }, d)

@@ -187,7 +187,8 @@ if (bins !== undefined) {
     t.match(main, /^61\n/, 'main: 61 rows')
     t.equal(mirror, main, 'the mirror equals main (the label is MD5 of the user each row was written as)')
     await tee.idle()
-    t.equal(tee.mirror().fates.ok, 1, 'the mirror connection ended ok')
+    // COM_QUIT: the mirror may hang up before the client's FIN reaches tcptee; after the client's last byte that is ok.
+    t.same(Object.entries(tee.mirror().fates).filter(([, n]) => n > 0), [['ok', 1]], 'the mirror connection ended ok')
     t.notMatch(await b.errorLog(), /Access denied for user '(app5|other5)'/, 'the mirror denied nothing')
   })
 

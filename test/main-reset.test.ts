@@ -81,10 +81,10 @@ for (const how of ['destroy', 'reset'] as const) {
       // fix, a few saw FIN). Scheduling can let a client go quiet longer than the hold, so a few may still see FIN.
       t.ok(tee.fin <= 15, `at most 15 of 100 clients saw a clean FIN through tcptee (saw ${tee.fin})`)
     } else {
-      // Main closing with our bytes still arriving: its FIN comes first and its RST a round trip later. The hold fixes
-      // it only while the client keeps writing within the settle time; measured 0-43 FINs of 100 (about half before
-      // the hold), so this is reported, not asserted (issue 17 D5 is open for this case).
-      t.comment(`closing main: ${tee.fin} of 100 clients saw a FIN through tcptee`)
+      // Main closing with our bytes still arriving: its FIN comes first and its RST a round trip later, and the kernel
+      // tells a reset only to a write. Without the hold about half saw FIN; with the hold but no empty-write probe
+      // 10-43; with the probe 0-7 on a loaded machine. A client quiet for longer than the hold still sees FIN first.
+      t.ok(tee.fin <= 25, `at most 25 of 100 clients saw a clean FIN through tcptee (saw ${tee.fin})`)
     }
   })
 }

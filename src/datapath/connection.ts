@@ -24,6 +24,8 @@ const FIN_SETTLE_MIN_MS = 2
 const FIN_SETTLE_MAX_MS = 100
 /** A client that keeps writing holds main's FIN back at most this many settle times. */
 const FIN_HOLD_MAX_ROUNDS = 8
+/** The FIN hold's probe: an empty write, which the kernel fails if main's reset has arrived. */
+const EMPTY = Buffer.alloc(0)
 
 /** How the client/main session ended. */
 export type SessionEnd = 'closed' | 'client-error' | 'main-error' | 'main-refused' | 'main-tls-failed' | 'main-timeout' | 'shutdown'
@@ -94,8 +96,11 @@ export class Connection {
   private finTurns = 0
   /** The client sent FIN (forwarded to main). */
   private clientEnded = false
-  /** performance.now() of the last client chunk written to main. */
-  private lastMainWriteAt = 0
+  /** {@link bytesClientToMain} when main's last chunk arrived: more since then means main has bytes it did not answer. */
+  private clientBytesAtMainData = 0
+  /** {@link bytesClientToMain} at the FIN hold's last step, and when that step saw it grow (no clock read per chunk). */
+  private finHoldBytes = 0
+  private finHoldWriteSeenAt = -Infinity
   /** Round trip to main as its TCP connect took, in ms: how long a reset provoked by our last write takes to come back. */
   private mainRttMs = 0
   private mainConnected = false
@@ -225,7 +230,6 @@ export class Connection {
     const mirrors = this.mirrors
     for (let i = mirrors.length - 1; i >= 0; i--) mirrors[i]!.write(chunk)
     if (!this.main.write(chunk)) this.client.pause()
-    this.lastMainWriteAt = performance.now()
     if (this.diff !== undefined) this.diff.client(chunk)
     if (this.rec !== undefined) this.rec.client(chunk)
   }
@@ -285,6 +289,7 @@ export class Connection {
   }
 
   private readonly mainOnData = (chunk: Buffer): void => {
+    this.clientBytesAtMainData = this.bytesClientToMain
     this.bytesMainToClient += chunk.length
     this.metrics.bytesMainToClient += chunk.length
     const rewriter = this.mainToClient
@@ -309,14 +314,19 @@ export class Connection {
    * answers the client bytes we wrote after its FIN left with a reset, and a reset must reach the client as a reset:
    * a FIN would tell it that the reply was complete. Two ways a reset shows up as a FIN first: main sent FIN and our
    * writes in flight are answered by RST one round trip later; or the kernel had main's RST, one of our writes took
-   * the error (ECONNRESET) and the next read returned 0, so Node emits 'end' before 'error'. So the FIN waits until
-   * no client byte was written to main for a few round trips (a turn of the event loop when the connection is idle),
-   * at most {@link FIN_HOLD_MAX_ROUNDS} of them; main's 'error' in between resets the client instead (fail()).
+   * the error (ECONNRESET) and the next read returned 0, so Node emits 'end' before 'error'. After the last read the
+   * kernel reports a reset only to a write, so a reset that arrives while the client is quiet would go unseen: before
+   * the FIN goes out, an empty write asks the kernel (see {@link holdFin}).
    */
   private readonly mainOnEnd = (): void => {
     if (this.diff !== undefined) this.diff.mainEnd()
     if (this.rec !== undefined) this.rec.mainEnd()
-    this.finHoldStartedAt = performance.now()
+    const now = performance.now()
+    this.finHoldStartedAt = now
+    this.finHoldBytes = this.bytesClientToMain
+    // Client bytes main has not answered may still be on their way to it: count them as written just now. Otherwise
+    // (an idle connection, a reply that ends with the close) nothing of ours can draw a reset later than the FIN.
+    this.finHoldWriteSeenAt = this.bytesClientToMain !== this.clientBytesAtMainData ? now : -Infinity
     this.holdFin()
   }
 
@@ -327,23 +337,47 @@ export class Connection {
 
   /**
    * Sends the client main's FIN once it is settled: at least two turns of the event loop after 'end' (a write error
-   * that libuv reports asynchronously lands in the next turn's pending phase), and no client byte written to main in
-   * the last {@link finSettleMs}, or the hold has lasted {@link FIN_HOLD_MAX_ROUNDS} settle times.
+   * that libuv reports asynchronously lands in the next turn's pending phase); then, while we can still write to main,
+   * no client byte written to main in the last {@link finSettleMs} (or the hold has lasted {@link FIN_HOLD_MAX_ROUNDS}
+   * settle times), and an empty write that the kernel accepts: a reset it had already received fails it, and main's
+   * 'error' resets the client instead (fail()).
    */
   private holdFin (): void {
     this.finHold = undefined
     if (this.sessionEnd !== undefined) return
-    const now = performance.now()
-    const settle = this.finSettleMs
-    // The client's FIN went to main and nothing is left to write: main read to our FIN before it closed, so no byte of
-    // ours can arrive after its close (a reset, if any, is already on its way): the two turns are enough.
-    const wait = this.clientEnded && this.main.writableLength === 0 ? 0 : this.lastMainWriteAt + settle - now
-    if (this.finTurns < 2 || (wait > 0 && now - this.finHoldStartedAt < settle * FIN_HOLD_MAX_ROUNDS)) {
+    if (this.finTurns < 2) {
       this.finTurns++
-      this.finHold = wait > 0 ? setTimeout(this.finHoldOnTimeout, Math.ceil(wait)) : setImmediate(this.finHoldOnImmediate)
+      this.finHold = setImmediate(this.finHoldOnImmediate)
       return
     }
-    this.client.end()
+    // The client's FIN went to main: nothing more of ours goes there, and a reset, if any, is already on its way.
+    if (this.clientEnded) {
+      this.client.end()
+      return
+    }
+    const now = performance.now()
+    const settle = this.finSettleMs
+    if (this.bytesClientToMain !== this.finHoldBytes) {
+      this.finHoldBytes = this.bytesClientToMain
+      this.finHoldWriteSeenAt = now
+    }
+    const wait = this.finHoldWriteSeenAt + settle - now
+    if (wait > 0 && now - this.finHoldStartedAt < settle * FIN_HOLD_MAX_ROUNDS) {
+      this.finHold = setTimeout(this.finHoldOnTimeout, Math.ceil(wait))
+      return
+    }
+    // Bytes still queued in Node would wait behind main's closed window; a TLS socket does not pass an empty write to
+    // the kernel. Both keep the hold's answer as it is.
+    if (this.main.writableLength > 0 || (this.main as { encrypted?: boolean }).encrypted === true) {
+      this.client.end()
+      return
+    }
+    this.main.write(EMPTY, this.finProbeDone)
+  }
+
+  /** The empty write's answer: accepted, the FIN goes out; failed, main's 'error' follows and resets the client. */
+  private readonly finProbeDone = (err?: Error | null): void => {
+    if (err == null && this.sessionEnd === undefined) this.client.end()
   }
 
   private readonly finHoldOnTimeout = (): void => {

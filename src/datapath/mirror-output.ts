@@ -88,7 +88,12 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   private flushedAtCheck = 0
   private ending = false
   /** The mirror sent FIN before the client did: it stopped talking mid-session (e.g. it rejected the client's auth). */
-  private peerEndedFirst = false
+  /**
+   * {@link bytes} when the mirror hung up before the client's FIN; undefined if it did not. The client sending more
+   * after that means the mirror left mid-session (refused it, crashed): fate `closed`. A mirror that hangs up after
+   * the client's last byte (MySQL's COM_QUIT, Redis' QUIT, an HTTP `Connection: close`) ended the session as main did.
+   */
+  private bytesAtPeerEnd: number | undefined
   private retired = false
   /** The client sent FIN while the stage was still at work: FIN follows once it is passthrough. */
   private endAfterStage = false
@@ -408,7 +413,7 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
       // Everything was delivered and our FIN sent; the mirror did not close its side in time. That is not a failure.
       // Checked before progress: bytes flushed in this period must not buy a second one (the README promises one
       // --mirror-write-timeout after the client's FIN, not two).
-      this.finish(this.peerEndedFirst ? 'closed' : 'ok')
+      this.finish(this.leftMidSession ? 'closed' : 'ok')
       return
     }
     if (flushed > this.flushedAtCheck) {
@@ -462,10 +467,15 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     this.cutOff('reset', err)
   }
 
+  /** The mirror hung up before the client's FIN and the client sent more after that (see {@link bytesAtPeerEnd}). */
+  private get leftMidSession (): boolean {
+    return this.bytesAtPeerEnd !== undefined && this.bytes > this.bytesAtPeerEnd
+  }
+
   private readonly socketOnEnd = (): void => {
-    // The mirror closed its sending side. With allowHalfOpen we keep writing: it may still be reading. But a mirror
-    // that hangs up before the client does usually refused the session, so the fate says 'closed', not 'ok'.
-    if (!this.ending && !this.endAfterReplies) this.peerEndedFirst = true
+    // The mirror closed its sending side. With allowHalfOpen we keep writing: it may still be reading. Whether that
+    // was mid-session (fate 'closed') is known once the client has ended: did it send more after this?
+    if (!this.ending) this.bytesAtPeerEnd = this.bytes
     this.replies?.onEnd()
     // It will answer nothing more: the FIN that waited for its answers goes now.
     if (this.endAfterReplies) this.end()
@@ -474,7 +484,7 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   private readonly socketOnClose = (): void => {
     const socket = this.socket
     if (socket === undefined) return
-    if (this.ending && socket.writableFinished && !this.peerEndedFirst) this.finish('ok')
+    if (this.ending && socket.writableFinished && !this.leftMidSession) this.finish('ok')
     else this.finish('closed')
   }
 

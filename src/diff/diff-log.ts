@@ -28,11 +28,14 @@ export class DiffLog {
   private stream: WriteStream | undefined
   private users = 0
   private tokens = DIFF_LOG_BURST
-  private refilledAt = Date.now()
+  private refilledAt: number
   private suppressed = 0
   private failed = false
 
-  constructor (readonly path: string, private readonly log: Logger) {}
+  /** `now`: the clock the bucket refills by (tests pass a frozen one). */
+  constructor (readonly path: string, private readonly log: Logger, private readonly now: () => number = Date.now) {
+    this.refilledAt = now()
+  }
 
   acquire (): void {
     this.users++
@@ -52,7 +55,7 @@ export class DiffLog {
 
   write (ctx: DivergenceContext, d: Divergence): void {
     if (this.failed) return
-    const now = Date.now()
+    const now = this.now()
     this.tokens = Math.min(DIFF_LOG_BURST, this.tokens + ((now - this.refilledAt) * DIFF_LOG_RATE) / 1000)
     this.refilledAt = now
     const stream = this.open()

@@ -16,7 +16,7 @@ export type MirrorFate =
   | 'write-timeout' // bytes queued and no write progress for the mirror write timeout: cut off
   | 'flood' // it sent far more reply bytes than main did (more than twice main's plus --mirror-buffer): cut off
   | 'reset' // the mirror reset or errored mid-stream
-  | 'closed' // the mirror hung up (FIN) before the client did, e.g. it rejected the client's auth; or closed mid-stream
+  | 'closed' // the mirror hung up (FIN) and the client sent more after that: it rejected the client's auth, or left mid-stream
   | 'aborted' // the client or main side failed, or shutdown's deadline passed: torn down with the connection
   | 'removed' // the mirror was removed at run time: the connection was ended cleanly (FIN after the queued bytes)
   | 'auth-failed' // tcptee could not log in to the mirror for this client (no password known, or the mirror refused it)
