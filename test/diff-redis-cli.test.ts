@@ -128,20 +128,23 @@ if (bins !== undefined) {
       },
     }, 'GET /mirrors: the same per mirror, GET first')
 
-    // tcptee diff-report, as users run it.
-    const report = await runOk(process.execPath, [CLI, 'diff-report', file])
+    // tcptee diff-report, as users run it (four processes at once: each node start is slow on a loaded machine).
+    const [report, jsonRun, missing, badFlag] = await Promise.all([
+      runOk(process.execPath, [CLI, 'diff-report', file]),
+      runOk(process.execPath, [CLI, 'diff-report', file, '--json']),
+      run(process.execPath, [CLI, 'diff-report', join(dir, 'nope.jsonl')]),
+      run(process.execPath, [CLI, 'diff-report', file, '--csv']),
+    ])
     const table = report.stdout.split('\n')
     t.match(table[0], /divergences\.jsonl: 2 divergence records on 1 mirror, \S+ to \S+$/)
     t.match(report.stdout, /\nby command\ncommand +records +mirrors +first seen +last seen +example\nGET +2 +1 +\S+ +\S+ +GET k7\n/)
     t.match(report.stdout, /- GET: reply 2 \(GET k7\) differs at byte 1\n/)
     t.comment('diff-report:\n' + report.stdout)
-    const json = JSON.parse((await runOk(process.execPath, [CLI, 'diff-report', file, '--json'])).stdout) as Record<string, unknown>
+    const json = JSON.parse(jsonRun.stdout) as Record<string, unknown>
     t.match(json, { records: 2, commands: [{ command: 'GET', records: 2, mirrors: [name], example: { request: 'GET k7' } }], mirrors: [{ mirror: name, records: 2 }] })
-    const missing = await run(process.execPath, [CLI, 'diff-report', join(dir, 'nope.jsonl')])
     t.equal(missing.code, 2, 'a missing file is bad input')
     t.equal(missing.stderr.split('\n')[0], `tcptee: diff-report: cannot read ${join(dir, 'nope.jsonl')}: ENOENT`, 'one line naming the file, no stack')
     t.notMatch(missing.stderr, /\n\s+at /, 'no stack trace')
-    const badFlag = await run(process.execPath, [CLI, 'diff-report', file, '--csv'])
     t.equal(badFlag.code, 2)
     t.match(badFlag.stderr, /^tcptee: diff-report: unknown option --csv; usage: tcptee diff-report FILE \[--json\]\n/)
   })
