@@ -14,6 +14,7 @@
 #   haproxy               haproxy (2.6, in /usr/sbin)
 #   tcpdump               tcpdump (in /usr/bin): captures replayed by test/replay-redis.test.ts
 #   tshark                tshark (Wireshark's CLI): reads tcptee's recordings in test/record.test.ts
+#   openssl               openssl: test certificates (test/support/certs.ts: tls-cli, postgres-tls, mysql-tls)
 #   chromium              chromium (headless, driven by puppeteer-core in test/status-page-browser.test.ts)
 #   prometheus            promtool (test/deploy-files.test.ts checks and unit-tests deploy/prometheus/alerts.yaml)
 #
@@ -37,7 +38,7 @@ pg_bin_dir() {
 
 have_all() {
   local b
-  for b in redis-server redis-benchmark redis-cli mariadbd mariadb-install-db mariadb mariadb-admin mysqlslap haproxy chromium promtool tcpdump tshark; do
+  for b in redis-server redis-benchmark redis-cli mariadbd mariadb-install-db mariadb mariadb-admin mysqlslap haproxy chromium promtool tcpdump tshark openssl; do
     command -v "$b" >/dev/null 2>&1 || [[ -x "/usr/sbin/$b" ]] || return 1
   done
   [[ -e /usr/lib/mysql/plugin/auth_ed25519.so ]] || return 1
@@ -63,7 +64,8 @@ export DEBIAN_FRONTEND=noninteractive
   haproxy \
   chromium \
   prometheus \
-  tcpdump tshark
+  tcpdump tshark \
+  openssl
 
 have_all || { echo "install-deps: binaries still missing after apt-get install" >&2; exit 1; }
 echo "install-deps: done"

@@ -1,5 +1,5 @@
 // tcptee benchmark: `npm run bench [-- --quick | --smoke] [--save] [--rounds N] [--only a,b]
-//   [--peer name='cmd -l :{listen} -f :{main} -m :{mirror}'] [--tcptee-args "--workers 2"]`
+//   [--peer name='cmd -l :{listen} -f :{main} -m :{mirror}'] [--tcptee-args "--workers 2"] [--proxy-cpus 1 --load-cpus 0]`
 //
 // Per scenario, every setup's processes (test servers, proxy) start once and
 // serve all its rounds; each client run is a fresh process. Each is a separate
@@ -47,6 +47,8 @@ const argv = yargs(hideBin(process.argv))
   .option('peer', { type: 'string', array: true, requiresArg: true, describe: 'name=\'command template\' with {listen} {main} {mirror} ports' })
   .option('peers', { type: 'string', requiresArg: true, describe: 'folder built by ../shared/peers/build.sh: adds goduplicator, agnoster/duplicator, HAProxy (no mirror) and the go-pingpong scenarios' })
   .option('tcptee-args', { type: 'string', requiresArg: true, default: '', describe: 'extra arguments for tcptee, e.g. "--workers 2"' })
+  .option('proxy-cpus', { type: 'string', requiresArg: true, describe: 'pin every proxy (tcptee and its workers, peers, HAProxy) to these CPUs with taskset -c, e.g. 1 or 2-3' })
+  .option('load-cpus', { type: 'string', requiresArg: true, describe: 'pin the clients and test servers (main, mirrors) to these CPUs with taskset -c, e.g. 0' })
   .option('duration', { type: 'string', requiresArg: true, describe: 'ping-pong run time per round (overrides the mode)' })
   .option('bulk', { type: 'string', requiresArg: true, describe: 'bulk bytes per run (overrides the mode), e.g. 512MiB' })
   .option('out-dir', { type: 'string', requiresArg: true, describe: 'where the JSON goes (default bench/results/runs, ignored by git)' })
@@ -89,6 +91,26 @@ const peers: Array<[string, string]> = (argv.peer ?? []).map((spec) => {
   return [spec.slice(0, eq), template]
 })
 const tcpteeArgs = splitCommand(argv['tcptee-args'])
+
+/** `--proxy-cpus`, `--load-cpus`: a CPU list as taskset -c takes it (`0`, `1,3`, `2-5`). */
+const CPU_LIST = /^\d+(-\d+)?(,\d+(-\d+)?)*$/
+for (const flag of ['proxy-cpus', 'load-cpus'] as const) {
+  const list = argv[flag]
+  if (list !== undefined && !CPU_LIST.test(list)) fail(`--${flag}: expected a CPU list like 1 or 0,2 or 2-3, got "${list}"`)
+}
+if ((argv['proxy-cpus'] !== undefined || argv['load-cpus'] !== undefined) && !existsSync('/usr/bin/taskset')) {
+  fail('--proxy-cpus/--load-cpus: need taskset (util-linux)')
+}
+
+/**
+ * Starts a process pinned to `cpus` (taskset -c; taskset execs the command, so the pid is the process itself and a
+ * tcptee with --workers passes the affinity on to its workers) or unpinned when `cpus` is undefined.
+ */
+function startPinned (name: string, cpus: string | undefined, command: string, args: string[]): Proc {
+  return cpus === undefined ? start(name, command, args) : start(name, '/usr/bin/taskset', ['-c', cpus, command, ...args])
+}
+const loadCpus = argv['load-cpus']
+const proxyCpus = argv['proxy-cpus']
 
 /** `--peers DIR`: the binaries build.sh puts there; each is used only when present. */
 const peerBin: PeerBinaries = {}
@@ -139,13 +161,13 @@ async function startServer (name: string, serverMode: 'echo' | 'sink' | 'stall',
   if (load === 'go' && serverMode === 'echo') {
     // goduplicator's echo server: no readiness line, so its port is picked here and polled.
     const [port] = await freePorts(1)
-    const proc = start(name, peerBin.goServer!, ['-l', `127.0.0.1:${port!}`])
+    const proc = startPinned(name, loadCpus, peerBin.goServer!, ['-l', `127.0.0.1:${port!}`])
     await waitForPort(proc, port!, READY_MS)
     return { proc, port: port! }
   }
   const args = [bin.server, '-l', '127.0.0.1:0', '-q']
   if (serverMode !== 'echo') args.push(`--${serverMode}`)
-  const proc = start(name, process.execPath, args)
+  const proc = startPinned(name, loadCpus, process.execPath, args)
   const m = await waitForLine(proc, /listening on [^\s]+:(\d+)/, READY_MS)
   return { proc, port: Number(m[1]) }
 }
@@ -165,7 +187,7 @@ function setupArg (a: string): string {
 function proxyCommand (setup: Setup, listen: number, main: number, mirrors: number[]): [string, string[]] {
   switch (setup.proxy) {
     case 'tcptee':
-      return [process.execPath, [bin.tcptee, '-l', `127.0.0.1:${listen}`, '-f', `127.0.0.1:${main}`,
+      return [process.execPath, [...(setup.nodeArgs ?? []), bin.tcptee, '-l', `127.0.0.1:${listen}`, '-f', `127.0.0.1:${main}`,
         ...mirrors.flatMap((p) => ['-m', `127.0.0.1:${p}`]), '--log-level', 'warn', ...(setup.args ?? []).map(setupArg), ...tcpteeArgs]]
     case 'naive':
       return [process.execPath, [bin.naive, '-l', String(listen), '-f', String(main), '-m', String(mirrors[0])]]
@@ -213,7 +235,7 @@ async function startSetup (setup: Setup, scenario: Scenario): Promise<Running> {
     let proxy: Proc | null = null
     if (setup.proxy !== 'none') {
       const [cmd, args] = proxyCommand(setup, listen!, main!.port, mirrorPorts)
-      proxy = start(setup.proxy, cmd, args)
+      proxy = startPinned(setup.proxy, proxyCpus, cmd, args)
       procs.push(proxy)
       await waitForPort(proxy, listen!, READY_MS)
       // A proxy that failed to bind must not let the client measure whoever else answers on that port.
@@ -241,7 +263,7 @@ async function measureGo (running: Running, scenario: Scenario, roundNo: number)
   const warmupLines = Math.max(1, Math.ceil(timing.warmupMs / 1000))
   const windowLines = Math.max(1, Math.round(scenario.durationMs / 1000))
   const cutOffs0 = proxy?.mirrorCutOffs ?? 0
-  const client = start('go-client', peerBin.goClient!, ['-a', `127.0.0.1:${running.target}`, '-p', String(scenario.parallel), '-s', String(scenario.size)])
+  const client = startPinned('go-client', loadCpus, peerBin.goClient!, ['-a', `127.0.0.1:${running.target}`, '-p', String(scenario.parallel), '-s', String(scenario.size)])
   const perSecond: number[] = []
   let cpu0 = 0; let cpu1 = 0; let main0 = 0; let t0 = 0; let t1 = 0; let sys0 = 0; let sys1 = 0
   const windowDone = new Promise<void>((resolve) => {
@@ -313,7 +335,7 @@ async function measure (running: Running, scenario: Scenario, roundNo: number): 
   if (isBulk) clientArgs.push('--bulk', String(scenario.bulkBytes), '--stall-timeout', `${timing.stallTimeoutMs}ms`)
   else clientArgs.push('--warmup', `${timing.warmupMs}ms`)
   clientArgs.push('--mark-window')
-  const client = start('client', process.execPath, clientArgs)
+  const client = startPinned('client', loadCpus, process.execPath, clientArgs)
   // The proxy's CPU over exactly the client's measured window (not its warm-up, grace period or process start),
   // which is what the window's requests cost.
   const window: { cpu0?: number, cpu1?: number, t0?: number, t1?: number, sys0?: number, sys1?: number } = {}
@@ -432,6 +454,8 @@ const report = {
     memoryGiB: Number((os.totalmem() / 1024 ** 3).toFixed(1)),
     timing,
     tcpteeArgs,
+    proxyCpus: proxyCpus ?? null,
+    loadCpus: loadCpus ?? null,
     peers: Object.fromEntries(peers),
     skipped,
     notes: [

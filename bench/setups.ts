@@ -12,6 +12,8 @@ export interface Setup {
   template?: string
   /** For proxy 'tcptee': extra flags of this setup (a variant), before --tcptee-args. */
   args?: string[]
+  /** For proxy 'tcptee': node flags (before the script), e.g. the V8 settings the deploy files put in NODE_OPTIONS. */
+  nodeArgs?: string[]
 }
 
 export interface Scenario {
@@ -55,6 +57,8 @@ export function setups (peers: Array<[string, string]>, haproxyTemplate?: string
     // The batching window before 20 ms became the default: at 100 connections each 2 ms window mostly held one chunk.
     { name: 'tcptee-1-mirror-batch2ms', proxy: 'tcptee', mirrors: ['echo'], args: ['--mirror-batch', '2ms'] },
     { name: 'tcptee-1-mirror-2workers', proxy: 'tcptee', mirrors: ['echo'], args: ['--workers', '2'] },
+    // As the Dockerfile and the systemd unit run it: NODE_OPTIONS=--max-semi-space-size=2 (a small young generation).
+    { name: 'tcptee-1-mirror-semi2', proxy: 'tcptee', mirrors: ['echo'], nodeArgs: ['--max-semi-space-size=2'] },
     // --diff bytes reads and compares every mirror reply; the window is raised so bulk runs are compared, not abandoned.
     { name: 'tcptee-1-mirror-diff', proxy: 'tcptee', mirrors: ['echo'], args: ['--diff', 'bytes', '--diff-window', '16MiB'] },
     // A per-mirror stage (the PROXY v2 header stage): what the stage seam costs once it has done its work.

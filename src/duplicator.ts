@@ -30,7 +30,8 @@ import { VERSION } from './ops/version.js'
 import { MirrorSet, type MirrorInfo, type MirrorTarget, type TargetWiring } from './mirrors/mirror-set.js'
 import { makeTrustCheck, ProxyProtocolError, readProxyHeader } from './protocols/proxy/index.js'
 import { ProxyHeaderStage, proxyHeaderFor } from './protocols/proxy/stage.js'
-import { Recorder, type RecordFs } from './record/recorder.js'
+import type { Recorder, RecordFs } from './record/recorder.js'
+import { recorderClass } from './features.js'
 import { createSampler } from './mirrors/sampling.js'
 import { protocolModule, type ProtocolMirror } from './protocols/registry.js'
 import { loadCredentials, type MirrorCredentials } from './mirrors/credentials.js'
@@ -123,7 +124,7 @@ export class Duplicator {
     // Opened now, like the certificate files: a path that cannot be written fails at start, naming --record.
     this.recorder = c.record === undefined
       ? undefined
-      : new Recorder(c.record, () => this.mirrorSet.percent, createSampler(c.seed === undefined ? undefined : c.seed + 1), this.metricsStore, this.log, options.recordFs)
+      : new (recorderClass())(c.record, () => this.mirrorSet.percent, createSampler(c.seed === undefined ? undefined : c.seed + 1), this.metricsStore, this.log, options.recordFs)
     const recorder = this.recorder
     this.connectionContext = Object.freeze({
       config: c,
@@ -515,7 +516,7 @@ export class Duplicator {
         if (this.closing === undefined) {
           this.log.warn({ client: `${peer.client.address}:${peer.client.port}`, end: err.end, err: err.error }, err.end === 'client-error'
             ? 'client TLS handshake failed; connection closed'
-            : 'session not opened: main could not be reached as --main-tls asks; client closed')
+            : err.end === 'main-tls-failed' ? 'session not opened: main could not be reached as --main-tls asks; client closed' : 'session not opened: main could not be reached; client closed')
         }
         return
       }
@@ -560,7 +561,7 @@ export class Duplicator {
     const plan = this.mirrorSet.plan(Date.now())
     const opts: ConnectionOptions = {
       ...(firstChunkCheck === undefined ? {} : { firstChunkCheck }),
-      ...(opened === undefined ? {} : { main: opened.main, mainToClient: opened.mainToClient }),
+      ...(opened === undefined ? {} : { main: opened.main, mainToClient: opened.mainToClient, clientToMain: opened.clientToMain, mainSent: opened.mainSent, mainResetAfterClientEndIsClose: opened.mainResetAfterClientEndIsClose }),
     }
     const conn = new Connection(this.nextId++, source, peer, plan, this.connectionContext, opts)
     this.connections.add(conn)
@@ -572,7 +573,7 @@ export class Duplicator {
    * or a stream from elsewhere. It goes through the same path as a live client: main, the mirrors with their stages,
    * comparison, metrics, shutdown. `source` must be paused; the session resumes it once main is connected.
    * Returns false, and destroys the source, when the duplicator is already closing, or when its protocol negotiates
-   * TLS to main inside the protocol (`--protocol postgres` with `--main-tls` on): that needs the session opener, which
+   * TLS to main inside the protocol (`--protocol postgres` or `mysql` with `--main-tls` on): that needs the session opener, which
    * works on accepted sockets only, and main must never get the session in plain text instead.
    */
   handle (source: SessionSource, peer: SessionPeer = { client: { address: 'session', port: 0 }, local: { address: 'session', port: 0 } }): boolean {

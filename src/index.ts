@@ -1,3 +1,5 @@
+// The library entry loads every optional feature (--protocol modules, --diff, --record) statically: see src/features.ts.
+import './features-all.js'
 export { createDuplicator, Duplicator, type CreateDuplicatorOptions } from './duplicator.js'
 export { normalizeConfig, DEFAULTS, type Config, type DuplicatorOptions } from './config.js'
 export { parseAddress, formatAddress, type Address } from './net/address.js'
@@ -23,3 +25,4 @@ export { parse as parseProxyHeader, encodeV1 as encodeProxyV1, encodeV2 as encod
 export { diffSummary, TOP_COMMANDS, type DiffSummary, type CommandSummary } from './diff/summary.js'
 export type { DiffCounters, DiffOutcome, DiffResult, DiffRole, Divergence, CommandCounts } from './diff/outcome.js'
 export { readDiffReport, summarizeDiffLog, formatDiffReport, type DiffReport } from './diff/report.js'
+export { loadFeatures } from './features.js'

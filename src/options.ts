@@ -65,10 +65,17 @@ export interface OptionDef {
   readonly reload: ReloadRule
 }
 
-type RowRequired = 'key' | 'flag' | 'help' | 'scope' | 'reload' | 'group'
-type Row = Pick<OptionDef, RowRequired> & Partial<Omit<OptionDef, RowRequired>>
+type RowRequired = 'key' | 'flag' | 'scope' | 'reload' | 'group'
+/** A row as written in the table: `help` may be left out when it is `doc` without its Markdown backticks. */
+type Row = Pick<OptionDef, RowRequired> & Partial<Omit<OptionDef, RowRequired | 'help' | 'doc'>> & ({ help: string, doc?: string } | { help?: string, doc: string })
+
+/** `doc`'s text for `--help`: its Markdown backticks removed. */
+function plain (doc: string): string {
+  return doc.replaceAll('`', '')
+}
 
 function row (r: Row): OptionDef {
+  const help = r.help ?? plain(r.doc!)
   return Object.freeze({
     aliases: [],
     legacy: [],
@@ -77,13 +84,24 @@ function row (r: Row): OptionDef {
     default: undefined,
     absent: 'none',
     value: '',
-    doc: r.help,
     ...r,
+    help,
+    doc: r.doc ?? help,
   })
 }
 
 const lib = 'library' as const
 const cli = 'cli' as const
+
+/** A file for the clients' TLS (`--tls-cert` and its company): applied on SIGHUP, which re-reads it. */
+function tlsFileRow (r: Omit<Row, 'group' | 'value' | 'scope' | 'reload' | 'help'> & { doc: string }): OptionDef {
+  return row({ ...r, group: 'tls', value: 'file', scope: lib, reload: 'apply', doc: `${r.doc}; re-read on SIGHUP` })
+}
+
+/** A rewrite or filter of `--protocol http` mirror copies: texts start "with --protocol http:"; restart to change. */
+function httpMirrorRow (r: Omit<Row, 'group' | 'scope' | 'reload'> & { doc: string }): OptionDef {
+  return row({ ...r, group: 'mirrors', scope: lib, reload: 'restart', help: `with --protocol http: ${r.help ?? plain(r.doc)}`, doc: `with \`--protocol http\`: ${r.doc}` })
+}
 
 /** Every option; `--help` and the README table show them by {@link OPTION_GROUPS}, in this order within a group. */
 export const OPTIONS: readonly OptionDef[] = Object.freeze([
@@ -170,15 +188,9 @@ export const OPTIONS: readonly OptionDef[] = Object.freeze([
   row({ key: 'diffBaseline', group: 'comparison', flag: 'diff-baseline', value: 'address', absent: 'off', scope: lib, reload: 'restart',
     help: 'with --diff redis|http|postgres: a second copy of main that gets a mirror copy; where main and it differ, a mirror\'s difference counts as noise',
     doc: 'with `--diff redis`/`http`/`postgres`: a second copy of main (same data and version) that gets a mirror copy; where main and it differ, a mirror\'s difference counts as `noise`, not `diverged`' }),
-  row({ key: 'tlsCert', group: 'tls', flag: 'tls-cert', value: 'file', absent: 'off', scope: lib, reload: 'apply',
-    help: 'accept clients over TLS with this certificate (PEM); needs --tls-key; re-read on SIGHUP',
-    doc: 'accept clients over TLS with this certificate (PEM); needs `--tls-key`; re-read on SIGHUP' }),
-  row({ key: 'tlsKey', group: 'tls', flag: 'tls-key', value: 'file', scope: lib, reload: 'apply',
-    help: 'private key (PEM) of --tls-cert; re-read on SIGHUP',
-    doc: 'private key (PEM) of `--tls-cert`; re-read on SIGHUP' }),
-  row({ key: 'tlsClientCa', group: 'tls', flag: 'tls-client-ca', value: 'file', scope: lib, reload: 'apply',
-    help: 'require client certificates signed by these CAs (PEM); needs --tls-cert; re-read on SIGHUP',
-    doc: 'require client certificates signed by these CAs (PEM); needs `--tls-cert`; re-read on SIGHUP' }),
+  tlsFileRow({ key: 'tlsCert', flag: 'tls-cert', absent: 'off', doc: 'accept clients over TLS with this certificate (PEM); needs `--tls-key`' }),
+  tlsFileRow({ key: 'tlsKey', flag: 'tls-key', doc: 'private key (PEM) of `--tls-cert`' }),
+  tlsFileRow({ key: 'tlsClientCa', flag: 'tls-client-ca', doc: 'require client certificates signed by these CAs (PEM); needs `--tls-cert`' }),
   row({ key: 'mainTls', group: 'tls', flag: 'main-tls', choices: ['off', 'on', 'verify', 'prefer'], default: 'off', scope: lib, reload: 'restart',
     help: 'TLS to main: off, on (encrypt, do not check the certificate), verify (check it against --tls-ca or the system CAs), or prefer (--protocol postgres/mysql: TLS if main agrees, else plain)',
     doc: 'TLS to main: `off`, `on` (encrypt, certificate not checked), `verify` (checked against `--tls-ca` or the system CAs), or `prefer` (`--protocol postgres`/`mysql` only: TLS if main agrees, else plain text)' }),
@@ -188,15 +200,12 @@ export const OPTIONS: readonly OptionDef[] = Object.freeze([
   row({ key: 'tlsCa', group: 'tls', flag: 'tls-ca', value: 'file', absent: 'system CAs', scope: lib, reload: 'restart',
     help: 'CA certificates (PEM) that verify main\'s and mirrors\' certificates with verify' }),
   row({ key: 'tlsServername', group: 'tls', flag: 'tls-servername', value: 'name', absent: 'the host', scope: lib, reload: 'restart',
-    help: 'server name (SNI) sent to main and mirrors over TLS, and checked with verify',
     doc: 'server name (SNI) sent to main and mirrors over TLS, and checked with `verify`' }),
   row({ key: 'proxyProtocolIn', group: 'proxy', flag: 'proxy-protocol-in', type: 'boolean', absent: 'off', scope: lib, reload: 'restart',
     help: 'clients start with a PROXY protocol header (v1 or v2); the address in it is the client address' }),
   row({ key: 'proxyProtocolFrom', group: 'proxy', flag: 'proxy-protocol-from', type: 'array', value: 'cidr', absent: 'any', scope: lib, reload: 'restart',
-    help: 'with --proxy-protocol-in: only peers in these CIDRs or addresses may send a PROXY header; repeat or comma-separate',
     doc: 'with `--proxy-protocol-in`: only peers in these CIDRs or addresses may send a PROXY header; repeat or comma-separate' }),
   row({ key: 'proxyProtocolOut', group: 'proxy', flag: 'proxy-protocol-out', choices: ['v1', 'v2'], absent: 'off', scope: lib, reload: 'restart',
-    help: 'send main a PROXY protocol header (v1 text or v2 binary) with the client address',
     doc: 'send main a PROXY protocol header (`v1` text or `v2` binary) with the client address' }),
   row({ key: 'mirrorProxyProtocol', group: 'proxy', flag: 'mirror-proxy-protocol', choices: ['v1', 'v2'], absent: 'off', scope: lib, reload: 'restart',
     help: 'send every mirror a PROXY protocol header; a single mirror: -m host:port@proxy-v2',
@@ -205,7 +214,6 @@ export const OPTIONS: readonly OptionDef[] = Object.freeze([
     help: 'record every client connection (client bytes and main\'s replies) to this pcapng file (mode 0600); FILE@25% samples',
     doc: 'record each client connection with main\'s replies to this pcapng file (0600), readable by Wireshark and `tcptee replay`; `FILE@25%` samples (see [docs/recording.md](docs/recording.md))' }),
   row({ key: 'recordMaxSize', group: 'operations', flag: 'record-max-size', default: '1GiB', value: 'size', scope: lib, reload: 'restart',
-    help: 'with --record: start the next file (traffic.1.pcapng, ...) when one would grow past this size',
     doc: 'with `--record`: start the next file (`traffic.1.pcapng`, ...) when one would grow past this size' }),
   row({ key: 'recordBuffer', group: 'operations', flag: 'record-buffer', default: '16MiB', value: 'size', scope: lib, reload: 'restart',
     help: 'with --record: bound of the recorder\'s write queue; connections that do not fit are left out of the recording',
@@ -216,24 +224,23 @@ export const OPTIONS: readonly OptionDef[] = Object.freeze([
   row({ key: 'mirrorCredentials', group: 'mirrors', flag: 'mirror-credentials', value: 'file', scope: lib, reload: 'apply',
     help: 'YAML or JSON file: mirror -> user -> password that tcptee logs in to mirrors with ("*" wildcards, env:NAME); re-read on SIGHUP',
     doc: 'YAML or JSON file mapping mirror (as in `-m`) → user → password that tcptee logs in to mirrors with; `"*"` for any mirror or user, `env:NAME` reads a variable; needs `--protocol`; re-read on SIGHUP' }),
-  row({ key: 'mirrorHttpHost', group: 'mirrors', flag: 'mirror-http-host', value: 'name', absent: 'as sent', scope: lib, reload: 'restart',
-    help: 'with --protocol http: the Host header of every mirror\'s requests; one mirror: -m host:port@host=NAME',
-    doc: 'with `--protocol http`: the `Host` header of mirrors\' requests; one mirror: `-m host:port@host=NAME`' }),
-  row({ key: 'mirrorHttpHeader', group: 'mirrors', flag: 'mirror-http-header', type: 'array', value: 'name', scope: lib, reload: 'restart',
-    help: 'with --protocol http: add (or replace) this header in mirrors\' requests; repeatable',
-    doc: 'with `--protocol http`: add or replace this header in mirrors\' requests (`\'X-Shadow: 1\'`); repeatable' }),
-  row({ key: 'mirrorHttpMethod', group: 'mirrors', flag: 'mirror-http-method', type: 'array', value: 'name', absent: 'any', scope: lib, reload: 'restart',
-    help: 'with --protocol http: only requests with these methods go to mirrors (GET,HEAD)',
-    doc: 'with `--protocol http`: only requests with these methods go to mirrors (`GET,HEAD`)' }),
-  row({ key: 'mirrorHttpUrl', group: 'mirrors', flag: 'mirror-http-url', value: 'name', absent: 'any', scope: lib, reload: 'restart',
-    help: 'with --protocol http: only requests whose target (path?query) matches go to mirrors',
-    doc: 'with `--protocol http`: only requests whose target (path and query) matches go to mirrors' }),
-  row({ key: 'mirrorHttpHeaderFilter', group: 'mirrors', flag: 'mirror-http-header-filter', type: 'array', value: 'name', scope: lib, reload: 'restart',
-    help: 'with --protocol http: only requests with a header matching go to mirrors; repeatable (all must match)',
-    doc: 'with `--protocol http`: only requests with this header matching go to mirrors; repeatable, all must match' }),
-  row({ key: 'mirrorHttpHeaderHash', group: 'mirrors', flag: 'mirror-http-header-hash', value: 'name', scope: lib, reload: 'restart',
-    help: 'with --protocol http: consistent sampling: requests whose header value hashes into K of N buckets go to mirrors (user-id:1/32)',
-    doc: 'with `--protocol http`: consistent sampling, requests whose header hashes into K of N buckets go to mirrors (`user-id:1/32`: the same users always)' }),
+  httpMirrorRow({ key: 'mirrorHttpHost', flag: 'mirror-http-host', value: 'name', absent: 'as sent',
+    help: 'the Host header of every mirror\'s requests; one mirror: -m host:port@host=NAME',
+    doc: 'the `Host` header of mirrors\' requests; one mirror: `-m host:port@host=NAME`' }),
+  httpMirrorRow({ key: 'mirrorHttpHeader', flag: 'mirror-http-header', type: 'array', value: 'name',
+    help: 'add (or replace) this header in mirrors\' requests; repeatable',
+    doc: 'add or replace this header in mirrors\' requests (`\'X-Shadow: 1\'`); repeatable' }),
+  httpMirrorRow({ key: 'mirrorHttpMethod', flag: 'mirror-http-method', type: 'array', value: 'name', absent: 'any',
+    doc: 'only requests with these methods go to mirrors (`GET,HEAD`)' }),
+  httpMirrorRow({ key: 'mirrorHttpUrl', flag: 'mirror-http-url', value: 'name', absent: 'any',
+    help: 'only requests whose target (path?query) matches go to mirrors',
+    doc: 'only requests whose target (path and query) matches go to mirrors' }),
+  httpMirrorRow({ key: 'mirrorHttpHeaderFilter', flag: 'mirror-http-header-filter', type: 'array', value: 'name',
+    help: 'only requests with a header matching go to mirrors; repeatable (all must match)',
+    doc: 'only requests with this header matching go to mirrors; repeatable, all must match' }),
+  httpMirrorRow({ key: 'mirrorHttpHeaderHash', flag: 'mirror-http-header-hash', value: 'name',
+    help: 'consistent sampling: requests whose header value hashes into K of N buckets go to mirrors (user-id:1/32)',
+    doc: 'consistent sampling, requests whose header hashes into K of N buckets go to mirrors (`user-id:1/32`: the same users always)' }),
   row({ key: 'mirrorSplit', group: 'mirrors', flag: 'mirror-split', type: 'boolean', absent: 'off', scope: lib, reload: 'restart',
     help: 'each client connection goes to one mirror (round robin) instead of all of them',
     doc: 'each client connection goes to ONE mirror, round robin, instead of to all of them (gor\'s `--split-output`)' }),

@@ -57,7 +57,7 @@ t.test('bench --smoke writes complete results', async (t) => {
   const expected = ['direct', 'naive-1-mirror', 'naive-stalled-mirror']
   if (haveTcptee) expected.push('tcptee-no-mirror', 'tcptee-1-mirror-batch2ms', 'tcptee-1-mirror', 'tcptee-2-mirrors', 'tcptee-stalled-mirror', 'tcptee-refused-mirror',
     'tcptee-1-mirror-nobatch', 'tcptee-1-mirror-2workers', 'tcptee-1-mirror-diff', 'tcptee-1-mirror-stage',
-    'tcptee-1-mirror-record')
+    'tcptee-1-mirror-record', 'tcptee-1-mirror-semi2')
   const resultKeys = ['scenario', 'setup', 'rounds', 'statuses', 'reqPerSec', 'mbPerSec', 'ratioToDirect', 'latencyP50Ms',
     'latencyP99Ms', 'proxyCpuSecPer100k', 'proxyCpuSecPerGB', 'proxyCpuUtil', 'clientCpuSecPer100k', 'clientCpuSecPerGB',
     'clientCpuUtil', 'mainServerCpuUtil', 'proxyPeakRssMiB', 'errors', 'mirrorCutOffs', 'proxySyscallsPerReq']

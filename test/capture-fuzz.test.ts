@@ -7,20 +7,10 @@ import { Reassembler } from '../src/capture/reassembly.js'
 import { CaptureError } from '../src/ops/errors.js'
 import { pattern } from './helpers.js'
 import { conversation, pcapFile, pcapngFile } from './support/pcap.js'
+import { fuzzSeed, prng } from './support/fuzz.js'
 
-const SEED = Number(process.env['FUZZ_SEED'] ?? 13)
+const SEED = fuzzSeed(13)
 const CASES = 6000
-
-function rng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const exchanges = [[pattern(300, 1), pattern(40, 2)], [pattern(2000, 3), pattern(70_000, 4)]] as const
 const v4 = conversation({ exchanges })
@@ -61,7 +51,7 @@ function mutate (r: () => number, base: Buffer): Buffer {
 }
 
 t.test(`${CASES} mutated captures: CaptureError or a result, never a crash or a hang (seed ${SEED})`, async (t) => {
-  const r = rng(SEED)
+  const r = prng(SEED)
   let errors = 0
   let parsed = 0
   let slowest = 0

@@ -1,8 +1,6 @@
 // What a new user trips over in the first hour, on the built CLI (dist/cmd/tcptee.js spawned): the language does not
 // follow LANG, a misspelt flag, environment variable or config key gets "did you mean", --version is tcptee's own from
 // any directory, parse errors of the config file say where, and --diff-ignore-header says what it needs.
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,20 +10,10 @@ import { normalizeConfig } from '../src/index.js'
 import { parseCli } from '../cmd/tcptee/args.js'
 import { cliMessage, parseErrorPosition } from '../cmd/tcptee/config-file.js'
 import { closest, editDistance } from '../cmd/tcptee/suggest.js'
+import { runCli } from './support/cli-process.js'
 
-const CLI = fileURLToPath(new URL('../dist/cmd/tcptee.js', import.meta.url))
 const OWN_VERSION = (JSON.parse(readFileSync(fileURLToPath(new URL('../package.json', import.meta.url)), 'utf8')) as { version: string }).version
 const GERMAN = { LANG: 'de_DE.UTF-8', LC_ALL: 'de_DE.UTF-8', LANGUAGE: 'de' }
-
-async function run (args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...opts.env }, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const [code] = await once(child, 'exit') as [number | null]
-  return { code, stdout, stderr }
-}
 
 /** Exit 2 and exactly: the message line, then the usage hint. */
 function badInput (t: Test, r: { code: number | null; stderr: string }, line: string): void {
@@ -56,14 +44,14 @@ t.test('edit distance and the closest spelling', async (t) => {
 })
 
 t.test('under a German locale, errors and help are the same English as under C', async (t) => {
-  const unknownDe = await run(['-l', ':0', '-f', ':1', '--mirro', ':2'], { env: GERMAN })
+  const unknownDe = await runCli(['-l', ':0', '-f', ':1', '--mirro', ':2'], { env: GERMAN })
   badInput(t, unknownDe, 'unknown flag: --mirro (did you mean --mirror?)')
-  const unknownC = await run(['-l', ':0', '-f', ':1', '--mirro', ':2'], { env: { LANG: 'C', LC_ALL: 'C' } })
+  const unknownC = await runCli(['-l', ':0', '-f', ':1', '--mirro', ':2'], { env: { LANG: 'C', LC_ALL: 'C' } })
   t.equal(unknownC.stderr, unknownDe.stderr, 'the same text under C')
   t.equal(await rejection(['-l', ':0', '-f', ':1', '--log-level', 'loud'], GERMAN),
     '--log-level: "loud" is not one of fatal, error, warn, info, debug, trace, silent', 'a bad choice, in this process under de_DE')
-  const helpDe = await run(['--help'], { env: GERMAN })
-  const helpC = await run(['--help'], { env: { LANG: 'C', LC_ALL: 'C' } })
+  const helpDe = await runCli(['--help'], { env: GERMAN })
+  const helpC = await runCli(['--help'], { env: { LANG: 'C', LC_ALL: 'C' } })
   t.equal(helpDe.code, 0)
   t.equal(helpDe.stdout, helpC.stdout, '--help is identical')
   t.notMatch(helpDe.stdout, /Optionen|Standard|Beispiele|Hilfe|anzeigen|Möglichkeiten/, 'no German word of yargs')
@@ -100,13 +88,13 @@ t.test('did you mean: flags, environment variables and config file keys', async 
   t.equal(await rejection(['--config', file]), `--config: ${file}: unknown key "bogus"`, 'nothing close: no suggestion')
   // And once through the built CLI, as the user sees it.
   writeFileSync(file, 'listen: ":0"\nforward: ":1"\nmirrors: [":2"]\n')
-  badInput(t, await run(['--config', file]), `--config: ${file}: unknown key "mirrors"; did you mean "mirror"?`)
+  badInput(t, await runCli(['--config', file]), `--config: ${file}: unknown key "mirrors"; did you mean "mirror"?`)
 })
 
 t.test('--version is tcptee\'s own, from a directory whose package.json says otherwise', async (t) => {
   const dir = tempDir(t)
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'some-app', version: '9.8.7' }))
-  const r = await run(['--version'], { cwd: dir })
+  const r = await runCli(['--version'], { cwd: dir })
   t.equal(r.code, 0)
   t.equal(r.stdout, `${OWN_VERSION}\n`)
   t.equal(r.stderr, '')
@@ -116,7 +104,7 @@ t.test('config file parse errors keep their line and column', async (t) => {
   const dir = tempDir(t)
   const yaml = join(dir, 'bad.yaml')
   writeFileSync(yaml, 'listen: ":0"\n\tforward: ":1"\n')
-  const r = await run(['--config', yaml])
+  const r = await runCli(['--config', yaml])
   t.equal(r.code, 2)
   t.match(r.stderr, /^tcptee: --config: \S*bad\.yaml:2:1 is not valid YAML: /, 'a tab at the start of line 2')
   writeFileSync(yaml, 'listen: ":0"\nforward: ":1"\nmirror: [a:1, b:2\n')
@@ -131,7 +119,7 @@ t.test('config file parse errors keep their line and column', async (t) => {
 })
 
 t.test('--diff-ignore-header says it needs --diff http', async (t) => {
-  badInput(t, await run(['-l', ':0', '-f', ':1', '--diff-ignore-header', 'date']), '--diff-ignore-header needs --diff http')
+  badInput(t, await runCli(['-l', ':0', '-f', ':1', '--diff-ignore-header', 'date']), '--diff-ignore-header needs --diff http')
   let message = ''
   try { normalizeConfig({ main: ':1', diff: 'bytes', diffIgnoreHeaders: 'date' }) } catch (err) { message = cliMessage(err) }
   t.equal(message, '--diff-ignore-header needs --diff http (HTTP headers), not --diff bytes')

@@ -4,47 +4,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { client, freePort, startPeer } from './helpers.js'
+import { CLI, runCli, startListening } from './support/cli-process.js'
 
-const CLI = fileURLToPath(new URL('../dist/cmd/tcptee.js', import.meta.url))
-
-async function run (args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const [code] = await once(child, 'exit') as [number | null]
-  return { code, stdout, stderr }
-}
-
-/** Starts the CLI, waits for its 'listening' log line, returns the child and its bound port. */
-async function start (t: Test, args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [CLI, '-l', '127.0.0.1:0', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => { child.kill('SIGKILL') })
-  const lines: Array<Record<string, unknown>> = []
-  let buf = ''
-  let stderr = ''
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const listening = new Promise<number>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString()
-      let nl
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>
-        buf = buf.slice(nl + 1)
-        lines.push(line)
-        if (line['msg'] === 'listening') resolve(Number(String(line['listen']).split(':').pop()))
-      }
-    })
-    child.once('exit', (code) => reject(new Error(`exited ${code} before listening: ${stderr}`)))
-  })
-  const port = await listening
-  const exited = once(child, 'exit').then(([code]) => code as number | null)
-  return { child, port, lines, exited, stderr: () => stderr }
-}
 
 function oneLine (t: Test, stderr: string, pattern: RegExp): void {
   const lines = stderr.trimEnd().split('\n')
@@ -69,7 +32,7 @@ t.test('bad input: one line that names the flag, a usage hint, exit 2', async (t
     [['-l', ':0', '-f', ':1', '--bogus'], /unknown flag: --bogus/],
     [['-l', ':0', '-f', ':1', '--log-level', 'loud'], /log-level/],
   ]
-  const results = await Promise.all(cases.map(([args]) => run(args)))
+  const results = await Promise.all(cases.map(([args]) => runCli(args)))
   for (const [i, [args, pattern]] of cases.entries()) {
     const r = results[i]!
     t.equal(r.code, 2, `exit 2 for ${args.join(' ')}`)
@@ -84,17 +47,17 @@ t.test('a listen address in use: one line with the address, exit 1', async (t) =
   await once(server, 'listening')
   t.teardown(() => { server.close() })
   const port = (server.address() as { port: number }).port
-  const r = await run(['-l', `127.0.0.1:${port}`, '-f', ':1', '--log-level', 'silent'])
+  const r = await runCli(['-l', `127.0.0.1:${port}`, '-f', ':1', '--log-level', 'silent'])
   t.equal(r.code, 1)
   t.equal(r.stderr, `tcptee: cannot listen on 127.0.0.1:${port}: address already in use\n`)
 })
 
 t.test('--help and --version exit 0', async (t) => {
-  const h = await run(['--help'])
+  const h = await runCli(['--help'])
   t.equal(h.code, 0)
   t.match(h.stdout, /--mirror-write-timeout/)
   t.match(h.stdout, /goduplicator/)
-  const v = await run(['--version'])
+  const v = await runCli(['--version'])
   t.equal(v.code, 0)
   t.match(v.stdout, /^\d+\.\d+\.\d+/)
 })
@@ -103,7 +66,7 @@ t.test('goduplicator flags (-l -f -m -t -d -wt) and a comma list start a working
   const main = await startPeer(t, 'echo')
   const m1 = await startPeer(t, 'record')
   const m2 = await startPeer(t, 'record')
-  const p = await start(t, ['-f', `:${main.port}`, '-m', `:${m1.port},127.0.0.1:${m2.port}`, '-t', '500ms', '-d', '20s', '-wt', '20ms', '--log-connections'])
+  const p = await startListening(t, ['-f', `:${main.port}`, '-m', `:${m1.port},127.0.0.1:${m2.port}`, '-t', '500ms', '-d', '20s', '-wt', '20ms', '--log-connections'])
   const listening = p.lines.find((l) => l['msg'] === 'listening')!
   t.same(listening['mirrors'], [`127.0.0.1:${m1.port}`, `127.0.0.1:${m2.port}`], 'listening line names the mirrors')
   t.equal(listening['main'], `127.0.0.1:${main.port}`)
@@ -140,14 +103,14 @@ t.test('every option can come from the environment', async (t) => {
   child.kill('SIGTERM')
   t.equal((await once(child, 'exit'))[0], 0)
   // A misspelt variable is an error that names the variable, not a flag the user never typed.
-  const r = await run(['-l', ':0', '-f', ':1'], { TCPTEE_MIROR: ':2' })
+  const r = await runCli(['-l', ':0', '-f', ':1'], { env: { TCPTEE_MIROR: ':2' } })
   t.equal(r.code, 2)
   oneLine(t, r.stderr, /unknown flag: environment variable TCPTEE_MIROR/)
 })
 
 t.test('SIGTERM: stop accepting, let the open connection finish, exit 0', async (t) => {
   const main = await startPeer(t, 'echo')
-  const p = await start(t, ['-f', `:${main.port}`, '--shutdown-timeout', '20s'])
+  const p = await startListening(t, ['-f', `:${main.port}`, '--shutdown-timeout', '20s'])
   const c = client(t, p.port)
   await c.connected
   c.socket.write('one ')
@@ -170,7 +133,7 @@ t.test('SIGTERM: stop accepting, let the open connection finish, exit 0', async 
 
 t.test('SIGINT with a connection still open at the deadline: destroyed, exit 0; a second signal exits at once', async (t) => {
   const main = await startPeer(t, 'echo')
-  const p = await start(t, ['-f', `:${main.port}`, '--shutdown-timeout', '300ms'])
+  const p = await startListening(t, ['-f', `:${main.port}`, '--shutdown-timeout', '300ms'])
   const c = client(t, p.port)
   await c.connected
   c.socket.write('x')
@@ -183,7 +146,7 @@ t.test('SIGINT with a connection still open at the deadline: destroyed, exit 0; 
   await c.ended
   t.ok(c.sawEnd || c.error !== undefined, 'the client connection was closed')
 
-  const q = await start(t, ['-f', `:${main.port}`, '--shutdown-timeout', '60s'])
+  const q = await startListening(t, ['-f', `:${main.port}`, '--shutdown-timeout', '60s'])
   const d = client(t, q.port)
   await d.connected
   d.socket.write('y')

@@ -9,7 +9,10 @@ import { HttpRequestLog, HttpResponseParser, type HttpResponse } from '../src/pr
 import { httpProtocol } from '../src/protocols/http/comparer.js'
 import { emptyDiffCounters, printable, type Divergence } from '../src/diff/outcome.js'
 import { redisProtocol } from '../src/protocols/redis/comparer.js'
+import { RespReplyFramer } from '../src/protocols/redis/reply-framer.js'
+import { RequestQueue } from '../src/diff/request-queue.js'
 import { RespParser, type RespReply } from '../src/protocols/redis/resp-parser.js'
+import { draws, fuzzSeed, prng } from './support/fuzz.js'
 
 function respReplies (stream: Buffer, splits: number[]): string[] {
   const p = new RespParser()
@@ -49,6 +52,99 @@ t.test('RESP: a partial reply is held and counted; garbage is a protocol error',
   t.equal(p.end(), false, 'EOF inside a reply is not clean')
   t.throws(() => new RespParser().push(Buffer.from('hello\r\n'), () => {}), { name: 'DiffProtocolError' })
   t.throws(() => new RespParser().push(Buffer.from('$abc\r\n'), () => {}), { name: 'DiffProtocolError' })
+})
+
+/** Cuts `stream` at up to 4 random places, in order. */
+function randomCuts (stream: Buffer, int: (n: number) => number): number[] {
+  return Array.from({ length: int(5) }, () => int(stream.length + 1)).sort((a, b) => a - b)
+}
+
+/** Where the comparer's strict parser ends each reply (absolute offsets), and whether it threw DiffProtocolError. */
+function strictEnds (stream: Buffer, cuts: number[]): { ends: number[], malformed: boolean } {
+  const p = new RespParser()
+  const ends: number[] = []
+  let at = 0
+  let prev = 0
+  try {
+    for (const c of [...cuts, stream.length]) {
+      p.push(stream.subarray(prev, c), (r) => { at += r.size; ends.push(at) })
+      prev = c
+    }
+  } catch (err) {
+    if (!(err instanceof Error) || err.name !== 'DiffProtocolError') throw err
+    return { ends, malformed: true }
+  }
+  return { ends, malformed: false }
+}
+
+/** The same for the auth stage's lenient framer: `broken` instead of a throw. */
+function lenientEnds (stream: Buffer, cuts: number[]): { ends: number[], malformed: boolean } {
+  const f = new RespReplyFramer()
+  const ends: number[] = []
+  let prev = 0
+  for (const c of [...cuts, stream.length]) {
+    const base = prev
+    f.push(stream.subarray(prev, c), (pos) => ends.push(base + pos))
+    prev = c
+  }
+  return { ends, malformed: f.broken }
+}
+
+t.test('RESP fuzz: mutated reply streams frame alike in both modes and however cut; only DiffProtocolError', async (t) => {
+  const seed = fuzzSeed(0x4e5b)
+  const random = prng(seed)
+  const { int, pick, bytes } = draws(random)
+  const replies = ['+OK\r\n', '-ERR x\r\n', ':-7\r\n', '$3\r\nabc\r\n', '$-1\r\n', '*2\r\n:1\r\n$0\r\n\r\n', '*-1\r\n',
+    '%1\r\n+k\r\n*1\r\n#f\r\n', '|1\r\n+a\r\n:1\r\n,1.5\r\n', '>2\r\n+m\r\n=5\r\ntxt:x\r\n', '~0\r\n', '_\r\n', '$?\r\n']
+  const deadline = Date.now() + 8000
+  let cases = 0
+  let broken = 0
+  for (; cases < 3000 && Date.now() < deadline; cases++) {
+    let stream = Buffer.from(Array.from({ length: 1 + int(8) }, () => pick(replies)).join(''), 'latin1')
+    for (let m = int(4); m > 0; m--) {
+      const at = int(stream.length)
+      switch (int(4)) {
+        case 0: stream[at] = pick([0x0d, 0x0a, 0x24, 0x2a, 0x3f, 0x2d, 0x30, 0x39, int(256)]); break
+        case 1: stream = Buffer.concat([stream.subarray(0, at), bytes(1 + int(6)), stream.subarray(at)]); break
+        case 2: stream = Buffer.concat([stream.subarray(0, at), stream.subarray(at + 1 + int(4))]); break
+        default: stream = Buffer.concat([stream, Buffer.from(`$${pick(['1', '99999999999999999999', '-2', 'x', ''])}\r\n`, 'latin1')])
+      }
+    }
+    const whole = lenientEnds(stream, [])
+    const cut = lenientEnds(stream, randomCuts(stream, int))
+    const strict = strictEnds(stream, randomCuts(stream, int))
+    const want = JSON.stringify(whole)
+    if (JSON.stringify(cut) !== want || JSON.stringify(strict) !== want) {
+      t.same({ cut, strict }, { cut: whole, strict: whole }, `seed ${seed} case ${cases}: ${JSON.stringify(stream.toString('latin1'))}`)
+      return
+    }
+    if (whole.malformed) broken++
+  }
+  t.ok(cases >= 500, `${cases} cases (${broken} malformed) in the time budget`)
+})
+
+t.test('RequestQueue: numbered look-ups, forgetting, the bytes kept, across compactions', async (t) => {
+  const q = new RequestQueue<string>((r) => r.length)
+  let end = 0
+  let pushed = 0
+  for (let round = 0; round < 5; round++) {
+    for (let i = 0; i < 3000; i++) q.push(`r${pushed++}`)
+    end += 2500 + round
+    q.forgetBefore(end)
+    q.forgetBefore(end - 10) // going back forgets nothing more
+    if (q.at(end - 1) !== undefined || q.at(end) !== `r${end}` || q.at(pushed - 1) !== `r${pushed - 1}` || q.at(pushed) !== undefined) {
+      t.fail(`round ${round}: at() after forgetting below ${end}`)
+      return
+    }
+    let want = 0
+    for (let i = end; i < pushed; i++) want += `r${i}`.length
+    t.equal(q.kept, want, `round ${round}: kept counts the ${pushed - end} requests left`)
+  }
+  q.forgetBefore(Number.POSITIVE_INFINITY)
+  t.equal(q.kept, 0)
+  t.equal(q.at(pushed - 1), undefined)
+  q.push('next')
+  t.equal(q.at(pushed), 'next', 'numbering goes on after everything was forgotten')
 })
 
 function responses (reqs: string, stream: string, splits: number[] = []): Array<{ status: number, body: string, request: string | undefined }> {
@@ -180,6 +276,23 @@ t.test('redis comparer: replies compared one by one, every divergence reported w
   const short = new FramedComparer(redisProtocol(), host())
   short.main(Buffer.from('+OK\r\n+OK\r\n')); short.onData(Buffer.from('+OK\r\n')); short.onEnd()
   t.match(short.finish(), { outcome: 'mirror-short', first: { index: 1 } }, 'decided when the mirror ended with main ahead')
+})
+
+t.test('framed comparer: mirror-short and mirror-long records name the next reply, its request and its excerpt', async (t) => {
+  const short = new FramedComparer(redisProtocol(), host())
+  short.client(Buffer.from('*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$2\r\nk1\r\n', 'latin1'))
+  short.main(Buffer.from('+PONG\r\n$2\r\nv1\r\n')); short.onData(Buffer.from('+PONG\r\n')); short.onEnd()
+  t.equal(JSON.stringify(short.finish().first), JSON.stringify({
+    outcome: 'mirror-short', comparer: 'redis', index: 1, what: 'the mirror\'s replies ended after 1 replys; main\'s go on',
+    fromMain: { at: 0, length: 8, text: '$2\\r\\nv1\\r\\n', hex: '24320d0a76310d0a' }, fromMirror: null, request: 'GET k1', command: 'GET',
+  }), 'mirror-short: every field, in order')
+  const long = new FramedComparer(redisProtocol(), host())
+  long.client(Buffer.from('*1\r\n$4\r\nPING\r\n', 'latin1'))
+  long.main(Buffer.from('+PONG\r\n')); long.mainEnd(); long.onData(Buffer.from('+PONG\r\n:7\r\n'))
+  t.equal(JSON.stringify(long.finish().first), JSON.stringify({
+    outcome: 'mirror-long', comparer: 'redis', index: 1, what: 'main\'s replies ended after 1 replys; the mirror\'s go on',
+    fromMain: null, fromMirror: { at: 0, length: 4, text: ':7\\r\\n', hex: '3a370d0a' }, request: '(request not known)', command: '(unknown)',
+  }), 'mirror-long: every field, in order (the client sent no request for it)')
 })
 
 t.test('http comparer: status, headers (ignored ones skipped) and body; the request line is named', async (t) => {

@@ -9,15 +9,12 @@ import { join } from 'node:path'
 import t from 'tap'
 import { captureLogger, waitFor } from './helpers.js'
 import { run } from './support/child.js'
-import { startPostgres, PG_CLIENT_ENV, type PostgresBins } from './support/postgres.js'
-import { postgresBinDir, requireBins } from './support/require-bin.js'
+import { requirePostgres, startPostgres, PG_CLIENT_ENV } from './support/postgres.js'
 import { startTee } from './support/tee.js'
 
 t.setTimeout(90_000)
 
-const binDir = postgresBinDir()
-const bins: PostgresBins | undefined = requireBins(t, ['initdb', 'postgres', 'psql', 'pg_isready', 'pgbench'],
-  'apt-get install postgresql-15 postgresql-client-15', binDir === undefined ? [] : [binDir])
+const bins = requirePostgres(t)
 
 /** psql sends each statement of a script file as its own Query. */
 const SCRIPT = [

@@ -20,19 +20,9 @@ import { Metrics } from '../src/ops/metrics.js'
 import { httpProtocol } from '../src/protocols/http/comparer.js'
 import { REDIS_DEFAULT_IGNORE, redisProtocol } from '../src/protocols/redis/comparer.js'
 import { RedisRequestLog } from '../src/protocols/redis/request-log.js'
+import { fuzzSeed, prng } from './support/fuzz.js'
 
-const SEED = Number(process.env['FUZZ_SEED'] ?? 0x16d1ff)
-
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+const SEED = fuzzSeed(0x16d1ff)
 
 function resp (...args: string[]): string {
   return `*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a, 'latin1')}\r\n${a}\r\n`).join('')

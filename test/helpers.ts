@@ -127,11 +127,11 @@ export async function freePort (host = '127.0.0.1'): Promise<number> {
   return address.port
 }
 
-/** A client socket to 127.0.0.1:port with allowHalfOpen, destroyed at teardown. Collects and hashes what it receives. */
-export function client (t: T, port: number, opts: { paused?: boolean } = {}) {
-  const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true, noDelay: true })
-  socket.on('error', () => {})
-  t.teardown(() => { socket.destroy() })
+/**
+ * What a test client sees on `socket`: the bytes, sha256 and first MiB of chunks it received, its last error, whether
+ * a FIN came, and promises for the end and the close. `text()` decodes the chunks kept with `encoding`.
+ */
+export function watchSocket<S extends Socket> (socket: S, encoding: BufferEncoding = 'utf8') {
   const hash = createHash('sha256')
   const state = {
     socket,
@@ -139,14 +139,10 @@ export function client (t: T, port: number, opts: { paused?: boolean } = {}) {
     chunks: [] as Buffer[],
     error: undefined as Error | undefined,
     sawEnd: false,
-    connected: new Promise<void>((resolve, reject) => {
-      socket.once('connect', () => resolve())
-      socket.once('close', () => reject(new Error('closed before connecting')))
-    }),
     ended: undefined as unknown as Promise<void>,
     closed: new Promise<void>((resolve) => socket.once('close', () => resolve())),
     digest: () => hash.copy().digest('hex'),
-    text: () => Buffer.concat(state.chunks).toString(),
+    text: () => Buffer.concat(state.chunks).toString(encoding),
   }
   socket.on('error', (e) => { state.error = e })
   state.ended = new Promise<void>((resolve) => {
@@ -154,6 +150,19 @@ export function client (t: T, port: number, opts: { paused?: boolean } = {}) {
     socket.once('close', () => resolve())
   })
   socket.on('data', (c: Buffer) => { state.bytes += c.length; hash.update(c); if (state.bytes <= 1 << 20) state.chunks.push(c) })
+  return state
+}
+
+/** A client socket to 127.0.0.1:port with allowHalfOpen, destroyed at teardown. Collects and hashes what it receives. */
+export function client (t: T, port: number, opts: { paused?: boolean } = {}) {
+  const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true, noDelay: true })
+  t.teardown(() => { socket.destroy() })
+  const state = Object.assign(watchSocket(socket), {
+    connected: new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve())
+      socket.once('close', () => reject(new Error('closed before connecting')))
+    }),
+  })
   if (opts.paused === true) socket.pause()
   return state
 }

@@ -3,41 +3,13 @@
 // on a mirror with trust authentication: afterwards B's tables hold exactly what A's hold. Also shows
 // (docs/shadowing-databases.md) that password authentication cannot work on a mirror.
 import t from 'tap'
-import { run } from './support/child.js'
-import { startPostgres, PG_CLIENT_ENV, type PostgresBins, type PostgresServer } from './support/postgres.js'
-import { postgresBinDir, requireBins } from './support/require-bin.js'
+import { pgbench, requirePostgres, startPostgres, stateProbe } from './support/postgres.js'
 import { settle } from './support/settle.js'
 import { startTee } from './support/tee.js'
 
 t.setTimeout(110_000)
 
-const binDir = postgresBinDir()
-const bins: PostgresBins | undefined = requireBins(t, ['initdb', 'postgres', 'psql', 'pg_isready', 'pgbench'],
-  'apt-get install postgresql-15 postgresql-client-15', binDir === undefined ? [] : [binDir])
-
-async function pgbench (pgbenchBin: string, port: number, args: readonly string[]): Promise<string> {
-  const result = await run(pgbenchBin, ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', ...args, 'postgres'],
-    { env: { ...process.env, ...PG_CLIENT_ENV }, timeoutMs: 90_000 })
-  if (result.code !== 0) throw new Error(`pgbench ${args.join(' ')} failed (${result.code}):\n${result.stdout}\n${result.stderr}`)
-  return result.stdout + result.stderr
-}
-
-/**
- * Row counts plus an md5 over every row, in key order, of the four pgbench tables.
- * pgbench_history.mtime is left out: it is the server's CURRENT_TIMESTAMP, different on A and B.
- */
-const STATE_SQL = `
-SELECT 'accounts ' || count(*) || ' ' || md5(string_agg(aid || ':' || bid || ':' || abalance, ',' ORDER BY aid)) FROM pgbench_accounts
-UNION ALL
-SELECT 'tellers ' || count(*) || ' ' || md5(string_agg(tid || ':' || bid || ':' || tbalance, ',' ORDER BY tid)) FROM pgbench_tellers
-UNION ALL
-SELECT 'branches ' || count(*) || ' ' || md5(string_agg(bid || ':' || bbalance, ',' ORDER BY bid)) FROM pgbench_branches
-UNION ALL
-SELECT 'history ' || count(*) || ' ' || coalesce(md5(string_agg(tid || ':' || bid || ':' || aid || ':' || delta, ',' ORDER BY tid, bid, aid, delta)), '-') FROM pgbench_history`
-
-async function pgbenchState (server: PostgresServer): Promise<string> {
-  return await server.query(STATE_SQL).catch((err: Error) => `not readable yet: ${err.message}`)
-}
+const bins = requirePostgres(t)
 
 if (bins !== undefined) {
   t.test('pgbench -i and a pgbench run through tcptee leave the mirror identical to main', async (t) => {
@@ -46,7 +18,7 @@ if (bins !== undefined) {
     const tee = await startTee(t, a.port, [b.port])
 
     // -i: drop/create the tables, then 100,000 account rows with COPY FROM STDIN, vacuum, primary keys.
-    await pgbench(bins.pgbench, tee.port, ['-i', '-s', '1', '-q'])
+    await pgbench(bins, tee.port, ['-i', '-s', '1', '-q'])
     // The built-in TPC-B-like script with 4 concurrent sessions, a fixed number of transactions each.
     //
     // Why the mirror must end up identical although its 4 sessions interleave differently from main's:
@@ -60,11 +32,11 @@ if (bins !== undefined) {
     // - the only server-side value, history.mtime = CURRENT_TIMESTAMP, is excluded from the checksum.
     // A workload with read-then-write on the client side (SELECT a value, UPDATE with a computed result)
     // would not have this property: its result depends on the order the servers happened to pick.
-    const out = await pgbench(bins.pgbench, tee.port, ['-c', '4', '-j', '2', '-t', '250', '-n'])
+    const out = await pgbench(bins, tee.port, ['-c', '4', '-j', '2', '-t', '250', '-n'])
     const tps = /tps = ([\d.]+)/.exec(out)?.[1]
     t.comment(`pgbench through tcptee: 4 clients x 250 transactions, ${tps ?? '?'} tps`)
 
-    const { main, mirror, ms, polls } = await settle(() => pgbenchState(a), () => pgbenchState(b), { timeoutMs: 60_000 })
+    const { main, mirror, ms, polls } = await settle(stateProbe(a), stateProbe(b), { timeoutMs: 60_000 })
     t.comment(`mirror state equal to main's on poll ${polls}, ${ms} ms after the client finished (incl. the reads)`)
     t.match(main, /accounts 100000 [0-9a-f]{32}/, 'main holds the 100,000 accounts')
     t.match(main, /history 1000 [0-9a-f]{32}/, 'main holds the 1000 history rows')

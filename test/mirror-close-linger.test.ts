@@ -2,21 +2,26 @@
 // at most --mirror-write-timeout (the close linger). Catches: a linger that is never armed (a mirror that takes FIN but
 // never closes holds the connection and close() forever), a linger timer that outlives its connection, and a shutdown
 // deadline that does not cut a lingering mirror short.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import { createServer, type Socket } from 'node:net'
 import { client, resources, startDup, startPeer, waitFor } from './helpers.js'
 
-// Catches: Mirror.end() not arming the progress timer (the close linger). A mirror that takes our FIN but never
-// closes its side must not hold the connection (and close()) forever.
-t.test('a mirror that gets FIN but never closes is released after the linger, even with no data sent', async (t) => {
-  const main = await startPeer(t, 'echo')
+/** A mirror that reads everything and never closes its side, not even after our FIN; returns its port. */
+async function startSilentMirror (t: Test): Promise<number> {
   const sockets: Socket[] = []
   const server = createServer({ allowHalfOpen: true }, (s) => { sockets.push(s); s.resume(); s.on('error', () => {}) })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
-  const mport = (server.address() as { port: number }).port
+  return (server.address() as { port: number }).port
+}
+
+// Catches: Mirror.end() not arming the progress timer (the close linger). A mirror that takes our FIN but never
+// closes its side must not hold the connection (and close()) forever.
+t.test('a mirror that gets FIN but never closes is released after the linger, even with no data sent', async (t) => {
+  const main = await startPeer(t, 'echo')
+  const mport = await startSilentMirror(t)
   const { dup, port } = await startDup(t, main, [{ host: '127.0.0.1', port: mport }], { mirrorWriteTimeout: 200 })
   const c = client(t, port)
   await c.connected
@@ -46,11 +51,7 @@ t.test('no timer outlives a finished connection (default write timeout)', async 
 
 t.test('mirror that reads everything but never closes: the connection ends after the linger, fate ok, no timer left', async (t) => {
   const main = await startPeer(t, 'echo')
-  const sockets: Socket[] = []
-  const server = createServer({ allowHalfOpen: true }, (s) => { sockets.push(s); s.resume(); s.on('error', () => {}) })
-  server.listen(0, '127.0.0.1'); await once(server, 'listening')
-  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
-  const mport = (server.address() as { port: number }).port
+  const mport = await startSilentMirror(t)
   const { dup, port } = await startDup(t, main, [{ host: '127.0.0.1', port: mport }], { mirrorWriteTimeout: 200 })
   const base = resources()
   const c = client(t, port)
@@ -67,11 +68,7 @@ t.test('mirror that reads everything but never closes: the connection ends after
 
 t.test('shutdown with a mirror still lingering: close(deadline) resolves, mirror aborted', async (t) => {
   const main = await startPeer(t, 'echo')
-  const sockets: Socket[] = []
-  const server = createServer({ allowHalfOpen: true }, (s) => { sockets.push(s); s.resume(); s.on('error', () => {}) })
-  server.listen(0, '127.0.0.1'); await once(server, 'listening')
-  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
-  const mport = (server.address() as { port: number }).port
+  const mport = await startSilentMirror(t)
   const { dup, port } = await startDup(t, main, [{ host: '127.0.0.1', port: mport }], { mirrorWriteTimeout: 5000 })
   const c = client(t, port)
   await c.connected

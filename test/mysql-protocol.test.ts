@@ -15,11 +15,14 @@ import {
   CLIENT_SECURE_CONNECTION, CLIENT_SSL, parseChangeUser, parseErr, parseGreeting, parseHandshakeResponse,
 } from '../src/protocols/mysql/handshake.js'
 import { MysqlLoginStage } from '../src/protocols/mysql/login-stage.js'
+import { LoginSeqRewriter } from '../src/protocols/mysql/seq-rewriter.js'
+import { withSsl } from '../src/protocols/mysql/session-opener.js'
 import { MAX_PACKET_PAYLOAD, MysqlProtocolError, PacketReader, encodePacket, type MysqlPacket } from '../src/protocols/mysql/packet.js'
 import { mysqlProtocol, sqlKey } from '../src/protocols/mysql/comparer.js'
 import { DiffProtocolError } from '../src/diff/outcome.js'
 import type { ProtocolMirror } from '../src/protocols/registry.js'
 import type { MirrorFate } from '../src/ops/metrics.js'
+import { draws, fuzzSeed, prng } from './support/fuzz.js'
 
 const require = createRequire(import.meta.url)
 // mysql2's package exports hide lib/: load its auth code by path.
@@ -28,21 +31,10 @@ const mysql2Auth41 = require(path.join(mysql2Dir, 'lib/auth_41.js')) as { calcul
 const mysql2CachingSha2 = require(path.join(mysql2Dir, 'lib/auth_plugins/caching_sha2_password.js')) as
   (opts?: object) => (a: { connection: { config: { password: string } } }) => (data: Buffer) => Buffer | null
 
-const SEED = Number(process.env['FUZZ_SEED'] ?? 0x5eed)
+const SEED = fuzzSeed(0x5eed)
 
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 const random = prng(SEED)
-const int = (n: number): number => Math.floor(random() * n)
-const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => int(256)))
+const { int, bytes } = draws(random)
 
 function readAll (reader: PacketReader, stream: Buffer, cuts: number[]): MysqlPacket[] {
   const out: MysqlPacket[] = []
@@ -156,7 +148,7 @@ function handshakeResponse (user: string, auth: Buffer, plugin: string, extraCap
   return Buffer.concat([head, Buffer.from(user + '\0'), Buffer.from([auth.length]), auth, Buffer.from('appdb\0'), Buffer.from(plugin + '\0')])
 }
 
-function fakeMirror (password: string | undefined, tls: 'off' | 'on' = 'off'): ProtocolMirror {
+function fakeMirror (password: string | undefined, tls: 'off' | 'on' | 'prefer' = 'off'): ProtocolMirror {
   return {
     name: 'mysql-new:3306',
     spec: {} as ProtocolMirror['spec'],
@@ -166,13 +158,20 @@ function fakeMirror (password: string | undefined, tls: 'off' | 'on' = 'off'): P
   }
 }
 
-function harness (stage: MysqlLoginStage): { sent: Buffer[], replies: Buffer[], failures: Array<[MirrorFate, Error]>, ctx: Parameters<MysqlLoginStage['clientData']>[1] } {
+function harness (stage: MysqlLoginStage, tls = false): { sent: Buffer[], replies: Buffer[], failures: Array<[MirrorFate, Error]>, tlsStarted: number, ctx: Parameters<MysqlLoginStage['clientData']>[1] } {
   const sent: Buffer[] = []
   const replies: Buffer[] = []
   const failures: Array<[MirrorFate, Error]> = []
-  const ctx = { send: (c: Buffer) => { sent.push(c) }, reply: (c: Buffer) => { replies.push(c) }, fail: (f: MirrorFate, e: Error) => { failures.push([f, e]) } }
-  stage.start(ctx)
-  return { sent, replies, failures, ctx }
+  const h = { sent, replies, failures, tlsStarted: 0, ctx: undefined as unknown as Parameters<MysqlLoginStage['clientData']>[1] }
+  // startTls: the handshake "succeeds" at once (the output's part, tested against real servers in mysql-tls.test.ts).
+  h.ctx = {
+    send: (c: Buffer) => { sent.push(c) },
+    reply: (c: Buffer) => { replies.push(c) },
+    fail: (f: MirrorFate, e: Error) => { failures.push([f, e]) },
+    ...(tls ? { startTls: (onReady: () => void) => { h.tlsStarted++; onReady() } } : {}),
+  }
+  stage.start(h.ctx)
+  return h
 }
 
 function packets (bufs: Buffer[]): MysqlPacket[] {
@@ -233,13 +232,40 @@ t.test('login stage refusals: clear text without TLS, no password, a mirror that
     t.match(h.failures[0]?.[1].message, /mysql_clear_password.*only over TLS/)
   }
   {
+    // --mirror-tls on: tcptee's SSLRequest (seq 1), TLS, the response (seq 2), and the password in clear over TLS only.
     const stage = new MysqlLoginStage(fakeMirror('pw', 'on'), 1 << 20)
-    const h = harness(stage)
+    const h = harness(stage, true)
     stage.mirrorData(encodePacket(0, greeting(bytes(20), 'mysql_native_password')), h.ctx)
-    stage.clientData(encodePacket(1, handshakeResponse('app', bytes(20), 'mysql_native_password')), h.ctx)
+    // The client's TLS ended at tcptee: its response is seq 2 and has CLIENT_SSL; the mirror's hop numbers its own.
+    stage.clientData(encodePacket(2, handshakeResponse('app', bytes(20), 'mysql_native_password', CLIENT_SSL)), h.ctx)
+    const login = packets(h.sent)
+    t.equal(h.tlsStarted, 1, 'TLS started once')
+    t.same(login.map((p) => [p.seq, p.payload.length === 32, (p.payload.readUInt32LE(0) & CLIENT_SSL) !== 0]), [[1, true, true], [2, false, true]],
+      'SSLRequest (seq 1, 32 bytes, CLIENT_SSL), then the HandshakeResponse (seq 2, CLIENT_SSL)')
+    t.same(login[0]!.payload.subarray(4), login[1]!.payload.subarray(4, 32), 'the SSLRequest is the response\'s first 32 bytes')
     h.sent.length = 0
-    stage.mirrorData(encodePacket(2, Buffer.concat([Buffer.from([0xfe]), Buffer.from('mysql_clear_password\0')])), h.ctx)
-    t.same(packets(h.sent).map((p) => [p.seq, p.payload.toString()]), [[3, 'pw\0']], 'over TLS: the password in clear')
+    stage.mirrorData(encodePacket(3, Buffer.concat([Buffer.from([0xfe]), Buffer.from('mysql_clear_password\0')])), h.ctx)
+    t.same(packets(h.sent).map((p) => [p.seq, p.payload.toString()]), [[4, 'pw\0']], 'over TLS: the password in clear')
+  }
+  {
+    // --mirror-tls on (verify likewise) and a mirror without CLIENT_SSL: fate tls-failed, nothing sent.
+    const stage = new MysqlLoginStage(fakeMirror('pw', 'on'), 1 << 20)
+    const h = harness(stage, true)
+    stage.mirrorData(encodePacket(0, withSsl(greeting(bytes(20), 'mysql_native_password'), false)), h.ctx)
+    stage.clientData(encodePacket(1, handshakeResponse('app', bytes(20), 'mysql_native_password')), h.ctx)
+    t.equal(h.failures[0]?.[0], 'tls-failed')
+    t.equal((h.failures[0]?.[1] as { code?: string }).code, 'TCPTEE_ERR_MIRROR_TLS')
+    t.match(h.failures[0]?.[1].message, /does not offer TLS \(no CLIENT_SSL in its greeting\), which --mirror-tls on requires/)
+    t.equal(h.sent.length, 0, 'nothing sent to that mirror')
+  }
+  {
+    // prefer and a mirror without CLIENT_SSL: plain text, response seq 1 whatever the client's seq was.
+    const stage = new MysqlLoginStage(fakeMirror('pw', 'prefer'), 1 << 20)
+    const h = harness(stage, true)
+    stage.mirrorData(encodePacket(0, withSsl(greeting(bytes(20), 'mysql_native_password'), false)), h.ctx)
+    stage.clientData(encodePacket(2, handshakeResponse('app', bytes(20), 'mysql_native_password', CLIENT_SSL)), h.ctx)
+    t.equal(h.tlsStarted, 0, 'prefer: no TLS')
+    t.same(packets(h.sent).map((p) => [p.seq, (p.payload.readUInt32LE(0) & CLIENT_SSL) !== 0]), [[1, false]], 'prefer: the response as seq 1, CLIENT_SSL clear')
   }
   {
     const stage = new MysqlLoginStage(fakeMirror(undefined), 1 << 20)
@@ -302,6 +328,25 @@ t.test('fuzz: random and mutated bytes never throw anything but the protocol err
         return
       }
     }
+    // The login renumbering of the session opener, both directions, any chunking: never throws, loses no byte.
+    for (const [direction, input] of [['client', client], ['main', mirror]] as const) {
+      const rw = new LoginSeqRewriter(direction, direction === 'client' ? int(3) - 1 : -1, direction === 'client' ? random() < 0.5 : undefined)
+      let out = 0
+      for (const c of chunks(input)) out += rw.rewrite(c).length
+      // Whatever it holds is at most one header and four payload bytes.
+      if (input.length - out < 0 || input.length - out > 8) { t.fail(`rewriter ${direction}: ${input.length} in, ${out} out (seed ${SEED} case ${cases})`); return }
+    }
+    if (withSsl(mirror.subarray(4), random() < 0.5).length !== Math.max(0, mirror.length - 4)) { t.fail(`withSsl changed the length (seed ${SEED} case ${cases})`); return }
+    const tlsStage = new MysqlLoginStage(fakeMirror('pw', random() < 0.5 ? 'on' : 'prefer'), 64 * 1024)
+    const th = harness(tlsStage, true)
+    for (const c of chunks(mirror)) tlsStage.mirrorData(c, th.ctx)
+    for (const c of chunks(client)) tlsStage.clientData(c, th.ctx)
+    for (const [fate, err] of th.failures) {
+      if (!/^TCPTEE_ERR_MIRROR_(AUTH|OVERFLOW|TLS)$/.test(String((err as { code?: string }).code)) || !['auth-failed', 'overflow', 'tls-failed'].includes(fate)) {
+        t.fail(`TLS stage failed with ${fate} ${String(err)} (seed ${SEED} case ${cases})`)
+        return
+      }
+    }
     const pair = mysqlProtocol(64 * 1024).open()
     try {
       for (const c of chunks(client)) pair.client(c)
@@ -325,6 +370,36 @@ function loggedIn (): { stage: MysqlLoginStage, h: ReturnType<typeof harness>, s
   h.sent.length = 0
   return { stage, h, scramble }
 }
+
+t.test('login renumbering (session opener): a TLS hop to main and a plain client, at every split point', async (t) => {
+  // The client in plain text: response seq 1, auth-switch response 3, then commands from 0. Main over TLS: the same
+  // login one higher, CLIENT_SSL set in the response. Main's replies: switch 3, OK 5 -> 2, 4; then replies from 1.
+  const response = handshakeResponse('app', bytes(20), 'mysql_native_password')
+  const client = Buffer.concat([encodePacket(1, response), encodePacket(3, bytes(32)), encodePacket(0, Buffer.from('\x03SELECT 1')), encodePacket(0, Buffer.from([0x01]))])
+  const toMain = Buffer.concat([encodePacket(2, response), encodePacket(4, client.subarray(4 + response.length + 4, 4 + response.length + 4 + 32)),
+    encodePacket(0, Buffer.from('\x03SELECT 1')), encodePacket(0, Buffer.from([0x01]))])
+  toMain.writeUInt32LE((toMain.readUInt32LE(4) | CLIENT_SSL) >>> 0, 4)
+  const fromMain = Buffer.concat([encodePacket(3, Buffer.concat([Buffer.from([0xfe]), Buffer.from('client_ed25519\0'), bytes(32)])), encodePacket(5, Buffer.from([0, 0, 0, 2, 0, 0, 0])),
+    encodePacket(1, Buffer.from([0, 0, 0, 2, 0, 0, 0])), encodePacket(1, Buffer.from([0xff, 0x01, 0x00]))])
+  const toClient = Buffer.from(fromMain)
+  toClient[3] = 2
+  toClient[4 + (fromMain.readUIntLE(0, 3)) + 3] = 4
+  for (const [direction, input, expected] of [['client', client, toMain], ['main', fromMain, toClient]] as const) {
+    for (let cut = 0; cut <= input.length; cut++) {
+      for (const cut2 of [cut, Math.min(input.length, cut + 3)]) {
+        const rw = direction === 'client' ? new LoginSeqRewriter('client', 1, true) : new LoginSeqRewriter('main', -1)
+        const out = Buffer.concat([rw.rewrite(input.subarray(0, cut)), rw.rewrite(input.subarray(cut, cut2)), rw.rewrite(input.subarray(cut2))])
+        if (!out.equals(expected)) { t.equal(out.toString('hex'), expected.toString('hex'), `${direction} split at ${cut}/${cut2}`); return }
+        if (!rw.done) { t.fail(`${direction} split at ${cut}/${cut2}: not done after the login`); return }
+      }
+    }
+    t.pass(`${direction}: every split point gives the renumbered login and the commands untouched`)
+  }
+  // The greeting as relayed: CLIENT_SSL set or cleared, nothing else changed.
+  const g = greeting(bytes(20), 'mysql_native_password')
+  t.equal(parseGreeting(withSsl(g, false)).capabilities, (parseGreeting(g).capabilities & ~CLIENT_SSL) >>> 0, 'withSsl(false) clears CLIENT_SSL only')
+  t.equal(parseGreeting(withSsl(withSsl(g, false), true)).capabilities, parseGreeting(g).capabilities, 'withSsl(true) sets it again')
+})
 
 t.test('login stage after login: the client stream goes through byte for byte at every split point', async (t) => {
   const stream = Buffer.concat([encodePacket(0, Buffer.from('\x03SELECT 1')), encodePacket(0, Buffer.from([0x0e])),

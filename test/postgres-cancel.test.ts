@@ -4,16 +4,13 @@
 import t from 'tap'
 import { waitFor } from './helpers.js'
 import { startProcess } from './support/child.js'
-import { startPostgres, PG_CLIENT_ENV, type PostgresBins } from './support/postgres.js'
-import { postgresBinDir, requireBins } from './support/require-bin.js'
+import { requirePostgres, startPostgres, PG_CLIENT_ENV } from './support/postgres.js'
 import { startTee } from './support/tee.js'
 import { cancelKeys } from '../src/protocols/postgres/index.js'
 
 t.setTimeout(60_000)
 
-const binDir = postgresBinDir()
-const bins: PostgresBins | undefined = requireBins(t, ['initdb', 'postgres', 'psql', 'pg_isready', 'pgbench'],
-  'apt-get install postgresql-15 postgresql-client-15', binDir === undefined ? [] : [binDir])
+const bins = requirePostgres(t)
 
 const SLEEPING = "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT pg_sleep(30)%'"
 

@@ -16,6 +16,7 @@ import {
 import { PostgresLoginStage } from '../src/protocols/postgres/login-stage.js'
 import type { ProtocolMirror } from '../src/protocols/registry.js'
 import type { StageContext } from '../src/datapath/stage.js'
+import { prng } from './support/fuzz.js'
 
 function startup (params: Record<string, string>): Buffer {
   const body = Buffer.concat([...Object.entries(params).flatMap(([k, v]) => [cstring(k), cstring(v)]), Buffer.from([0])])
@@ -29,16 +30,6 @@ function readAll (reader: MessageReader, chunks: Buffer[]): Array<{ type: number
     for (let m = reader.next(); m !== undefined; m = reader.next()) out.push({ type: m.type, code: m.code, raw: m.raw.toString('hex') })
   }
   return out
-}
-
-/** A seeded PRNG (mulberry32): the same cases on every run. */
-function rng (seed: number): () => number {
-  return () => {
-    seed |= 0; seed = (seed + 0x6d2b79f5) | 0
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 function chunkings (buf: Buffer, rand: () => number): Buffer[] {
@@ -112,7 +103,7 @@ t.test('ErrorResponse fields in one line', async (t) => {
 })
 
 t.test('fuzz: 10,000 random and mutated streams never throw, never hang, and frame the same however chunked', async (t) => {
-  const rand = rng(20261201)
+  const rand = prng(20261201)
   const backend = Buffer.concat([
     encodeMessage('R', Buffer.from('0000000a', 'hex')), encodeMessage('S', Buffer.concat([cstring('a'), cstring('b')])),
     encodeMessage('K', Buffer.alloc(8, 7)), encodeMessage('Z', Buffer.from('I')), encodeMessage('D', Buffer.alloc(300, 1)),
@@ -148,7 +139,7 @@ t.test('fuzz: 10,000 random and mutated streams never throw, never hang, and fra
 })
 
 t.test('fuzz: the login stage on random client and mirror bytes never throws and fails at most once', async (t) => {
-  const rand = rng(7)
+  const rand = prng(7)
   const mirror: ProtocolMirror = {
     name: 'pg:5432',
     spec: {} as ProtocolMirror['spec'],

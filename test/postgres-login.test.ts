@@ -9,16 +9,13 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { captureLogger } from './helpers.js'
 import { run } from './support/child.js'
-import { startPostgres, PG_CLIENT_ENV, type PostgresBins, type PostgresServer } from './support/postgres.js'
-import { postgresBinDir, requireBins } from './support/require-bin.js'
+import { pgbench, requirePostgres, startPostgres, stateProbe, PG_CLIENT_ENV, type PostgresServer } from './support/postgres.js'
 import { settle } from './support/settle.js'
 import { startTee } from './support/tee.js'
 
 t.setTimeout(110_000)
 
-const binDir = postgresBinDir()
-const bins: PostgresBins | undefined = requireBins(t, ['initdb', 'postgres', 'psql', 'pg_isready', 'pgbench'],
-  'apt-get install postgresql-15 postgresql-client-15', binDir === undefined ? [] : [binDir])
+const bins = requirePostgres(t)
 
 const PASSWORDS = {
   main: { app: 'main-app-pw', legacy: 'main-legacy-pw' },
@@ -45,26 +42,7 @@ function credentialsFile (t: Test, content: string): string {
   return file
 }
 
-async function pgbench (port: number, user: string, password: string, args: readonly string[]): Promise<string> {
-  const result = await run(bins!.pgbench, ['-h', '127.0.0.1', '-p', String(port), '-U', user, ...args, 'postgres'],
-    { env: { ...process.env, ...PG_CLIENT_ENV, PGPASSWORD: password }, timeoutMs: 90_000 })
-  if (result.code !== 0) throw new Error(`pgbench ${args.join(' ')} failed (${result.code}):\n${result.stdout}\n${result.stderr}`)
-  return result.stdout + result.stderr
-}
-
-/** Row counts and an md5 over every row (pgbench_history.mtime left out: the server's clock). */
-const STATE_SQL = `
-SELECT 'accounts ' || count(*) || ' ' || md5(string_agg(aid || ':' || bid || ':' || abalance, ',' ORDER BY aid)) FROM pgbench_accounts
-UNION ALL
-SELECT 'tellers ' || count(*) || ' ' || md5(string_agg(tid || ':' || bid || ':' || tbalance, ',' ORDER BY tid)) FROM pgbench_tellers
-UNION ALL
-SELECT 'branches ' || count(*) || ' ' || md5(string_agg(bid || ':' || bbalance, ',' ORDER BY bid)) FROM pgbench_branches
-UNION ALL
-SELECT 'history ' || count(*) || ' ' || coalesce(md5(string_agg(tid || ':' || bid || ':' || aid || ':' || delta, ',' ORDER BY tid, bid, aid, delta)), '-') FROM pgbench_history`
-
 const ITEMS_SQL = "SELECT count(*) || ' ' || coalesce(md5(string_agg(id || ':' || name, ',' ORDER BY id)), '-') FROM legacy_items"
-
-const state = (s: PostgresServer, sql: string) => () => s.query(sql).catch((err: Error) => `not readable yet: ${err.message}`)
 
 if (bins !== undefined) {
   t.test('real PostgreSQL servers with different passwords on main and mirror', async (t) => {
@@ -76,12 +54,12 @@ if (bins !== undefined) {
       const file = credentialsFile(t, `"${mirrorName}":\n  app: "${PASSWORDS.mirror.app}"\n  legacy: ${PASSWORDS.mirror.legacy}\n`)
       const { logger, lines } = captureLogger()
       const tee = await startTee(t, a.port, [b.port], { protocol: 'postgres', mirrorCredentials: file, logger })
-      await pgbench(tee.port, 'app', PASSWORDS.main.app, ['-i', '-s', '1', '-q'])
+      await pgbench(bins, tee.port, ['-i', '-s', '1', '-q'], { user: 'app', password: PASSWORDS.main.app })
       // Why the mirror must end up equal under concurrency: see integration-postgres.test.ts (commuting increments,
       // one lock order, -t not -T, history compared sorted and without its timestamp).
-      const out = await pgbench(tee.port, 'app', PASSWORDS.main.app, ['-c', '4', '-j', '2', '-t', '200', '-n'])
+      const out = await pgbench(bins, tee.port, ['-c', '4', '-j', '2', '-t', '200', '-n'], { user: 'app', password: PASSWORDS.main.app })
       t.comment(`pgbench through tcptee (scram on main and mirror, different passwords): ${/tps = [\d.]+/.exec(out)?.[0] ?? '?'}`)
-      const { main, mirror, polls } = await settle(state(a, STATE_SQL), state(b, STATE_SQL), { timeoutMs: 20_000 })
+      const { main, mirror, polls } = await settle(stateProbe(a), stateProbe(b), { timeoutMs: 20_000 })
       t.match(main, /accounts 100000 [0-9a-f]{32}/)
       t.match(main, /history 800 [0-9a-f]{32}/)
       t.equal(mirror, main, `mirror row counts and checksums equal main's (poll ${polls})`)
@@ -105,7 +83,7 @@ if (bins !== undefined) {
         DELETE FROM legacy_items WHERE id > 490;`
       const r = await a.psql(sql, { port: tee.port, user: 'legacy', password: PASSWORDS.main.legacy })
       t.equal(r.code, 0, `psql as legacy through tcptee: ${r.stderr}`)
-      const { main, mirror } = await settle(state(a, ITEMS_SQL), state(b, ITEMS_SQL), { timeoutMs: 30_000 })
+      const { main, mirror } = await settle(stateProbe(a, ITEMS_SQL), stateProbe(b, ITEMS_SQL), { timeoutMs: 30_000 })
       t.match(main, /^490 [0-9a-f]{32}$/)
       t.equal(mirror, main, 'mirror table equal to main\'s')
       await tee.idle()

@@ -14,15 +14,12 @@ import { captureLogger, waitFor } from './helpers.js'
 import { cstring, encodeUntyped, GSSENC_REQUEST_CODE, PROTOCOL_3_0, SSL_REQUEST_CODE } from '../src/protocols/postgres/messages.js'
 import { run, type RunResult } from './support/child.js'
 import { makeCerts, type TestCerts } from './support/certs.js'
-import { startPostgres, type PostgresBins, type PostgresServer } from './support/postgres.js'
-import { postgresBinDir, requireBins } from './support/require-bin.js'
+import { requirePostgres, startPostgres, type PostgresServer } from './support/postgres.js'
 import { startTee } from './support/tee.js'
 
 t.setTimeout(90_000)
 
-const binDir = postgresBinDir()
-const bins: PostgresBins | undefined = requireBins(t, ['initdb', 'postgres', 'psql', 'pg_isready', 'pgbench'],
-  'apt-get install postgresql-15 postgresql-client-15', binDir === undefined ? [] : [binDir])
+const bins = requirePostgres(t)
 
 const PW = { main: 'main-app-pw', mirror: 'mirror-app-pw' }
 

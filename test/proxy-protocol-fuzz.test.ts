@@ -6,27 +6,14 @@
 // Reproduce a failure with FUZZ_SEED=<seed printed in the failing assertion>.
 import t from 'tap'
 import { encodeV1, encodeV2, parse, ProxyProtocolError, TlvTypes, type ParseResult } from '../src/protocols/proxy/index.js'
+import { draws, fuzzSeed, prng } from './support/fuzz.js'
 
-const SEED = Number(process.env['FUZZ_SEED'] ?? 0x5eed)
+const SEED = fuzzSeed(0x5eed)
 const CASES = 20000
 const BUDGET_MS = 8000
 
-/** mulberry32: a small, seedable PRNG, so a failing case can be replayed. */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 const random = prng(SEED)
-const int = (n: number): number => Math.floor(random() * n)
-const pick = <T>(items: readonly T[]): T => items[int(items.length)] as T
-const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => int(256)))
+const { int, pick, bytes } = draws(random)
 
 const ipv4 = (): string => [int(256), int(256), int(256), int(256)].join('.')
 const ipv6 = (): string => pick(['::1', '::', '2001:db8::7', 'fe80::1:2', '::ffff:10.0.0.1', Array.from({ length: 8 }, () => int(0x10000).toString(16)).join(':')])

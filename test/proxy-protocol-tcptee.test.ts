@@ -6,19 +6,17 @@
 // Per mirror: `host:port@proxy-v2` gets a header naming the client, other mirrors and main get none.
 // Refusals: a forged header from an untrusted peer, garbage from a trusted one, a partial header that stalls (closed
 // after connectTimeout, no timer left behind), and a bad --proxy-protocol-from on the CLI.
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import net from 'node:net'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { createDuplicator, type CreateDuplicatorOptions, type Duplicator } from '../src/index.js'
 import { encodeV1, encodeV2 } from '../src/protocols/proxy/index.js'
 import { captureLogger, client, freePort, resources, startPeer, waitFor, type Peer } from './helpers.js'
+import { runCli, startListening } from './support/cli-process.js'
 import { requireHaproxy, startHaproxy, startProxyHeaderReader } from './support/haproxy.js'
 
 t.setTimeout(90_000)
 
-const CLI = fileURLToPath(new URL('../dist/cmd/tcptee.js', import.meta.url))
 const GET = Buffer.from('GET / HTTP/1.1\r\nHost: tcptee.test\r\nConnection: close\r\n\r\n', 'latin1')
 const PAYLOAD = Buffer.from('client bytes \x00\x01\xfe\xff\r\nPROXY TCP4 in the payload is just data\r\n', 'latin1')
 
@@ -61,40 +59,6 @@ async function httpThrough (port: number, bytes: Buffer): Promise<{ status: stri
   } finally {
     socket.destroy()
   }
-}
-
-/** The built CLI with JSON logs on stdout; resolves once it logged 'listening'. Killed at teardown. */
-async function startCli (t: Test, args: string[]) {
-  const child = spawn(process.execPath, [CLI, '-l', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => { child.kill('SIGKILL') })
-  const lines: Array<Record<string, unknown>> = []
-  let buf = ''
-  let stderr = ''
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString()
-      let nl
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>
-        buf = buf.slice(nl + 1)
-        lines.push(line)
-        if (line['msg'] === 'listening') resolve(Number(String(line['listen']).split(':').pop()))
-      }
-    })
-    child.once('exit', (code) => reject(new Error(`tcptee exited ${code} before listening: ${stderr}`)))
-  })
-  return { child, port, lines }
-}
-
-async function runCli (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const [code] = await once(child, 'exit') as [number | null]
-  return { code, stdout, stderr }
 }
 
 /** A client that writes `bytes` and FIN; resolves with what it received and how it ended (reset or not). */
@@ -157,7 +121,7 @@ if (haproxy !== undefined) {
 
   t.test('the built CLI behind haproxy send-proxy-v2: its JSON log names the real client', async (t) => {
     const main = await startPeer(t, 'record', { keep: true })
-    const cli = await startCli(t, ['-f', mainOf(main), '--proxy-protocol-in', '--proxy-protocol-from', '127.0.0.1/32', '--log-connections'])
+    const cli = await startListening(t, ['-f', mainOf(main), '--proxy-protocol-in', '--proxy-protocol-from', '127.0.0.1/32', '--log-connections'])
     const { ports } = await startHaproxy(t, haproxy, ['front'], (p) => [
       'frontend f',
       `  bind 127.0.0.1:${p['front']}`,

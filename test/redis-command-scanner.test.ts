@@ -3,6 +3,7 @@
 // of valid and mutated streams that never throws, never loses or reorders a byte, and agrees across chunkings.
 import t from 'tap'
 import { RedisCommandScanner, splitInline, type CommandSink } from '../src/protocols/redis/command-scanner.js'
+import { prng } from './support/fuzz.js'
 
 interface Seen { out: Buffer, held: Array<{ index: number, args: string[] }>, untracked: string[], commands: number, opaque: boolean }
 
@@ -27,17 +28,6 @@ function scan (input: Buffer, cuts: readonly number[]): Seen {
 
 function resp (...args: string[]): string {
   return `*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a, 'latin1')}\r\n${a}\r\n`).join('')
-}
-
-/** A tiny seeded PRNG (mulberry32), so that a failure can be replayed. */
-function rng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 t.test('AUTH and HELLO are found and decoded at every cut', async (t) => {
@@ -89,7 +79,7 @@ t.test('fuzz: 3000 seeded streams, valid and mutated, never throw, keep every by
   const names = ['AUTH', 'auth', 'HELLO', 'SET', 'GET', 'PING', 'SUBSCRIBE', 'MONITOR', 'AUTHX', 'HELL', '']
   let held = 0
   for (let seed = 1; seed <= 3000; seed++) {
-    const r = rng(seed)
+    const r = prng(seed)
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!
     const word = (): string => Array.from({ length: Math.floor(r() * 6) }, () => String.fromCharCode(32 + Math.floor(r() * 224))).join('')
     let text = ''

@@ -159,16 +159,19 @@ t.test('TCP_NODELAY: small writes answered in pieces are not held back by Nagle'
   const { port } = await startDup(t, main, [mirror])
   const c = client(t, port)
   await c.connected
-  const rounds = 20
-  const started = Date.now()
+  const rounds = 21
+  const took: number[] = []
   for (let i = 0; i < rounds; i++) {
+    const started = performance.now()
     c.socket.write('q')
     let seen = 0
     while (seen < 2) {
       const [d] = await once(c.socket, 'data') as [Buffer]
       seen += d.length
     }
+    took.push(performance.now() - started)
   }
-  const ms = Date.now() - started
-  t.ok(ms < rounds * 20, `${rounds} split-reply round trips took ${ms} ms (Nagle + delayed ACK would cost ~40 ms each)`)
+  // The median, not the total: Nagle costs every round trip ~40 ms, a loaded machine only some of them.
+  const median = took.sort((a, b) => a - b)[(rounds - 1) / 2]!
+  t.ok(median < 25, `median split-reply round trip ${median.toFixed(1)} ms of ${rounds} (Nagle + delayed ACK would cost ~40 ms each)`)
 })

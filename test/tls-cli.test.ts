@@ -1,31 +1,16 @@
 // Client TLS on the built CLI (dist/cmd/tcptee.js, spawned): a bad --tls-cert / --tls-key file is one line naming
 // the flag, exit 2, no stack trace; SIGHUP re-reads the certificate files for new handshakes while an open TLS
 // connection goes on, and a reload with a broken file is rejected with the running certificate kept.
-import t, { type Test } from 'tap'
-import { spawn } from 'node:child_process'
+import t from 'tap'
 import { once } from 'node:events'
 import { copyFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls'
-import { fileURLToPath } from 'node:url'
 import { startPeer, waitFor } from './helpers.js'
 import { makeCerts } from './support/certs.js'
+import { runCli, startListening } from './support/cli-process.js'
 
-const CLI = fileURLToPath(new URL('../dist/cmd/tcptee.js', import.meta.url))
 const certs = makeCerts(t)
-
-/** Runs the CLI to its exit, with a bound: a CLI that starts listening instead of failing is killed. */
-async function run (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const [code] = await once(child, 'exit') as [number | null]
-  clearTimeout(timer)
-  return { code, stdout, stderr }
-}
 
 // Regression: transport.ts's ConfigErrors render through the option namer, so the CLI names the flag, not the key.
 
@@ -38,7 +23,7 @@ t.test('bad certificate or key files: one line naming the flag, exit 2, no stack
     { what: 'a missing key file', args: ['--tls-cert', certs.server.certFile, '--tls-key', join(certs.dir, 'missing.key')], flag: '--tls-key', key: 'tlsKey', why: /cannot read .*missing\.key.*ENOENT/ },
     { what: 'a key that does not match the certificate', args: ['--tls-cert', certs.server.certFile, '--tls-key', certs.server2.keyFile], flag: '--tls-key', key: 'tlsKey', why: /key values mismatch/ },
   ]
-  const results = await Promise.all(cases.map((c) => run([...base, ...c.args])))
+  const results = await Promise.all(cases.map((c) => runCli([...base, ...c.args], { timeoutMs: 10_000 })))
   for (const [i, c] of cases.entries()) {
     const r = results[i]!
     t.test(c.what, async (t) => {
@@ -65,38 +50,13 @@ async function fingerprint (port: number): Promise<string> {
   }
 }
 
-/** Starts the CLI, parses its JSON log lines, resolves once it logs 'listening'. Killed at teardown. */
-async function start (t: Test, args: string[]) {
-  const child = spawn(process.execPath, [CLI, '-l', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => { child.kill('SIGKILL') })
-  const lines: Array<Record<string, unknown>> = []
-  let stderr = ''
-  let buf = ''
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  child.stdout.on('data', (d: Buffer) => {
-    buf += d.toString()
-    let nl
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      lines.push(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>)
-      buf = buf.slice(nl + 1)
-    }
-  })
-  const exited = once(child, 'exit').then(([code]) => code as number | null)
-  const listening = await Promise.race([
-    waitFor('the CLI to listen', () => lines.find((l) => l['msg'] === 'listening'), { timeoutMs: 10_000 }),
-    exited.then((code) => { throw new Error(`exited ${code} before listening: ${stderr}`) }),
-  ])
-  const port = Number(String(listening['listen']).split(':').pop())
-  return { child, port, lines, exited, stderr: () => stderr }
-}
-
 t.test('SIGHUP re-reads the certificate files: new handshakes see the new one, an open connection goes on', { timeout: 30_000 }, async (t) => {
   const main = await startPeer(t, 'echo')
   const certFile = join(certs.dir, 'live.crt')
   const keyFile = join(certs.dir, 'live.key')
   copyFileSync(certs.server.certFile, certFile)
   copyFileSync(certs.server.keyFile, keyFile)
-  const cli = await start(t, ['-f', `127.0.0.1:${main.port}`, '--tls-cert', certFile, '--tls-key', keyFile])
+  const cli = await startListening(t, ['-f', `127.0.0.1:${main.port}`, '--tls-cert', certFile, '--tls-key', keyFile])
   const msgs = (prefix: string) => cli.lines.filter((l) => String(l['msg']).startsWith(prefix))
 
   t.equal(await fingerprint(cli.port), certs.server.fingerprint256, 'the certificate the files held at start')

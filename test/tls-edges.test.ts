@@ -10,7 +10,7 @@ import { createServer as createHttpServer } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { connect as netConnect, createServer as netCreateServer, type Socket } from 'node:net'
 import { connect as tlsConnect, createServer as tlsCreateServer, type ConnectionOptions, type TLSSocket } from 'node:tls'
-import { captureLogger, pattern, sha256, startDup, startPeer, waitFor, writeAll } from './helpers.js'
+import { captureLogger, pattern, sha256, startDup, startPeer, waitFor, watchSocket, writeAll } from './helpers.js'
 import { makeCerts, type CertPair } from './support/certs.js'
 import { createDuplicator, type CreateDuplicatorOptions } from '../src/index.js'
 
@@ -27,32 +27,16 @@ function tlsClient (t: Test, port: number, opts: { ca?: Buffer; servername?: str
     ...(opts.pair === undefined ? {} : { cert: opts.pair.cert, key: opts.pair.key }),
   } as unknown as ConnectionOptions) // allowHalfOpen reaches the TLSSocket (lib/_tls_wrap.js) but is missing from the types
   t.teardown(() => { socket.destroy() })
-  const hash = createHash('sha256')
-  const state = {
-    socket,
-    bytes: 0,
-    chunks: [] as Buffer[],
-    error: undefined as Error | undefined,
-    sawEnd: false,
-    secure: new Promise<void>((resolve, reject) => {
-      socket.once('secureConnect', () => resolve())
-      socket.once('close', () => reject(new Error(`closed before the handshake was done: ${String(state.error)}`)))
-    }),
-    ended: undefined as unknown as Promise<void>,
-    closed: new Promise<void>((resolve) => socket.once('close', () => resolve())),
-    digest: () => hash.copy().digest('hex'),
-    text: () => Buffer.concat(state.chunks).toString(),
-  }
-  state.secure.catch(() => {})
+  const state = watchSocket(socket)
+  const secure = new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', () => resolve())
+    socket.once('close', () => reject(new Error(`closed before the handshake was done: ${String(state.error)}`)))
+  })
+  secure.catch(() => {})
   // A TLS alert (a refused certificate) arrives as 'error' without closing a half-open TLS socket: give up then,
   // as a real client does, so that `closed` resolves.
-  socket.on('error', (e) => { state.error = e; socket.destroy() })
-  state.ended = new Promise<void>((resolve) => {
-    socket.once('end', () => { state.sawEnd = true; resolve() })
-    socket.once('close', () => resolve())
-  })
-  socket.on('data', (c: Buffer) => { state.bytes += c.length; hash.update(c); if (state.bytes <= 1 << 20) state.chunks.push(c) })
-  return state
+  socket.on('error', () => { socket.destroy() })
+  return Object.assign(state, { secure })
 }
 
 interface TlsPeerConn {
@@ -217,25 +201,7 @@ t.test('plain client, TLS to main (verify) and to a tls:// mirror: exact bytes',
 function tlsPlainClient (t: Test, port: number) {
   const socket = netConnect({ host: '127.0.0.1', port, allowHalfOpen: true })
   t.teardown(() => { socket.destroy() })
-  const hash = createHash('sha256')
-  const state = {
-    socket,
-    bytes: 0,
-    chunks: [] as Buffer[],
-    error: undefined as Error | undefined,
-    sawEnd: false,
-    ended: undefined as unknown as Promise<void>,
-    closed: new Promise<void>((resolve) => socket.once('close', () => resolve())),
-    digest: () => hash.copy().digest('hex'),
-    text: () => Buffer.concat(state.chunks).toString('latin1'),
-  }
-  socket.on('error', (e) => { state.error = e })
-  state.ended = new Promise<void>((resolve) => {
-    socket.once('end', () => { state.sawEnd = true; resolve() })
-    socket.once('close', () => resolve())
-  })
-  socket.on('data', (c: Buffer) => { state.bytes += c.length; hash.update(c); if (state.bytes <= 1 << 20) state.chunks.push(c) })
-  return state
+  return watchSocket(socket, 'latin1')
 }
 
 t.test('TLS on all three edges at once (client, main verify, mirror verify)', { timeout: 30_000 }, async (t) => {

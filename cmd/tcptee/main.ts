@@ -4,14 +4,14 @@
  * one line and exits 2; a run-time failure such as a listen error prints one line and exits 1.
  */
 import cluster from 'node:cluster'
-import { ConfigError, createLogger, ErrorCodes, normalizeConfig, TcpteeError } from '../../src/index.js'
+import { normalizeConfig } from '../../src/config.js'
+import { ConfigError, ErrorCodes, TcpteeError } from '../../src/ops/errors.js'
+import { createLogger } from '../../src/ops/logger.js'
+import { loadFeatures } from '../../src/features.js'
 import { hideBin } from 'yargs/helpers'
 import { HelpShown, parseCli } from './args.js'
 import { subcommandOf } from './commands.js'
 import { cliMessage } from './config-file.js'
-import { PrimaryRunner } from './primary.js'
-import { SingleRunner } from './single.js'
-import { WorkerRunner } from './worker.js'
 
 /** One line on stderr, no stack trace, and the exit code the README documents (2 bad input, 1 run-time). */
 function die (err: unknown): never {
@@ -42,16 +42,21 @@ export async function main (argv: readonly string[] = hideBin(process.argv)): Pr
     }
     const load = (): ReturnType<typeof parseCli> => parseCli(argv)
     const opts = await load()
-    normalizeConfig(opts) // validate everything before anything is opened
+    const config = normalizeConfig(opts) // validate everything before anything is opened
     if (opts.record !== undefined && opts.workers > 1) throw new ConfigError('--record: one process writes the recording; use it without --workers', '--record')
     const root = await createLogger({ level: opts.logLevel, format: opts.logFormat })
     const exit = (code: number): void => { process.exit(code) }
+    // Only what this config uses is loaded (--protocol, --diff, --record; --admin in the runners): see src/features.ts.
+    if (cluster.isWorker || opts.workers <= 1) await loadFeatures(config)
     if (cluster.isWorker) {
+      const { WorkerRunner } = await import('./worker.js')
       // Connection ids are per process: with several workers, every line also names its worker.
       await WorkerRunner.start(opts, root.child({ worker: cluster.worker?.id }), process as Parameters<typeof WorkerRunner.start>[2], exit)
     } else if (opts.workers > 1) {
+      const { PrimaryRunner } = await import('./primary.js')
       await PrimaryRunner.start(opts, root, { load, exit })
     } else {
+      const { SingleRunner } = await import('./single.js')
       await SingleRunner.start(opts, root, { load, exit })
     }
   } catch (err) {

@@ -15,7 +15,7 @@ import { DIFF_KINDS } from '../../src/diff/outcome.js'
 import { CaptureError, ConfigError } from '../../src/ops/errors.js'
 import { normalizeConfig, type ProtocolName } from '../../src/config.js'
 import { loadCredentials, type MirrorCredentials } from '../../src/mirrors/credentials.js'
-import { protocolModule } from '../../src/protocols/registry.js'
+import { loadProtocol, protocolModule } from '../../src/protocols/registry.js'
 import type { StageFactory } from '../../src/datapath/stage.js'
 
 interface ReplayArgs {
@@ -124,6 +124,7 @@ export async function replayMain (argv: readonly string[]): Promise<number> {
     if (args === undefined) return 0
     target = parseAddress(args.to, '--to', '127.0.0.1', false)
     diff = normalizeDiff({ diff: args.diff, diffWindow: args.diffWindow, diffIgnoreHeaders: args.diffIgnoreHeader })
+    if (args.protocol !== undefined) await loadProtocol(args.protocol as ProtocolName)
     stage = replayStage(args, formatAddress(target))
     loaded = loadCaptures(args.files, args.serverPort)
   } catch (err) {

@@ -3,7 +3,9 @@
  * releases all of them in {@link SingleRunner.close}.
  */
 import type { Logger } from 'pino'
-import { AdminServer, createAdminServer, createDuplicator, readAuthFile, type Duplicator } from '../../src/index.js'
+import { createDuplicator, type Duplicator } from '../../src/duplicator.js'
+import type { AdminServer } from '../../src/ops/admin.js'
+import { loadAdmin, type AdminModule } from './admin-loader.js'
 import type { CliOptions } from './args.js'
 import { reloadConfig, watchConfigFile } from './config-file.js'
 import type { FileWatcher } from '../../src/ops/file-watcher.js'
@@ -25,18 +27,18 @@ export class SingleRunner {
   private watcher: FileWatcher | undefined
   private signals = 0
 
-  private constructor (opts: CliOptions, log: Logger, hooks: RunnerHooks) {
+  private constructor (opts: CliOptions, log: Logger, hooks: RunnerHooks, admin: AdminModule | undefined) {
     this.opts = opts
     this.log = log
     this.hooks = hooks
     this.duplicator = createDuplicator({ ...opts, logger: log })
-    const auth = opts.adminAuthFile === undefined ? undefined : readAuthFile(opts.adminAuthFile)
-    this.admin = opts.admin === undefined ? undefined : createAdminServer({ listen: opts.admin, backend: this.duplicator, auth, logger: log, maxMirrorSeries: opts.metricsMaxMirrors })
+    const auth = opts.adminAuthFile === undefined ? undefined : admin!.readAuthFile(opts.adminAuthFile)
+    this.admin = opts.admin === undefined ? undefined : admin!.createAdminServer({ listen: opts.admin, backend: this.duplicator, auth, logger: log, maxMirrorSeries: opts.metricsMaxMirrors })
   }
 
   /** Listens (data port, then admin) and installs the signal handlers. Rejects with ListenError or AdminListenError. */
   static async start (opts: CliOptions, log: Logger, hooks: RunnerHooks): Promise<SingleRunner> {
-    const r = new SingleRunner(opts, log, hooks)
+    const r = new SingleRunner(opts, log, hooks, await loadAdmin(opts))
     try {
       await r.duplicator.listen()
       await r.admin?.listen()

@@ -4,7 +4,7 @@
  * so the worker holds no-op handlers for them and acts on the primary's shutdown and kill messages instead.
  */
 import type { Logger } from 'pino'
-import { createDuplicator, type Duplicator } from '../../src/index.js'
+import { createDuplicator, type Duplicator } from '../../src/duplicator.js'
 import type { CliOptions } from './args.js'
 import { joinCluster, type ClusterMembership, type PrimaryChannel } from './cluster.js'
 

@@ -9,8 +9,11 @@
  */
 import { createServer } from 'node:net'
 import type { Logger } from 'pino'
-import { createAdminServer, createDuplicator, readAuthFile, type AdminServer, type Duplicator } from '../../src/index.js'
+import { createDuplicator, type Duplicator } from '../../src/duplicator.js'
+import type { AdminServer } from '../../src/ops/admin.js'
 import { normalizeConfig } from '../../src/config.js'
+import { loadFeatures } from '../../src/features.js'
+import { loadAdmin } from './admin-loader.js'
 import { ConfigError } from '../../src/ops/errors.js'
 import type { FileWatcher } from '../../src/ops/file-watcher.js'
 import { createLogger } from '../../src/ops/logger.js'
@@ -124,9 +127,11 @@ export class WrapRunner {
       return r
     }
     if (r.app.done || r.signals > 0) return r
+    await loadFeatures(normalizeConfig(opts))
+    const admin = await loadAdmin(opts)
     r.duplicator = createDuplicator({ ...opts, logger: log })
-    const auth = opts.adminAuthFile === undefined ? undefined : readAuthFile(opts.adminAuthFile)
-    r.admin = opts.admin === undefined ? undefined : createAdminServer({ listen: opts.admin, backend: r.duplicator, auth, logger: log, maxMirrorSeries: opts.metricsMaxMirrors })
+    const auth = opts.adminAuthFile === undefined ? undefined : admin!.readAuthFile(opts.adminAuthFile)
+    r.admin = opts.admin === undefined ? undefined : admin!.createAdminServer({ listen: opts.admin, backend: r.duplicator, auth, logger: log, maxMirrorSeries: opts.metricsMaxMirrors })
     try {
       await r.duplicator.listen()
       await r.admin?.listen()

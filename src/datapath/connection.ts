@@ -5,12 +5,13 @@ import { dial, type DialTarget } from '../net/transport.js'
 import type { Config } from '../config.js'
 import { briefError, MainConnectError, MainConnectTimeoutError, MainTlsError, ShutdownError } from '../ops/errors.js'
 import type { Metrics, MirrorFate } from '../ops/metrics.js'
-import { DiffSession } from '../diff/session.js'
+import type { DiffSession } from '../diff/session.js'
+import { diffSessionClass } from '../features.js'
 import type { DiffResult, Divergence } from '../diff/outcome.js'
 import type { MirrorPlan } from '../mirrors/mirror-set.js'
 import type { MirrorOutput } from './output.js'
 import type { SessionPeer, SessionSource } from './session-source.js'
-import type { MainRewriter } from './session-opener.js'
+import type { MainRewriter, StreamRewriter } from './session-opener.js'
 import type { SessionRecording } from '../record/session-recording.js'
 import type { MainObserverFactory, MainPathObserver, StageSession } from './stage.js'
 
@@ -59,6 +60,12 @@ export interface ConnectionOptions {
   readonly main?: Socket | undefined
   /** Rewrites the start of main's stream to the client (from the session opener); undefined: bytes as they are. */
   readonly mainToClient?: MainRewriter | undefined
+  /** Rewrites the start of the client's stream to main only (from the session opener); undefined: bytes as they are. */
+  readonly clientToMain?: StreamRewriter | undefined
+  /** Main's bytes the session opener already passed to the client: seen by --diff, --record and the observer only. */
+  readonly mainSent?: Buffer | undefined
+  /** A reset from main after the client's FIN ends the session `closed` (see OpenedSession in session-opener.ts). */
+  readonly mainResetAfterClientEndIsClose?: boolean | undefined
 }
 
 /**
@@ -125,6 +132,9 @@ export class Connection {
   private observeMain = false
   /** Until it is done, main's bytes to the client go through it. */
   private mainToClient: MainRewriter | undefined
+  /** Until it is done, the client's bytes to main (only) go through it. */
+  private clientToMain: StreamRewriter | undefined
+  private readonly mainResetAfterClientEndIsClose: boolean
 
   /**
    * @param client the client side: an accepted socket (paused), or any {@link SessionSource}
@@ -152,7 +162,7 @@ export class Connection {
     client.on('drain', this.clientOnDrain)
 
     // Mirrors connect in parallel with main. Until they are connected, client bytes wait in their bounded queues.
-    this.diff = config.diff === undefined ? undefined : new DiffSession(config.diff, id, this.clientName, ctx.log, this.diffOnDiverged)
+    this.diff = config.diff === undefined ? undefined : new (diffSessionClass())(config.diff, id, this.clientName, ctx.log, this.diffOnDiverged)
     // One object for the whole session: stages and the main path observer of a protocol key their shared state by it.
     const session: StageSession = Object.freeze({ id, client: peer.client, local: peer.local })
     this.observer = ctx.mainObserver?.(session)
@@ -170,6 +180,8 @@ export class Connection {
     this.diff?.planned()
 
     this.mainToClient = opts.mainToClient
+    this.clientToMain = opts.clientToMain
+    this.mainResetAfterClientEndIsClose = opts.mainResetAfterClientEndIsClose === true
     const opened = opts.main
     const { socket: main, readyEvent } = opened === undefined ? dial(ctx.main) : { socket: opened, readyEvent: undefined }
     this.main = main
@@ -185,6 +197,7 @@ export class Connection {
       // The opener connected main (and sent the PROXY header): the session starts now.
       main.resume()
       this.mainOnConnect()
+      if (opts.mainSent !== undefined && opts.mainSent.length > 0) this.mainAlreadySent(opts.mainSent)
       return
     }
     if (ctx.mainHeader !== undefined) main.write(ctx.mainHeader(peer))
@@ -229,7 +242,14 @@ export class Connection {
     // forwards would then skip the next mirror for this chunk and leave a hole in its stream.
     const mirrors = this.mirrors
     for (let i = mirrors.length - 1; i >= 0; i--) mirrors[i]!.write(chunk)
-    if (!this.main.write(chunk)) this.client.pause()
+    const rewriter = this.clientToMain
+    if (rewriter === undefined) {
+      if (!this.main.write(chunk)) this.client.pause()
+    } else {
+      const toMain = rewriter.rewrite(chunk)
+      if (rewriter.done) this.clientToMain = undefined
+      if (toMain.length > 0 && !this.main.write(toMain)) this.client.pause()
+    }
     if (this.diff !== undefined) this.diff.client(chunk)
     if (this.rec !== undefined) this.rec.client(chunk)
   }
@@ -301,6 +321,15 @@ export class Connection {
     if (!this.client.write(chunk)) this.main.pause()
     if (this.observeMain) this.observeMain = this.observer!.main(chunk)
     // After the write: the client has its bytes before any comparing. The comparer keeps a reference, no copy.
+    if (this.diff !== undefined) this.diff.main(chunk)
+    if (this.rec !== undefined) this.rec.main(chunk)
+  }
+
+  /** Main's bytes the session opener passed to the client itself: everything but the client sees them. */
+  private mainAlreadySent (chunk: Buffer): void {
+    this.bytesMainToClient += chunk.length
+    this.metrics.bytesMainToClient += chunk.length
+    if (this.observeMain) this.observeMain = this.observer!.main(chunk)
     if (this.diff !== undefined) this.diff.main(chunk)
     if (this.rec !== undefined) this.rec.main(chunk)
   }
@@ -398,7 +427,7 @@ export class Connection {
       this.fail('main-refused', new MainConnectError(`main ${formatAddress(this.config.main)}: connect failed`, { cause: err }))
       return
     }
-    this.fail('main-error', err)
+    this.fail(this.clientEnded && this.mainResetAfterClientEndIsClose && (err as NodeJS.ErrnoException).code === 'ECONNRESET' ? 'closed' : 'main-error', err)
   }
 
   private readonly mainOnClose = (): void => {
@@ -460,7 +489,11 @@ export class Connection {
       if (how !== 'shutdown' && !s.connecting && typeof s.resetAndDestroy === 'function') s.resetAndDestroy()
       else s.destroy()
     }
-    for (const m of [...this.mirrors]) m.abort()
+    // Main failing after the client's FIN takes nothing from the mirrors: each has the client's whole stream and its
+    // FIN queued, and finishes on its own (bounded by the mirror write timeout). A TLS main often ends that way: a
+    // MariaDB server closes after COM_QUIT with tcptee's TLS close_notify unread, which its kernel answers with a reset
+    // (`closed` then, see mainResetAfterClientEndIsClose).
+    if (!this.clientEnded || (how !== 'main-error' && how !== 'closed')) for (const m of [...this.mirrors]) m.abort()
     this.rec?.finish()
   }
 

@@ -197,6 +197,10 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     const raw = this.socket
     const tls = this.target.stageTls
     if (raw === undefined || this.ending || tls === undefined) return
+    // What the stage sent just before (a MySQL SSLRequest) leaves now: the TLS socket writes through the TCP socket,
+    // and a TCP socket left corked (or a backlog left behind) would hold its handshake forever.
+    this.writeBacklog(raw)
+    this.flush()
     raw.removeListener('error', this.socketOnError)
     raw.removeListener('end', this.socketOnEnd)
     raw.removeListener('close', this.socketOnClose)
@@ -292,6 +296,8 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
       chunk.copy(this.backlog, this.backlogLength)
       this.backlogLength += chunk.length
     } else {
+      // A large chunk while small ones wait in the backlog: they were accepted first, so they go first.
+      if (this.backlogLength > 0) this.writeBacklog(socket)
       const coalescer = this.settings.coalescer
       if (coalescer !== undefined && !this.corked && chunk.length < BATCH_MAX_BYTES) {
         this.corked = true
@@ -462,6 +468,15 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
       }
       this.health.connectFailed(new MirrorConnectError(`mirror ${this.name}: connect failed`, { cause: err }), Date.now())
       this.finish('refused')
+      return
+    }
+    // TLS started inside the protocol, the client's FIN passed on and every byte written: a database that closes on
+    // the client's goodbye (MariaDB after COM_QUIT) does so with our TLS close_notify unread, and its kernel answers
+    // with a reset. The mirror had the whole session: that is its normal end, not a cut-off.
+    const socket = this.socket
+    if (this.tcpUnderTls !== undefined && this.ending && (err as NodeJS.ErrnoException).code === 'ECONNRESET' &&
+        socket !== undefined && socket.writableLength === 0 && this.backlogLength === 0) {
+      this.finish(this.leftMidSession ? 'closed' : 'ok')
       return
     }
     this.cutOff('reset', err)

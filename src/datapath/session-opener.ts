@@ -38,15 +38,38 @@ export interface OpenedSession {
   readonly main?: Socket | undefined
   /** Rewrites main's first bytes on their way to the client, until it says it is done; undefined: none. */
   readonly mainToClient?: MainRewriter | undefined
+  /**
+   * Rewrites the client's first bytes on their way to main only (mirrors, `--diff` and `--record` get them as the
+   * client sent them), until it says it is done; undefined: none. MySQL: the login renumbered for a TLS hop to main.
+   */
+  readonly clientToMain?: StreamRewriter | undefined
+  /**
+   * Main's bytes the opener already passed to the client (as the client got them): the connection shows them to
+   * `--diff`, `--record` and the main path observer before main's next bytes, and does not send them again. MySQL:
+   * main's greeting, which the client answers before the session starts.
+   */
+  readonly mainSent?: Buffer | undefined
+  /**
+   * True: a reset from main after the client's FIN ends the session as `closed`, not `main-error`. MySQL over TLS to
+   * main: the client's FIN follows COM_QUIT, after which the server closes with tcptee's TLS close_notify (sent with
+   * that FIN) unread, and its kernel answers with a reset; the client, which said goodbye, is not waiting for anything.
+   */
+  readonly mainResetAfterClientEndIsClose?: boolean | undefined
 }
 
-/** Rewrites the start of main's stream to the client (PostgreSQL: drops SCRAM-SHA-256-PLUS from the offer). */
-export interface MainRewriter {
-  /** The bytes to send the client for `chunk` (may hold some back, or be empty). Never throws. */
+/**
+ * Rewrites the start of one direction of a session (PostgreSQL: drops SCRAM-SHA-256-PLUS from main's offer; MySQL:
+ * renumbers the login's packets).
+ */
+export interface StreamRewriter {
+  /** The bytes to send on for `chunk` (may hold some back, or be empty). Never throws. */
   rewrite (chunk: Buffer): Buffer
   /** True once it will not change anything more: the connection stops calling it. */
   readonly done: boolean
 }
+
+/** Rewrites the start of main's stream to the client. */
+export type MainRewriter = StreamRewriter
 
 /** Why an opener gave up: the session end it means, logged once by the duplicator. */
 export class SessionOpenError extends Error {

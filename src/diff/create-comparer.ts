@@ -1,9 +1,9 @@
 import { BytesComparer } from './bytes-comparer.js'
 import type { Comparer, ComparerHost } from './comparer.js'
 import { FramedComparer } from './framed-comparer.js'
-import { HTTP_DEFAULT_IGNORE, httpProtocol } from '../protocols/http/comparer.js'
+import { httpProtocol } from '../protocols/http/comparer.js'
 import type { DiffConfig, DiffKind } from './outcome.js'
-import { REDIS_DEFAULT_IGNORE, redisProtocol } from '../protocols/redis/comparer.js'
+import { redisProtocol } from '../protocols/redis/comparer.js'
 import { postgresProtocol } from '../protocols/postgres/comparer.js'
 import { mysqlProtocol } from '../protocols/mysql/comparer.js'
 
@@ -12,19 +12,7 @@ export type { FramedProtocol, FramedPair, ReplyParser, Reply } from './framed-co
 export * from './outcome.js'
 export { IgnoreList, resolveIgnoreList, type RequestName } from './request.js'
 
-/**
- * Each comparer's default `--diff-ignore` list (request patterns compared for framing only); undefined: the comparer
- * has no requests to ignore (`bytes`). A SQL comparer adds its statements here.
- */
-export const DEFAULT_IGNORE: Record<DiffKind, readonly string[] | undefined> = {
-  bytes: undefined,
-  redis: REDIS_DEFAULT_IGNORE,
-  http: HTTP_DEFAULT_IGNORE,
-  // Statements are keyed by their first two words (SELECT ..., INSERT INTO): `--diff-ignore 'SELECT now*'` matches those.
-  postgres: [],
-  // The same for MySQL: statements keyed with their literals replaced.
-  mysql: [],
-}
+export { DEFAULT_IGNORE } from './default-ignore.js'
 
 /**
  * The comparer registry: `--diff <kind>` -> a factory of one comparer per mirror connection.

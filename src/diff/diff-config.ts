@@ -1,7 +1,7 @@
 import { parseAddress, type Address } from '../net/address.js'
 import { parseBytes } from '../net/units.js'
 import { ConfigError } from '../ops/errors.js'
-import { DEFAULT_IGNORE } from './create-comparer.js'
+import { DEFAULT_IGNORE } from './default-ignore.js'
 import { DIFF_KINDS, type DiffConfig, type DiffKind } from './outcome.js'
 import { resolveIgnoreList } from './request.js'
 
@@ -42,7 +42,7 @@ export function normalizeDiff (opts: DiffOptions): DiffConfig | undefined {
   if (opts.diff === undefined) {
     if (opts.diffIgnoreHeaders !== undefined) throw new ConfigError('--diff-ignore-header needs --diff http', '--diff-ignore-header')
     for (const [key, flag] of [['diffWindow', '--diff-window'], ['diffLog', '--diff-log'], ['diffIgnore', '--diff-ignore'], ['diffBaseline', '--diff-baseline']] as const) {
-      if (opts[key] !== undefined) throw new ConfigError(`${flag} needs --diff bytes|redis|http|postgres`, flag)
+      if (opts[key] !== undefined) throw new ConfigError(`${flag} needs --diff bytes|redis|http|postgres|mysql`, flag)
     }
     return undefined
   }
@@ -88,7 +88,7 @@ export function normalizeDiff (opts: DiffOptions): DiffConfig | undefined {
   }
   let baseline: Address | undefined
   if (opts.diffBaseline !== undefined) {
-    if (kind === 'bytes') throw new ConfigError('--diff-baseline: --diff bytes stops at the first difference; noise cancelling needs --diff redis, http or postgres', '--diff-baseline')
+    if (kind === 'bytes') throw new ConfigError('--diff-baseline: --diff bytes stops at the first difference; noise cancelling needs --diff redis, http, postgres or mysql', '--diff-baseline')
     const b = opts.diffBaseline
     baseline = typeof b === 'string' ? parseAddress(b, '--diff-baseline', '127.0.0.1', false) : Object.freeze({ host: b.host, port: b.port })
   }

@@ -113,20 +113,20 @@ export class FramedComparer<R extends Reply> extends BaseComparer {
 
   protected onMainEnd (): void {
     this.mainPartialAtEnd = !this.pair.main.end(this.mainOnReply)
-    if (this.settled === undefined && !this.mainPartialAtEnd && this.mirrorQ.length > 0) this.settleLong()
+    if (this.settled === undefined && !this.mainPartialAtEnd && this.mirrorQ.length > 0) this.settleUneven('mirror-long')
   }
 
   protected onMirrorEnd (): void {
     this.mirrorPartialAtEnd = !this.pair.mirror.end(this.mirrorOnReply)
-    if (this.settled === undefined && !this.mirrorPartialAtEnd && this.mainQ.length > 0) this.settleShort()
+    if (this.settled === undefined && !this.mirrorPartialAtEnd && this.mainQ.length > 0) this.settleUneven('mirror-short')
   }
 
   protected onBothEnded (): void {
     // A stream that ends inside a reply cannot be called a prefix of the other without guessing.
     if (this.mainPartialAtEnd) this.abandon(`main's reply stream ended inside a ${this.protocol.unit}`)
     else if (this.mirrorPartialAtEnd) this.abandon(`the mirror's reply stream ended inside a ${this.protocol.unit}`)
-    else if (this.mainQ.length > 0) this.settleShort()
-    else if (this.mirrorQ.length > 0) this.settleLong()
+    else if (this.mainQ.length > 0) this.settleUneven('mirror-short')
+    else if (this.mirrorQ.length > 0) this.settleUneven('mirror-long')
     else if (this.pending.length > 0) this.awaitingBaseline = true
     else this.settle(this.divergedCount > 0 ? 'diverged' : 'match')
   }
@@ -211,7 +211,7 @@ export class FramedComparer<R extends Reply> extends BaseComparer {
       this.mainQ.push(reply)
       this.mainIdx.push(index)
       this.queued += reply.size
-      if (this.mirrorEnded && !this.mirrorPartialAtEnd) this.settleShort()
+      if (this.mirrorEnded && !this.mirrorPartialAtEnd) this.settleUneven('mirror-short')
       return
     }
     this.queued -= other.size
@@ -224,7 +224,7 @@ export class FramedComparer<R extends Reply> extends BaseComparer {
     if (other === undefined) {
       this.mirrorQ.push(reply)
       this.queued += reply.size
-      if (this.mainEnded && !this.mainPartialAtEnd) this.settleLong()
+      if (this.mainEnded && !this.mainPartialAtEnd) this.settleUneven('mirror-long')
       return
     }
     this.queued -= other.size
@@ -236,6 +236,8 @@ export class FramedComparer<R extends Reply> extends BaseComparer {
     this.compared++
     const counters = this.host.counters
     counters.repliesCompared++
+    // Main's side of the pair, as --diff bytes counts the bytes of main's stream it compared.
+    counters.bytesCompared += main.size
     const request = main.request ?? mirror.request
     const key = request?.key ?? UNKNOWN_KEY
     const cc = commandCounts(counters, key)
@@ -272,38 +274,23 @@ export class FramedComparer<R extends Reply> extends BaseComparer {
     else this.classify(d, key, v)
   }
 
-  private settleShort (): void {
+  /** One side's replies ended while the other's go on: `mirror-short` (main's go on) or `mirror-long` (the mirror's). */
+  private settleUneven (outcome: 'mirror-short' | 'mirror-long'): void {
     this.resolvePending(false)
     const index = this.compared
-    const next = this.mainQ.peek()
-    const about = next === undefined ? undefined : this.pair.describe(index, next)
+    const short = outcome === 'mirror-short'
+    const next = (short ? this.mainQ : this.mirrorQ).peek()
+    const excerpt = (next === undefined ? undefined : this.pair.describe(index, next))?.excerpt ?? null
+    const unit = this.protocol.unit
     const d: Divergence = {
-      outcome: 'mirror-short',
+      outcome,
       comparer: this.kind,
       index,
-      what: `the mirror's replies ended after ${index} ${this.protocol.unit}s; main's go on`,
-      fromMain: about?.excerpt ?? null,
-      fromMirror: null,
-    }
-    if (next?.request !== undefined) {
-      d.request = next.request.text
-      d.command = next.request.key
-    }
-    this.settleLength(d)
-  }
-
-  private settleLong (): void {
-    this.resolvePending(false)
-    const index = this.compared
-    const next = this.mirrorQ.peek()
-    const about = next === undefined ? undefined : this.pair.describe(index, next)
-    const d: Divergence = {
-      outcome: 'mirror-long',
-      comparer: this.kind,
-      index,
-      what: `main's replies ended after ${index} ${this.protocol.unit}s; the mirror's go on`,
-      fromMain: null,
-      fromMirror: about?.excerpt ?? null,
+      what: short
+        ? `the mirror's replies ended after ${index} ${unit}s; main's go on`
+        : `main's replies ended after ${index} ${unit}s; the mirror's go on`,
+      fromMain: short ? excerpt : null,
+      fromMirror: short ? null : excerpt,
     }
     if (next?.request !== undefined) {
       d.request = next.request.text

@@ -191,8 +191,12 @@ export function acceptTls (raw: Socket, tls: ServerTls, timeoutMs: number): Prom
       requestCert: tls.requestCert,
       rejectUnauthorized: tls.requestCert,
     })
-    // The TLS socket reads the TCP socket's handle itself; the TCP socket was accepted paused.
-    raw.resume()
+    // The TLS socket reads the TCP socket's handle itself; the TCP socket was accepted paused. Bytes already buffered
+    // in it (a ClientHello that came in one read with a MySQL SSLRequest, given back with unshift) are handed to the
+    // TLS socket on the next tick (initRead in Node's lib/_tls_wrap.js): resuming now would let them flow out of the
+    // TCP socket, to nobody, first.
+    if (raw.readableLength === 0) raw.resume()
+    else process.nextTick(() => { raw.resume() })
     const cleanup = (): void => {
       clearTimeout(timer)
       socket.removeListener('secure', socketOnSecure)

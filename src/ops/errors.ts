@@ -40,6 +40,20 @@ export class TcpteeError extends Error {
   }
 }
 
+/**
+ * The base of an error class whose code is fixed: `class ListenError extends fixedCode('ListenError', ErrorCodes.LISTEN) {}`.
+ * Its instances are created as `new ListenError(message, { cause })`; `name` is the class's name, `instanceof` holds
+ * for the class and for TcpteeError.
+ */
+function fixedCode (name: string, code: ErrorCode) {
+  return class extends TcpteeError {
+    override name = name
+    constructor (message: string, options?: { cause?: unknown }) {
+      super(code, message, options)
+    }
+  }
+}
+
 /** Names an option key the way its reader knows it: the CLI passes `(key) => '--' + flag`. */
 export type OptionNamer = (key: string) => string
 
@@ -69,147 +83,62 @@ export class ConfigError extends TcpteeError {
 }
 
 /** The listen address is in use, not permitted or does not exist. */
-export class ListenError extends TcpteeError {
-  override name = 'ListenError'
-  constructor (message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.LISTEN, message, options)
-  }
-}
+export class ListenError extends fixedCode('ListenError', ErrorCodes.LISTEN) {}
 
 /** The main server refused, reset or could not be resolved while connecting. */
-export class MainConnectError extends TcpteeError {
-  override name = 'MainConnectError'
-  constructor (message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.MAIN_CONNECT, message, options)
-  }
-}
+export class MainConnectError extends fixedCode('MainConnectError', ErrorCodes.MAIN_CONNECT) {}
 
 /** The main server did not accept within `connectTimeout`. */
-export class MainConnectTimeoutError extends TcpteeError {
-  override name = 'MainConnectTimeoutError'
-  constructor (message: string) {
-    super(ErrorCodes.MAIN_CONNECT_TIMEOUT, message)
-  }
-}
+export class MainConnectTimeoutError extends fixedCode('MainConnectTimeoutError', ErrorCodes.MAIN_CONNECT_TIMEOUT) {}
 
 /** A mirror refused, reset or could not be resolved while connecting. */
-export class MirrorConnectError extends TcpteeError {
-  override name = 'MirrorConnectError'
-  constructor (message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.MIRROR_CONNECT, message, options)
-  }
-}
+export class MirrorConnectError extends fixedCode('MirrorConnectError', ErrorCodes.MIRROR_CONNECT) {}
 
 /** A mirror did not accept within `mirrorConnectTimeout`. */
-export class MirrorConnectTimeoutError extends TcpteeError {
-  override name = 'MirrorConnectTimeoutError'
-  constructor (message: string) {
-    super(ErrorCodes.MIRROR_CONNECT_TIMEOUT, message)
-  }
-}
+export class MirrorConnectTimeoutError extends fixedCode('MirrorConnectTimeoutError', ErrorCodes.MIRROR_CONNECT_TIMEOUT) {}
 
 /** A mirror connection's write queue would have exceeded `mirrorBuffer` bytes: that mirror connection was cut off. */
-export class MirrorOverflowError extends TcpteeError {
-  override name = 'MirrorOverflowError'
-  constructor (message: string) {
-    super(ErrorCodes.MIRROR_OVERFLOW, message)
-  }
-}
+export class MirrorOverflowError extends fixedCode('MirrorOverflowError', ErrorCodes.MIRROR_OVERFLOW) {}
 
 /** A mirror sent far more reply bytes than main did on the same session: it was cut off (fate `flood`). */
-export class MirrorFloodError extends TcpteeError {
-  override name = 'MirrorFloodError'
-  constructor (message: string) {
-    super(ErrorCodes.MIRROR_FLOOD, message)
-  }
-}
+export class MirrorFloodError extends fixedCode('MirrorFloodError', ErrorCodes.MIRROR_FLOOD) {}
 
 /** A mirror connection had queued bytes but made no write progress for `mirrorWriteTimeout`: it was cut off. */
-export class MirrorWriteTimeoutError extends TcpteeError {
-  override name = 'MirrorWriteTimeoutError'
-  constructor (message: string) {
-    super(ErrorCodes.MIRROR_WRITE_TIMEOUT, message)
-  }
-}
+export class MirrorWriteTimeoutError extends fixedCode('MirrorWriteTimeoutError', ErrorCodes.MIRROR_WRITE_TIMEOUT) {}
 
 /** The connection was still open when the shutdown deadline passed and was destroyed. */
-export class ShutdownError extends TcpteeError {
-  override name = 'ShutdownError'
-  constructor (message: string) {
-    super(ErrorCodes.SHUTDOWN, message)
-  }
-}
+export class ShutdownError extends fixedCode('ShutdownError', ErrorCodes.SHUTDOWN) {}
 
 /** The admin HTTP endpoint (`--admin`) could not listen. */
-export class AdminListenError extends TcpteeError {
-  override name = 'AdminListenError'
-  constructor (message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.ADMIN_LISTEN, message, options)
-  }
-}
+export class AdminListenError extends fixedCode('AdminListenError', ErrorCodes.ADMIN_LISTEN) {}
 
 /**
  * With `--workers N`: not every worker answered an admin request in time. The admin endpoint answers 503. A change
  * (PUT/DELETE, reload) is still recorded by the primary and reaches the late workers and any worker started later.
  */
-export class WorkersUnavailableError extends TcpteeError {
-  override name = 'WorkersUnavailableError'
-  constructor (message: string) {
-    super(ErrorCodes.WORKERS_UNAVAILABLE, message)
-  }
-}
+export class WorkersUnavailableError extends fixedCode('WorkersUnavailableError', ErrorCodes.WORKERS_UNAVAILABLE) {}
 
 /** The TLS handshake with a mirror failed (certificate rejected with `verify`, protocol mismatch): fate `tls-failed`. */
-export class MirrorTlsError extends TcpteeError {
-  override name = 'MirrorTlsError'
-  constructor (message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.MIRROR_TLS, message, options)
-  }
-}
+export class MirrorTlsError extends fixedCode('MirrorTlsError', ErrorCodes.MIRROR_TLS) {}
 
 /**
  * tcptee could not log in to a mirror for a client (`--protocol` with `--mirror-credentials`): no password known for
  * that mirror and user, or the mirror refused the login (its own error text in the message). Fate `auth-failed`.
  * Never carries a password.
  */
-export class MirrorAuthError extends TcpteeError {
-  override name = 'MirrorAuthError'
-  constructor (message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.MIRROR_AUTH, message, options)
-  }
-}
+export class MirrorAuthError extends fixedCode('MirrorAuthError', ErrorCodes.MIRROR_AUTH) {}
 
 /** The TLS handshake with main failed: the client's connection is closed, as if main had refused it. */
-export class MainTlsError extends TcpteeError {
-  override name = 'MainTlsError'
-  constructor (message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.MAIN_TLS, message, options)
-  }
-}
+export class MainTlsError extends fixedCode('MainTlsError', ErrorCodes.MAIN_TLS) {}
 
 /** A client's TLS handshake with tcptee failed (no or a wrong client certificate, plain text on a TLS port). */
-export class ClientTlsError extends TcpteeError {
-  override name = 'ClientTlsError'
-  constructor (message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.CLIENT_TLS, message, options)
-  }
-}
+export class ClientTlsError extends fixedCode('ClientTlsError', ErrorCodes.CLIENT_TLS) {}
 
 /** A pcap or pcapng file that cannot be read: not a capture, truncated, an unsupported link type. */
-export class CaptureError extends TcpteeError {
-  override name = 'CaptureError'
-  constructor (message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.CAPTURE, message, options)
-  }
-}
+export class CaptureError extends fixedCode('CaptureError', ErrorCodes.CAPTURE) {}
 
 /** The recording file could not be written (disk full, permission): recording stops; main is not affected. */
-export class RecordError extends TcpteeError {
-  override name = 'RecordError'
-  constructor (message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.RECORD, message, options)
-  }
-}
+export class RecordError extends fixedCode('RecordError', ErrorCodes.RECORD) {}
 
 /** How an expected run-time error is logged: what it is and why, on one line, without a stack trace. */
 export interface BriefError {
@@ -238,17 +167,7 @@ export function briefError (err: unknown): BriefError | undefined {
 }
 
 /** `tcptee status`: the admin endpoint could not be read (refused, timed out, 401, not a tcptee). Exit 1. */
-export class StatusReadError extends TcpteeError {
-  override name = 'StatusReadError'
-  constructor (message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.STATUS_READ, message, options)
-  }
-}
+export class StatusReadError extends fixedCode('StatusReadError', ErrorCodes.STATUS_READ) {}
 
 /** `tcptee wrap`: the wrapped app could not be started, or exited or did not listen before its deadline. Exit 1. */
-export class AppError extends TcpteeError {
-  override name = 'AppError'
-  constructor (message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.APP, message, options)
-  }
-}
+export class AppError extends fixedCode('AppError', ErrorCodes.APP) {}

@@ -180,7 +180,7 @@ export class PrometheusExporter {
       compared((c, mirror, m) => c.inc({ mirror }, m.diff.repliesIgnored ?? 0)))
     counter('tcptee_diff_replies_noise_total', 'Replies that differed where main and the baseline differ too (for the baseline: every difference from main).', ['mirror'],
       compared((c, mirror, m) => c.inc({ mirror }, m.diff.repliesNoise ?? 0)))
-    counter('tcptee_diff_compared_bytes_total', 'Bytes compared by --diff bytes.', ['mirror'],
+    counter('tcptee_diff_compared_bytes_total', 'Bytes of main\'s replies compared with the mirror\'s (--diff bytes: the stream; the other comparers: each reply paired with the mirror\'s, ignored ones included).', ['mirror'],
       compared((c, mirror, m) => c.inc({ mirror }, m.diff.bytesCompared)))
     gauge('tcptee_diff_held_bytes', 'Bytes of not-yet-matched replies held by this mirror\'s comparers now (bounded by --diff-window per connection).', ['mirror'], (g, s) => {
       for (const [mirror, m] of Object.entries(s.mirrors)) if (isCompared(m)) g.set({ mirror }, m.diff.bytesHeld)

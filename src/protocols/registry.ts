@@ -3,15 +3,13 @@ import type { SessionOpener } from '../datapath/session-opener.js'
 import type { MainObserverFactory, StageFactory } from '../datapath/stage.js'
 import type { MirrorCredentials } from '../mirrors/credentials.js'
 import type { MirrorCounters } from '../ops/metrics.js'
-import { postgresModule } from './postgres/index.js'
-import { redisModule } from './redis/index.js'
-import { httpModule } from './http/index.js'
-import { mysqlModule } from './mysql/index.js'
 
 /**
  * What `--protocol` plugs in: for each protocol tcptee speaks, what it does to mirror connections. The duplicator
  * asks the module of the configured protocol once per mirror target; `tcp` has none, and then nothing on the data
- * path changes. Owns only the table of modules; each module lives in `src/protocols/<name>/`.
+ * path changes. Owns only the table of modules; each module lives in `src/protocols/<name>/` and is loaded when a
+ * config names it ({@link loadProtocol}; the library entry loads them all), so a plain TCP duplicator does not carry
+ * their code.
  */
 export interface ProtocolModule {
   /**
@@ -43,14 +41,36 @@ export interface ProtocolMirror {
   credentials (): MirrorCredentials | undefined
 }
 
-const MODULES: Partial<Record<ProtocolName, ProtocolModule>> = {
-  postgres: postgresModule,
-  mysql: mysqlModule,
-  redis: redisModule,
-  http: httpModule,
+/** How to load each protocol's module: only the configured one is ever imported by the tcptee command. */
+const LOADERS: Record<Exclude<ProtocolName, 'tcp'>, () => Promise<ProtocolModule>> = {
+  postgres: async () => (await import('./postgres/index.js')).postgresModule,
+  mysql: async () => (await import('./mysql/index.js')).mysqlModule,
+  redis: async () => (await import('./redis/index.js')).redisModule,
+  http: async () => (await import('./http/index.js')).httpModule,
 }
 
-/** The module of `name`; an empty one for `tcp` and protocols that rewrite nothing yet. */
+const MODULES: Partial<Record<ProtocolName, ProtocolModule>> = {}
+
+/** Makes `name`'s module available to {@link protocolModule}; loading it again is a no-op. */
+export async function loadProtocol (name: ProtocolName): Promise<void> {
+  if (name === 'tcp' || MODULES[name] !== undefined) return
+  // A name that is no protocol is left to normalizeConfig, which rejects it naming --protocol.
+  const loader = LOADERS[name] as (() => Promise<ProtocolModule>) | undefined
+  if (loader !== undefined) MODULES[name] = await loader()
+}
+
+/** Registers modules imported statically (the library entry, src/protocols/all.ts). */
+export function registerProtocols (modules: Partial<Record<ProtocolName, ProtocolModule>>): void {
+  Object.assign(MODULES, modules)
+}
+
+/**
+ * The module of `name`; an empty one for `tcp`. A protocol nobody loaded is a programming error (the tcptee command
+ * and the library entry load what a config needs before a duplicator is created), not a config one.
+ */
 export function protocolModule (name: ProtocolName): ProtocolModule {
-  return MODULES[name] ?? {}
+  if (name === 'tcp') return {}
+  const loaded = MODULES[name]
+  if (loaded === undefined) throw new Error(`protocol ${name}: its module is not loaded (await loadFeatures(config) before creating the duplicator)`)
+  return loaded
 }

@@ -66,8 +66,12 @@ export class ReplayConnection {
   private ended = false
   private targetEnded = false
   private finished = false
+  /** Main's recorded reply bytes given to the comparer; the chunk they reached, and how far into it. */
   private mainFed = 0
   private mainChunk = 0
+  private mainAt = 0
+  /** Recorded client chunks given to the comparer (those sent, or all of them once the target has ended). */
+  private clientFed = 0
   private result: ReplayResult | undefined
   /** `--protocol`: the login stage between the recorded client bytes and the target (undefined once passthrough). */
   private stage: MirrorStage | undefined
@@ -196,7 +200,7 @@ export class ReplayConnection {
     this.next++
     this.sent += data.length
     this.receivedAtSend = this.received
-    if (this.comparer?.wantsClient === true) this.comparer.client(data)
+    this.feedClient(this.next)
     const stage = this.stage
     if (stage !== undefined) {
       stage.clientData(data, this.stageCtx)
@@ -306,19 +310,45 @@ export class ReplayConnection {
     }
   }
 
-  /** Gives the comparer main's recorded replies up to `upTo` bytes. */
+  /** Gives a comparer that reads the client's stream the recorded client chunks before chunk `upTo`. */
+  private feedClient (upTo: number): void {
+    const cmp = this.comparer
+    if (cmp === undefined) return
+    const chunks = this.conv.fromClient.chunks
+    while (this.clientFed < upTo && this.clientFed < chunks.length) {
+      const c = chunks[this.clientFed++]!
+      if (cmp.wantsClient) cmp.client(c.data)
+    }
+  }
+
+  /**
+   * Gives the comparer main's recorded replies up to `upTo` bytes (whole chunks), but never past what main had sent
+   * when the client sent its next chunk the comparer has not seen: main answered that chunk after it, and a comparer
+   * that pairs replies with the client's requests (mysql, http) must see a request before its reply, as it does live.
+   */
   private feedMain (upTo: number): void {
+    const cmp = this.comparer!
     const chunks = this.conv.fromServer.chunks
-    while (this.mainFed < upTo && this.mainChunk < chunks.length) {
-      const c = chunks[this.mainChunk++]!
-      this.mainFed += c.data.length
-      this.comparer!.main(c.data)
+    const pending = this.conv.fromClient.chunks[this.clientFed]
+    const causal = pending === undefined ? Infinity : pending.acked
+    while (this.mainFed < upTo && this.mainFed < causal && this.mainChunk < chunks.length) {
+      const data = chunks[this.mainChunk]!.data
+      const take = Math.min(data.length - this.mainAt, causal - this.mainFed)
+      cmp.main(this.mainAt === 0 && take === data.length ? data : data.subarray(this.mainAt, this.mainAt + take))
+      this.mainFed += take
+      this.mainAt += take
+      if (this.mainAt === data.length) {
+        this.mainChunk++
+        this.mainAt = 0
+      }
     }
   }
 
   private readonly socketOnEnd = (): void => {
     this.targetEnded = true
     if (this.comparer !== undefined) {
+      // The target said all it will: the comparer gets the rest of both recorded streams, the client's first.
+      this.feedClient(Infinity)
       this.feedMain(Infinity)
       if (this.conv.fromServer.fin) this.comparer.mainEnd()
       this.comparer.onEnd()

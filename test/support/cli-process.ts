@@ -1,5 +1,6 @@
 /** The built CLI (`dist/cmd/tcptee.js`) as a child process whose JSON log lines are collected; killed at teardown. */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { waitFor } from '../helpers.js'
 
@@ -50,4 +51,50 @@ export function startCli (t: { teardown (fn: () => unknown): void }, args: reado
     count: (msg) => matching(msg).length,
     line: (msg, opts = {}) => waitFor(`log line "${msg}"`, () => matching(msg)[opts.n ?? 0], { timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: 20 }),
   }
+}
+
+/**
+ * Runs the built CLI with `args` (and `env` over the process's) to its exit: exit code, stdout, stderr. With
+ * `timeoutMs`, a CLI still running then (one that started listening instead of failing) is killed.
+ */
+export async function runCli (args: readonly string[], opts: { env?: Record<string, string>, cwd?: string, timeoutMs?: number } = {}):
+Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...opts.env }, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+  const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs)
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const [code] = await once(child, 'exit') as [number | null]
+  clearTimeout(timer)
+  return { code, stdout, stderr }
+}
+
+/**
+ * The built CLI listening on `-l 127.0.0.1:0` with `args` (and `env` over the process's), once it logged
+ * `listening`: its port, every stdout line parsed as JSON, its stderr and its exit code. Killed at teardown.
+ */
+export async function startListening (t: { teardown (fn: () => unknown): void }, args: readonly string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [CLI, '-l', '127.0.0.1:0', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  const lines: Array<Record<string, unknown>> = []
+  let buf = ''
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const listening = new Promise<number>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString()
+      let nl
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>
+        buf = buf.slice(nl + 1)
+        lines.push(line)
+        if (line['msg'] === 'listening') resolve(Number(String(line['listen']).split(':').pop()))
+      }
+    })
+    child.once('exit', (code) => reject(new Error(`tcptee exited ${code} before listening: ${stderr}`)))
+  })
+  const port = await listening
+  const exited = once(child, 'exit').then(([code]) => code as number | null)
+  return { child, port, lines, exited, stderr: () => stderr }
 }

@@ -31,11 +31,20 @@ export interface MariadbServer {
   client (port: number, sql: string, options?: { user?: string, password?: string }): Promise<RunResult>
 }
 
+/** TLS for a test server: its certificate and key (PEM files), and whether TCP clients must use TLS. */
+export interface MariadbTls {
+  readonly certFile: string
+  readonly keyFile: string
+  /** `require_secure_transport=ON`: plain-text TCP logins are refused (the admin's unix socket still works). */
+  readonly require?: boolean
+}
+
 /**
- * Creates a data dir with mariadb-install-db and starts mariadbd on a free loopback port, TLS off,
- * socket in the temp dir, then adds {@link TEE_USER}. Stops it and removes the dir in `t.teardown`.
+ * Creates a data dir with mariadb-install-db and starts mariadbd on a free loopback port, TLS off unless `tls`
+ * gives it a certificate, socket in the temp dir, then adds {@link TEE_USER}. Stops it and removes the dir in
+ * `t.teardown`.
  */
-export async function startMariadb (t: TeardownTarget, bins: MariadbBins): Promise<MariadbServer> {
+export async function startMariadb (t: TeardownTarget, bins: MariadbBins, tls?: MariadbTls): Promise<MariadbServer> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tcptee-maria-'))
   t.teardown(() => fs.rm(dir, { recursive: true, force: true }))
   const data = path.join(dir, 'data')
@@ -56,7 +65,8 @@ export async function startMariadb (t: TeardownTarget, bins: MariadbBins): Promi
     const proc = startProcess(bins.mariadbd, [
       '--no-defaults', `--datadir=${data}`, `--user=${user}`, `--tmpdir=${dir}`, `--socket=${socket}`, `--pid-file=${path.join(dir, 'mariadbd.pid')}`,
       `--log-error=${errorLogFile}`, '--log-warnings=2',
-      '--skip-networking=0', `--port=${port}`, '--bind-address=127.0.0.1', '--skip-name-resolve', '--skip-ssl',
+      '--skip-networking=0', `--port=${port}`, '--bind-address=127.0.0.1', '--skip-name-resolve',
+      ...(tls === undefined ? ['--skip-ssl'] : [`--ssl-cert=${tls.certFile}`, `--ssl-key=${tls.keyFile}`, ...(tls.require === true ? ['--require-secure-transport=ON'] : [])]),
       '--skip-log-bin', '--innodb-buffer-pool-size=64M', '--innodb-flush-log-at-trx-commit=0', '--innodb-doublewrite=0',
     ])
     t.teardown(() => proc.stop('SIGTERM', 30_000))

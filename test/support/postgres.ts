@@ -4,6 +4,7 @@ import path from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { run, runOk, startProcess, type RunResult, type ServerProcess } from './child.js'
 import { freePort, waitFor } from '../helpers.js'
+import { postgresBinDir, requireBins, type BinGate } from './require-bin.js'
 import type { TeardownTarget } from './redis.js'
 
 /** Binaries from the PostgreSQL server and client packages (see require-bin's postgresBinDir). */
@@ -13,6 +14,16 @@ export interface PostgresBins {
   psql: string
   pg_isready: string
   pgbench: string
+}
+
+/**
+ * The PostgreSQL binaries (server ones from {@link postgresBinDir}); undefined when one is missing, and then the
+ * file is skipped (failed with `CI=true`) and must not run its tests (see requireBins).
+ */
+export function requirePostgres (t: BinGate): PostgresBins | undefined {
+  const binDir = postgresBinDir()
+  return requireBins(t, ['initdb', 'postgres', 'psql', 'pg_isready', 'pgbench'],
+    'apt-get install postgresql-15 postgresql-client-15', binDir === undefined ? [] : [binDir])
 }
 
 /** Client environment: TLS and GSS encryption off on the hop through tcptee, no password prompt. */
@@ -121,4 +132,35 @@ export async function startPostgres (t: TeardownTarget, bins: PostgresBins, opti
       },
     }
   }
+}
+
+/**
+ * Runs pgbench on database `postgres` at 127.0.0.1:port as `user` (default postgres; PGPASSWORD when `password` is
+ * given). Throws with its output unless it exits 0; returns stdout and stderr (the tps line is in them).
+ */
+export async function pgbench (bins: PostgresBins, port: number, args: readonly string[],
+  options: { user?: string, password?: string, timeoutMs?: number } = {}): Promise<string> {
+  const env = { ...process.env, ...PG_CLIENT_ENV, ...(options.password === undefined ? {} : { PGPASSWORD: options.password }) }
+  const result = await run(bins.pgbench, ['-h', '127.0.0.1', '-p', String(port), '-U', options.user ?? 'postgres', ...args, 'postgres'],
+    { env, timeoutMs: options.timeoutMs ?? 90_000 })
+  if (result.code !== 0) throw new Error(`pgbench ${args.join(' ')} failed (${result.code}):\n${result.stdout}\n${result.stderr}`)
+  return result.stdout + result.stderr
+}
+
+/**
+ * Row counts plus an md5 over every row, in key order, of the four pgbench tables.
+ * pgbench_history.mtime is left out: it is the server's CURRENT_TIMESTAMP, different on main and mirror.
+ */
+export const PGBENCH_STATE_SQL = `
+SELECT 'accounts ' || count(*) || ' ' || md5(string_agg(aid || ':' || bid || ':' || abalance, ',' ORDER BY aid)) FROM pgbench_accounts
+UNION ALL
+SELECT 'tellers ' || count(*) || ' ' || md5(string_agg(tid || ':' || bid || ':' || tbalance, ',' ORDER BY tid)) FROM pgbench_tellers
+UNION ALL
+SELECT 'branches ' || count(*) || ' ' || md5(string_agg(bid || ':' || bbalance, ',' ORDER BY bid)) FROM pgbench_branches
+UNION ALL
+SELECT 'history ' || count(*) || ' ' || coalesce(md5(string_agg(tid || ':' || bid || ':' || aid || ':' || delta, ',' ORDER BY tid, bid, aid, delta)), '-') FROM pgbench_history`
+
+/** A probe for settle(): `sql`'s answer from `server`, or `not readable yet: <why>` while it fails. */
+export function stateProbe (server: PostgresServer, sql: string = PGBENCH_STATE_SQL): () => Promise<string> {
+  return () => server.query(sql).catch((err: Error) => `not readable yet: ${err.message}`)
 }

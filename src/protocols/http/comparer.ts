@@ -2,9 +2,9 @@ import type { FramedPair, FramedProtocol } from '../../diff/framed-comparer.js'
 import { HttpRequestLog, HttpResponseParser, type HttpResponse } from './http-parser.js'
 import { excerpt, excerptStart, firstDifference, type Excerpt } from '../../diff/outcome.js'
 import { IgnoreList } from '../../diff/request.js'
+import { HTTP_DEFAULT_IGNORE } from './default-ignore.js'
 
-/** `--diff http` ignores no request by default; `--diff-ignore 'GET /health*'` adds some (headers: `--diff-ignore-header`). */
-export const HTTP_DEFAULT_IGNORE: readonly string[] = Object.freeze([])
+export { HTTP_DEFAULT_IGNORE } from './default-ignore.js'
 
 /**
  * Headers that only frame the body. The decoded bodies are compared instead, so a server that switches from

@@ -1,6 +1,7 @@
 import type { ReplyParser } from '../../diff/framed-comparer.js'
 import { DiffProtocolError, printable } from '../../diff/outcome.js'
 import { REQUEST_KEY_MAX, REQUEST_TEXT_MAX, type RequestName } from '../../diff/request.js'
+import { RequestQueue } from '../../diff/request-queue.js'
 
 /**
  * Incremental HTTP/1.1 parsing for the http comparer: the client's request stream (only to learn each request's
@@ -206,19 +207,15 @@ export function nameRequest (method: string, target: string, startLine: string):
  * After a CONNECT or an Upgrade request the client stream is no longer HTTP/1.1 and is not parsed further.
  */
 export class HttpRequestLog {
-  private entries: Array<HttpRequestInfo | undefined> = []
-  /** entries[head0] is request number `base`. */
-  private head0 = 0
-  private base = 0
+  private readonly requests = new RequestQueue<HttpRequestInfo>((r) => r.name.text.length + r.name.key.length + 32)
   private readonly head = new HeadReader()
   private readonly body = new BodyReader()
   private inBody = false
   private opaque = false
-  private kept = 0
 
   /** Bytes held: request lines kept plus a partial head. */
   get held (): number {
-    return this.kept + this.head.length
+    return this.requests.kept + this.head.length
   }
 
   push (chunk: Buffer): void {
@@ -237,8 +234,7 @@ export class HttpRequestLog {
       if (m === null) throw new DiffProtocolError(`not an HTTP/1.1 request line: ${JSON.stringify(head.startLine.slice(0, 60))}`)
       const method = m[1]!
       const name = nameRequest(method, m[2]!, head.startLine)
-      this.entries.push({ method, name })
-      this.kept += name.text.length + name.key.length + 32
+      this.requests.push({ method, name })
       if (method === 'CONNECT' || header(head, 'upgrade') !== undefined) {
         this.opaque = true
         return
@@ -251,24 +247,12 @@ export class HttpRequestLog {
 
   /** The `index`-th request of the connection (0-based), if it was seen and not yet forgotten. */
   get (index: number): HttpRequestInfo | undefined {
-    return index >= this.base ? this.entries[this.head0 + index - this.base] : undefined
+    return this.requests.at(index)
   }
 
   /** Both sides answered every request up to `index`: forget them. */
   forgetThrough (index: number): void {
-    while (this.base <= index && this.head0 < this.entries.length) {
-      const e = this.entries[this.head0]
-      if (e !== undefined) this.kept -= e.name.text.length + e.name.key.length + 32
-      this.entries[this.head0++] = undefined
-      this.base++
-    }
-    if (this.head0 === this.entries.length) {
-      this.entries = []
-      this.head0 = 0
-    } else if (this.head0 >= 1024 && this.head0 * 2 >= this.entries.length) {
-      this.entries = this.entries.slice(this.head0)
-      this.head0 = 0
-    }
+    this.requests.forgetBefore(index + 1)
   }
 }
 

@@ -120,12 +120,13 @@ export function parseHandshakeResponse (payload: Buffer): HandshakeResponse {
 }
 
 /**
- * The client's response as the mirror gets it: capabilities cut to what the mirror offers (CLIENT_SSL cleared),
- * MariaDB extended capabilities likewise, the auth response and plugin name replaced.
+ * The client's response as the mirror gets it: capabilities cut to what the mirror offers (CLIENT_SSL set only when
+ * `ssl`: tcptee's link to the mirror is TLS), MariaDB extended capabilities likewise, the auth response and plugin
+ * name replaced. Its first 32 bytes with `ssl` are tcptee's SSLRequest.
  */
-export function encodeHandshakeResponse (r: HandshakeResponse, mirror: Greeting, plugin: string, authResponse: Buffer): Buffer {
+export function encodeHandshakeResponse (r: HandshakeResponse, mirror: Greeting, plugin: string, authResponse: Buffer, ssl = false): Buffer {
   let caps = (r.capabilities & mirror.capabilities & ~CLIENT_SSL) >>> 0
-  caps = (caps | CLIENT_PROTOCOL_41) >>> 0
+  caps = (caps | CLIENT_PROTOCOL_41 | (ssl ? CLIENT_SSL : 0)) >>> 0
   // MariaDB clients say "I am MariaDB-aware" by leaving CLIENT_LONG_PASSWORD clear; keep the client's choice.
   caps = ((caps & ~CLIENT_LONG_PASSWORD) | (r.capabilities & CLIENT_LONG_PASSWORD)) >>> 0
   const head = Buffer.alloc(32)

@@ -1,5 +1,5 @@
 import type { MirrorStage, StageContext } from '../../datapath/stage.js'
-import { MirrorAuthError, MirrorOverflowError } from '../../ops/errors.js'
+import { MirrorAuthError, MirrorOverflowError, MirrorTlsError } from '../../ops/errors.js'
 import type { ProtocolMirror } from '../registry.js'
 import { CACHING_SHA2, NATIVE, authResponse, cachingSha2Rsa, clearPassword } from './auth.js'
 import {
@@ -17,7 +17,8 @@ const LOGIN_MESSAGE_MAX = 64 * 1024
  * Logs one mirror connection in to MySQL/MariaDB with the mirror's own password (`--protocol mysql`), and keeps it
  * logged in across COM_CHANGE_USER. Reads the mirror's greeting (held from the comparer), rewrites the client's
  * HandshakeResponse for it (auth response from the mirror's scramble and the configured password, capabilities cut
- * to what the mirror offers, CLIENT_SSL cleared), answers the mirror's AuthSwitchRequest and caching_sha2 requests
+ * to what the mirror offers; CLIENT_SSL set only over TLS: with `--mirror-tls` the stage sends its own SSLRequest
+ * and starts TLS first, see sendLogin), answers the mirror's AuthSwitchRequest and caching_sha2 requests
  * itself, and drops the client's own auth packets meant for main (every client packet with a sequence id other than
  * 0 before the client's first command). Client bytes that arrive before the mirror is ready are held, within the
  * mirror's queue bound.
@@ -34,7 +35,6 @@ export class MysqlLoginStage implements MirrorStage {
   private greeting: Greeting | undefined
   /** The client's HandshakeResponse; undefined until it arrived. */
   private response: HandshakeResponse | undefined
-  private responseSeq = 1
   /** Capabilities in effect between tcptee and the mirror. */
   private caps = 0
   private plugin = NATIVE
@@ -95,9 +95,8 @@ export class MysqlLoginStage implements MirrorStage {
     return false
   }
 
-  private get secure (): boolean {
-    return this.mirror.tls !== 'off'
-  }
+  /** The link to the mirror is TLS (tcptee's SSLRequest was answered and the handshake is done). */
+  private secure = false
 
   start (ctx: StageContext): void {
     this.ctx = ctx
@@ -162,7 +161,6 @@ export class MysqlLoginStage implements MirrorStage {
         return
       }
       this.response = parseHandshakeResponse(packet.payload)
-      this.responseSeq = packet.seq
       if (this.greeting !== undefined) this.sendLogin()
       return
     }
@@ -381,7 +379,12 @@ export class MysqlLoginStage implements MirrorStage {
     this.fail(new MirrorAuthError(`mirror ${this.mirror.name}: unexpected packet 0x${(head ?? 0).toString(16)} during ${this.plugin} authentication`))
   }
 
-  /** Greeting and the client's response are both here: log in. */
+  /**
+   * Greeting and the client's response are both here: log in. With `--mirror-tls` not off and CLIENT_SSL in the
+   * mirror's greeting, tcptee's own SSLRequest first (the response's first 32 bytes, sequence id 1), then TLS, then the
+   * response as sequence id 2; a mirror without CLIENT_SSL is used in plain text with `prefer` and ends with fate
+   * `tls-failed` otherwise. The client's own sequence ids do not matter: its TLS, if any, ended at tcptee.
+   */
   private sendLogin (): void {
     const greeting = this.greeting!
     const response = this.response!
@@ -391,9 +394,28 @@ export class MysqlLoginStage implements MirrorStage {
     this.caps = (response.capabilities & greeting.capabilities & ~CLIENT_SSL) >>> 0
     this.plugin = (response.capabilities & greeting.capabilities & CLIENT_PLUGIN_AUTH) !== 0 ? greeting.plugin : NATIVE
     this.scramble = greeting.scramble
+    const mode = this.mirror.tls
+    const ctx = this.ctx!
+    if (mode !== 'off' && ctx.startTls !== undefined) {
+      if ((greeting.capabilities & CLIENT_SSL) !== 0) {
+        ctx.send(encodePacket(1, encodeHandshakeResponse(response, greeting, this.plugin, Buffer.alloc(0), true).subarray(0, 32)))
+        ctx.startTls(() => {
+          if (this.failed) return
+          this.secure = true
+          const secureAuth = this.firstResponse()
+          if (secureAuth === undefined) return
+          this.ctx!.send(encodePacket(2, encodeHandshakeResponse(response, greeting, this.plugin, secureAuth, true)))
+        })
+        return
+      }
+      if (mode !== 'prefer') {
+        this.fail(new MirrorTlsError(`mirror ${this.mirror.name}: the mirror does not offer TLS (no CLIENT_SSL in its greeting), which --mirror-tls ${mode} requires`), 'tls-failed')
+        return
+      }
+    }
     const auth = this.firstResponse()
     if (auth === undefined) return
-    this.ctx!.send(encodePacket(this.responseSeq, encodeHandshakeResponse(response, greeting, this.plugin, auth)))
+    ctx.send(encodePacket(1, encodeHandshakeResponse(response, greeting, this.plugin, auth)))
   }
 
   /** The first auth response; a plugin tcptee cannot answer first is replaced by mysql_native_password (the server switches). */
@@ -425,7 +447,7 @@ export class MysqlLoginStage implements MirrorStage {
     return password
   }
 
-  private fail (err: Error, fate: 'auth-failed' | 'overflow' = 'auth-failed'): void {
+  private fail (err: Error, fate: 'auth-failed' | 'overflow' | 'tls-failed' = 'auth-failed'): void {
     if (this.failed) return
     this.failed = true
     this.held = []

@@ -1,5 +1,6 @@
 import { DiffProtocolError, printable } from '../../diff/outcome.js'
 import { REQUEST_KEY_MAX, REQUEST_TEXT_MAX, type RequestName } from '../../diff/request.js'
+import { RequestQueue } from '../../diff/request-queue.js'
 
 const LF = 0x0a
 /** Arguments kept per command to name it: the command and its first three arguments. */
@@ -86,16 +87,13 @@ export function nameCommand (args: readonly Buffer[], total: number, cut: readon
  * (`GET k\r\n`, what telnet sends). Only the first {@link ARGS_KEPT} arguments are kept, {@link ARG_KEEP} bytes each;
  * the rest of a large argument is skipped by count, never copied.
  *
- *   entries: [GET k1 | MGET k6 k7 k8 | ...]   base = number of the first entry; each side's reply parser reads
- *   entries by its own count, and entries both sides have read are forgotten.
+ *   requests: [GET k1 | MGET k6 k7 k8 | ...]   each side's reply parser reads them by its own count, and those
+ *   both sides have read are forgotten.
  */
 export class RedisRequestLog {
-  private entries: Array<CommandName | undefined> = []
-  private head0 = 0
-  private base = 0
+  private readonly requests = new RequestQueue<CommandName>((name) => name.size)
   /** Requests taken by each side (main 0, mirror 1). */
   private readonly taken = [0, 0]
-  private kept = 0
   /** A pairing-breaking command was seen: requests from that one on are unknown. */
   private opaqueFrom = Infinity
   private count = 0
@@ -119,7 +117,7 @@ export class RedisRequestLog {
 
   /** Bytes held: names kept plus a partial line and partial arguments. */
   get held (): number {
-    return this.kept + this.lineLength + this.bulkKept + this.args.reduce((n, a) => n + a.length, 0)
+    return this.requests.kept + this.lineLength + this.bulkKept + this.args.reduce((n, a) => n + a.length, 0)
   }
 
   /**
@@ -258,33 +256,19 @@ export class RedisRequestLog {
       this.opaqueFrom = index
       return
     }
-    this.entries.push(name)
-    this.kept += name.size
+    this.requests.push(name)
   }
 
   /** The name of the next request `side` (0 main, 1 mirror) gets a reply to; advances that side. */
   take (side: 0 | 1): RequestName {
     const index = this.taken[side]!++
-    const name = index >= this.opaqueFrom ? UNKNOWN_REQUEST : (index >= this.base ? this.entries[this.head0 + index - this.base] : undefined) ?? UNKNOWN_REQUEST
+    const name = index >= this.opaqueFrom ? UNKNOWN_REQUEST : this.requests.at(index) ?? UNKNOWN_REQUEST
     this.forget()
     return name
   }
 
   /** Forgets the requests both sides have taken. */
   private forget (): void {
-    const through = Math.min(this.taken[0]!, this.taken[1]!, this.count)
-    while (this.base < through && this.head0 < this.entries.length) {
-      const e = this.entries[this.head0]
-      if (e !== undefined) this.kept -= e.size
-      this.entries[this.head0++] = undefined
-      this.base++
-    }
-    if (this.head0 === this.entries.length) {
-      this.entries = []
-      this.head0 = 0
-    } else if (this.head0 >= 1024 && this.head0 * 2 >= this.entries.length) {
-      this.entries = this.entries.slice(this.head0)
-      this.head0 = 0
-    }
+    this.requests.forgetBefore(Math.min(this.taken[0]!, this.taken[1]!, this.count))
   }
 }
