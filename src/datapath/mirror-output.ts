@@ -97,6 +97,10 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   private retired = false
   /** The client sent FIN while the stage was still at work: FIN follows once it is passthrough. */
   private endAfterStage = false
+  /** The client sent FIN while the mirror still owed replies main had given (see {@link ReplySink.owes}): FIN follows once it has answered. */
+  private endAfterReplies = false
+  /** The mirror did not answer within the write timeout of the client's FIN: it gets its FIN without waiting more. */
+  private replyWaitOver = false
   private corked = false
   /** Small chunks held while the socket's queue is not empty (see {@link BACKLOG_BYTES}); `backlogLength` bytes used. */
   private backlog: Buffer | undefined
@@ -178,6 +182,7 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
 
   private readonly stageOnReply = (chunk: Buffer): void => {
     this.replies?.onData(chunk)
+    if (this.endAfterReplies) this.endIfAnswered()
   }
 
   private readonly stageOnFail = (fate: MirrorFate, err: Error): void => {
@@ -249,7 +254,14 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   }
 
   private readonly socketOnReply = (chunk: Buffer): void => {
-    if (this.countReply(chunk.length)) this.replies?.onData(chunk)
+    if (!this.countReply(chunk.length)) return
+    this.replies?.onData(chunk)
+    if (this.endAfterReplies) this.endIfAnswered()
+  }
+
+  /** The FIN waits for the mirror's answers (see {@link end}): it goes once the mirror owes none. */
+  private endIfAnswered (): void {
+    if (this.replies?.owes?.() !== true) this.end()
   }
 
   private readonly socketOnStagedData = (chunk: Buffer): void => {
@@ -261,6 +273,7 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
       if (this.endAfterStage && stage.passthrough) this.end()
     } else {
       this.replies?.onData(chunk)
+      if (this.endAfterReplies) this.endIfAnswered()
     }
   }
 
@@ -323,6 +336,11 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
   /**
    * The client sent FIN: deliver what is queued, then FIN. The progress timer bounds how long that may take. A stage
    * still at work (logging in to the mirror, holding the client's last bytes) gets that long to finish first.
+   *
+   * With `--diff`, a mirror that has not yet answered what main answered gets its FIN once it has (at most one write
+   * timeout later): its writes lag behind main's by the batch window, so the client's FIN would often reach it with
+   * the last requests, and a server such as Redis drops the replies it has not written when it reads a FIN. The
+   * comparison would then end `incomplete` for nothing. The queued requests are sent at once, not at the window's end.
    */
   end (): void {
     const socket = this.socket
@@ -333,6 +351,18 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
       return
     }
     this.endAfterStage = false
+    if (!this.replyWaitOver && this.replies?.owes?.() === true) {
+      if (!this.endAfterReplies) {
+        this.endAfterReplies = true
+        this.flush()
+        this.writeBacklog(socket)
+        // One write timeout from now, whatever the timer was counting before.
+        clearTimeout(this.progressTimer)
+        this.armProgressTimer()
+      }
+      return
+    }
+    this.endAfterReplies = false
     this.writeBacklog(socket)
     this.ending = true
     socket.end()
@@ -371,6 +401,15 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
       return
     }
     const flushed = this.bytes - socket.writableLength - this.backlogLength
+    if (this.endAfterReplies && (flushed > this.flushedAtCheck || (socket.writableLength === 0 && this.backlogLength === 0))) {
+      // The mirror did not answer what main answered in time: FIN now, then the usual wait for its close. The
+      // comparer decides from what it got (a mirror that closes on the FIN ends mirror-short). A mirror that did not
+      // even read its queue meanwhile is cut off below, like any stalled mirror.
+      this.progressTimer = undefined
+      this.replyWaitOver = true
+      this.end()
+      return
+    }
     const idle = socket.writableLength === 0 && this.backlogLength === 0 && !this.ending
     if (idle) {
       this.progressTimer = undefined
@@ -453,6 +492,8 @@ export class TcpMirrorOutput implements MirrorOutput, Coalesced {
     // was mid-session (fate 'closed') is known once the client has ended: did it send more after this?
     if (!this.ending) this.bytesAtPeerEnd = this.bytes
     this.replies?.onEnd()
+    // It will answer nothing more: the FIN that waited for its answers goes now.
+    if (this.endAfterReplies) this.end()
   }
 
   private readonly socketOnClose = (): void => {

@@ -42,6 +42,10 @@ export class BytesComparer extends BaseComparer {
     if (this.aheadSide === undefined) this.settle('match')
   }
 
+  protected override mirrorBehind (): boolean {
+    return this.aheadSide === 'main'
+  }
+
   protected release (): void {
     this.ahead = []
     this.aheadHead = 0

@@ -18,6 +18,14 @@ export interface ReplySink {
    * its answer back: main's answer to it has no counterpart. Called before main answers it.
    */
   readonly omit?: (request: number) => void
+  /**
+   * True while the mirror has not yet answered everything main has answered (a reply of main's waits for its
+   * counterpart, or the mirror is in the middle of one). The mirror output then holds the client's FIN back until it
+   * is false again (checked after each chunk of the mirror's replies), at most one `--mirror-write-timeout`: servers
+   * such as Redis drop the replies they have not written yet when they read the client's FIN, and a mirror lags
+   * behind main (its writes are batched), so the FIN would often arrive with the last requests and cut their answers.
+   */
+  readonly owes?: () => boolean
 }
 
 /** What a comparer reports to: its bound, its mirror's counters, and the divergence log. */
@@ -156,6 +164,8 @@ export abstract class BaseComparer implements Comparer {
     this.onOmit(request)
   }
 
+  readonly owes = (): boolean => this.settled === undefined && !this.mirrorEnded && this.mirrorBehind()
+
   finish (): DiffResult {
     if (this.settled === undefined) this.onFinish()
     if (this.settled === undefined) {
@@ -176,6 +186,10 @@ export abstract class BaseComparer implements Comparer {
   protected onClient (_chunk: Buffer): void {}
   /** The connection is over and nothing is settled yet: a last chance to settle (decisions waiting on the baseline). */
   protected onFinish (): void {}
+  /** The mirror has not yet answered everything main has (see {@link ReplySink.owes}). */
+  protected mirrorBehind (): boolean {
+    return false
+  }
   /** See {@link ReplySink.omit}. A comparer that cannot pair requests with replies gives up. */
   protected onOmit (_request: number): void {
     this.abandon('the mirror\'s stage left requests out of its stream')

@@ -131,6 +131,11 @@ export class FramedComparer<R extends Reply> extends BaseComparer {
     else this.settle(this.divergedCount > 0 ? 'diverged' : 'match')
   }
 
+  protected override mirrorBehind (): boolean {
+    // A reply of main's waits for the mirror's, or the mirror is in the middle of one.
+    return this.mainQ.length > 0 || this.pair.mirror.partial > 0
+  }
+
   protected override onFinish (): void {
     // The baseline's comparison is over by now (the session finishes it first): what is still pending is unknown.
     this.resolvePending(true)
