@@ -77,3 +77,20 @@ export class SessionOpenError extends Error {
     super(error.message, { cause: error })
   }
 }
+
+/**
+ * Waits for `event` on `socket` during a session opener's exchange, bounded; removes its listeners and timer on every
+ * path. `onError` maps a socket error (or an early close) and `onTimeout` the deadline to the opener's error.
+ */
+export function step (socket: Socket, event: string, timeoutMs: number, onError: (err: Error) => Error, onTimeout: () => Error): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cleanup = (): void => { clearTimeout(timer); socket.removeListener(event, ok); socket.removeListener('error', bad); socket.removeListener('close', closed) }
+    const ok = (): void => { cleanup(); resolve() }
+    const bad = (err: Error): void => { cleanup(); reject(onError(err)) }
+    const closed = (): void => { cleanup(); reject(onError(new Error('the connection closed'))) }
+    const timer = setTimeout(() => { cleanup(); reject(onTimeout()) }, timeoutMs)
+    socket.once(event, ok)
+    socket.on('error', bad)
+    socket.once('close', closed)
+  })
+}

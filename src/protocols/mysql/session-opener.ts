@@ -22,7 +22,7 @@
 import type { Socket } from 'node:net'
 import { acceptTls, dial, startTls } from '../../net/transport.js'
 import type { OpenedSession, SessionOpenContext } from '../../datapath/session-opener.js'
-import { SessionOpenError } from '../../datapath/session-opener.js'
+import { SessionOpenError, step } from '../../datapath/session-opener.js'
 import { MainConnectError, MainConnectTimeoutError, MainTlsError } from '../../ops/errors.js'
 import { formatAddress } from '../../net/address.js'
 import { CLIENT_PROTOCOL_41, CLIENT_SSL, isSslRequest, parseGreeting } from './handshake.js'
@@ -193,20 +193,6 @@ function errPayload (message: string): Buffer {
   const head = Buffer.from([0xff, 0, 0])
   head.writeUInt16LE(1043, 1)
   return Buffer.concat([head, Buffer.from(message, 'utf8')])
-}
-
-/** Waits for `event` on `socket`, bounded; removes its listeners and timer on every path. */
-function step (socket: Socket, event: string, timeoutMs: number, onError: (err: Error) => Error, onTimeout: () => Error): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const cleanup = (): void => { clearTimeout(timer); socket.removeListener(event, ok); socket.removeListener('error', bad); socket.removeListener('close', closed) }
-    const ok = (): void => { cleanup(); resolve() }
-    const bad = (err: Error): void => { cleanup(); reject(onError(err)) }
-    const closed = (): void => { cleanup(); reject(onError(new Error('the connection closed'))) }
-    const timer = setTimeout(() => { cleanup(); reject(onTimeout()) }, timeoutMs)
-    socket.once(event, ok)
-    socket.on('error', bad)
-    socket.once('close', closed)
-  })
 }
 
 interface PacketRead {

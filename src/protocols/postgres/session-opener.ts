@@ -19,7 +19,7 @@
 import type { Socket } from 'node:net'
 import { acceptTls, dial, startTls } from '../../net/transport.js'
 import type { MainRewriter, OpenedSession, SessionOpenContext } from '../../datapath/session-opener.js'
-import { SessionOpenError } from '../../datapath/session-opener.js'
+import { SessionOpenError, step } from '../../datapath/session-opener.js'
 import { MainConnectError, MainConnectTimeoutError, MainTlsError } from '../../ops/errors.js'
 import { formatAddress } from '../../net/address.js'
 import { cstring, cstrings, encodeUntyped, GSSENC_REQUEST_CODE, SSL_REQUEST_CODE } from './messages.js'
@@ -137,20 +137,6 @@ async function openMain (ctx: SessionOpenContext, gone: Promise<never>, own: (s:
   secure.removeListener('error', noop)
   plain.removeListener('error', noop)
   return secure
-}
-
-/** Waits for `event` on `socket`, bounded; removes its listeners and timer on every path. */
-function step (socket: Socket, event: string, timeoutMs: number, onError: (err: Error) => Error, onTimeout: () => Error): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const cleanup = (): void => { clearTimeout(timer); socket.removeListener(event, ok); socket.removeListener('error', bad); socket.removeListener('close', closed) }
-    const ok = (): void => { cleanup(); resolve() }
-    const bad = (err: Error): void => { cleanup(); reject(onError(err)) }
-    const closed = (): void => { cleanup(); reject(onError(new Error('the connection closed'))) }
-    const timer = setTimeout(() => { cleanup(); reject(onTimeout()) }, timeoutMs)
-    socket.once(event, ok)
-    socket.on('error', bad)
-    socket.once('close', closed)
-  })
 }
 
 interface ReadResult {
